@@ -1,0 +1,2 @@
+cdef extern from "denormal.h" nogil:
+    void nnkit_flush_denormals()

@@ -1,0 +1,55 @@
+"""Kernel backends: the Cython kernels and their pure-NumPy reference twins.
+
+Both backends expose the same functions with identical signatures and
+semantics; ``nnkit.set_backend("numpy")`` (or ``NNKIT_BACKEND=numpy``) runs the
+whole engine on the reference, which is also the tests' oracle and the
+benchmarks' baseline.
+
+Kernels work on NumPy arrays, never on Tensors.  Layout is channels-last:
+images are ``(N, H, W, C)``, convolution kernels ``(KH, KW, C // groups, F)``.
+Geometry arguments arrive already resolved by ``nnkit.functional``:
+``strides=(sh, sw)``, ``padding=((top, bottom), (left, right))``,
+``dilation=(dh, dw)``, ``pool_size=(ph, pw)``.
+
+Every entry point validates its inputs (``nnkit.backend.validate``) before any
+compiled code runs, so both backends raise the same errors.
+
+Kernel families (one file per family in csrc/, reference/ and cython/):
+
+conv        conv2d_forward, conv2d_backward, im2col, col2im
+pool        max_pool2d_forward, max_pool2d_backward,
+            avg_pool2d_forward, avg_pool2d_backward
+batchnorm   batch_norm_forward_train, batch_norm_backward, batch_norm_inference
+softmax_xent softmax_cross_entropy_forward, softmax_cross_entropy_backward
+"""
+import importlib
+import os
+
+BACKENDS = {"cython": "nnkit.backend.cython", "numpy": "nnkit.backend.reference"}
+
+_current = None
+
+
+def set_backend(name):
+    """Select the kernel backend: ``"cython"`` (default) or ``"numpy"``."""
+    global _current
+    if name not in BACKENDS:
+        raise ValueError(f"set_backend: unknown backend {name!r}; valid choices: {sorted(BACKENDS)}")
+    _current = (name, importlib.import_module(BACKENDS[name]))
+
+
+def get_backend():
+    """Name of the active backend."""
+    return current_name()
+
+
+def current():
+    """The module of the active backend (its kernels are attributes)."""
+    if _current is None:
+        set_backend(os.environ.get("NNKIT_BACKEND", "cython"))
+    return _current[1]
+
+
+def current_name():
+    current()
+    return _current[0]

@@ -1,0 +1,54 @@
+"""Build the Cython kernels in csrc/ as nnkit._ext.<name>.
+
+Environment switches (all off by default):
+  NNKIT_DEBUG=1   bounds checking, wraparound and initialized checks back on (a checked build)
+  NNKIT_NATIVE=1  -march=native for a source build tuned to this CPU (never in a wheel)
+  NNKIT_KERNELS=conv,pool   build only these kernels (a faster edit-compile loop)
+"""
+import os
+import sys
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+KERNELS = ["threads", "conv", "pool", "batchnorm", "softmax_xent"]
+if os.environ.get("NNKIT_KERNELS"):
+    KERNELS = os.environ["NNKIT_KERNELS"].split(",")
+
+DEBUG = os.environ.get("NNKIT_DEBUG") == "1"
+NATIVE = os.environ.get("NNKIT_NATIVE") == "1"
+
+if sys.platform == "win32":
+    compile_args, link_args = ["/O2", "/openmp"], []
+elif sys.platform == "darwin":  # Apple clang needs libomp from Homebrew
+    compile_args, link_args = ["-O3", "-Xpreprocessor", "-fopenmp"], ["-lomp"]
+else:
+    compile_args, link_args = ["-O3", "-fopenmp"], ["-fopenmp"]
+if NATIVE:
+    compile_args.append("-march=native")
+if DEBUG:
+    compile_args = [a for a in compile_args if not a.startswith("-O")] + ["-O0", "-g"]
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": not DEBUG,
+    "embedsignature": True,
+}
+
+extensions = [
+    Extension(
+        f"nnkit._ext.{name}",
+        [f"csrc/{name}.pyx"],
+        include_dirs=[numpy.get_include(), "csrc"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+    for name in KERNELS
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["csrc"]))
