@@ -64,3 +64,41 @@ def output_size(op, size, kernel, stride, pad_total, dilation, axis):
                          f"is larger than the padded input ({size} + padding {pad_total}); "
                          f"output size would be {out}")
     return out
+
+
+def shape_is(op, name, a, expected):
+    """``a.shape`` must equal ``expected`` exactly."""
+    expected = tuple(expected)
+    if a.shape != expected:
+        raise ValueError(f"{op}: expected {name} to have shape {expected}, got {a.shape}")
+
+
+def int_array(op, name, a, shape):
+    """Return integer array ``a`` of ``shape`` as a C-contiguous int64 array (no range check)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{op}: expected {name} to be a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{op}: expected {name} to have an integer dtype, got {a.dtype}")
+    shape_is(op, name, a, shape)
+    if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{op}: {name} value {a.max()} does not fit in int64")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def index_range(op, name, a, high):
+    """Every value of integer array ``a`` must lie in [0, high); the error names a bad value."""
+    if a.size:
+        lo, hi = a.min(), a.max()
+        if lo < 0 or hi >= high:
+            raise ValueError(f"{op}: expected {name} values in [0, {high}), got {lo if lo < 0 else hi}")
+
+
+def scalar_in(op, name, value, low, high, low_open=False):
+    """A real number in [low, high], or (low, high] when ``low_open``; NaN is rejected."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: expected {name} to be a real number, got {value!r}") from None
+    if not ((v > low if low_open else v >= low) and v <= high):
+        raise ValueError(f"{op}: expected {name} in {'(' if low_open else '['}{low}, {high}], got {value!r}")
+    return v
