@@ -1,2 +1,20 @@
-"""nnkit: a Cython-accelerated CPU neural-network and tensor engine."""
+"""nnkit: a Cython-accelerated CPU neural-network and tensor engine.
+
+The layers, lowest first: kernels (``nnkit.backend``) -> differentiable ops
+(``nnkit.ops``, ``nnkit.functional``) on ``nnkit.Tensor`` -> layers -> models
+and training.
+"""
+import os as _os
+
+from nnkit import functional, ops
+from nnkit.backend import get_backend, set_backend
+from nnkit.random import set_seed
+from nnkit.tensor import Tensor, enable_grad, is_grad_enabled, no_grad
+from nnkit.threads import get_num_threads, set_num_threads
+
 __version__ = "0.1.0"
+
+if _os.environ.get("NNKIT_NUM_THREADS"):
+    from nnkit.threads import init_from_env as _init_threads
+
+    _init_threads()

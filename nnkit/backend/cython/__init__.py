@@ -1,0 +1,9 @@
+"""The Cython kernels (``csrc/``) behind thin wrappers that validate inputs first.
+
+One module per kernel family, mirroring ``csrc/<family>.pyx`` and
+``nnkit/backend/reference/<family>.py``.
+"""
+from .batchnorm import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .pool import *  # noqa: F401,F403
+from .softmax_xent import *  # noqa: F401,F403

@@ -1,0 +1,9 @@
+"""The pure-NumPy reference kernels: the tests' oracle and the benchmarks' baseline.
+
+One module per kernel family, mirroring ``csrc/<family>.pyx`` and
+``nnkit/backend/cython/<family>.py``.
+"""
+from .batchnorm import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .pool import *  # noqa: F401,F403
+from .softmax_xent import *  # noqa: F401,F403

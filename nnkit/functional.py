@@ -1,0 +1,322 @@
+"""Differentiable neural-network ops backed by the kernels.
+
+Each op resolves its user-facing arguments (``padding='same'``, an int stride,
+…) into the explicit geometry the kernels take, then runs the active backend
+(``nnkit.set_backend``).  Images are channels-last ``(N, H, W, C)``;
+convolution kernels are ``(KH, KW, C // groups, F)`` (Keras HWIO).
+"""
+import numpy as np
+
+from nnkit import backend, ops
+from nnkit import random as nnrandom
+from nnkit.tensor import Function, Tensor, as_tensor
+
+__all__ = [
+    "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "global_max_pool2d",
+    "linear", "batch_norm", "dropout", "softmax_cross_entropy", "mse", "resolve_padding",
+]
+
+
+# -- geometry -------------------------------------------------------------------
+def _pair(op, name, value):
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair) or min(pair) < 1:
+        raise ValueError(f"{op}: expected {name} to be a positive int or a pair of them, got {value!r}")
+    return tuple(int(v) for v in pair)
+
+
+def resolve_padding(op, padding, size, kernel, strides, dilation=(1, 1)):
+    """Explicit ((top, bottom), (left, right)) padding.
+
+    ``'valid'`` is no padding; ``'same'`` pads so that the output is
+    ``ceil(input / stride)``, the extra pixel going to the bottom/right (as
+    Keras and TensorFlow do); an int or a pair pads symmetrically; a pair of
+    pairs is taken as it is.
+    """
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return ((0, 0), (0, 0))
+        if mode == "same":
+            pads = []
+            for n, k, s, d in zip(size, kernel, strides, dilation):
+                out = -(-n // s)
+                total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+                pads.append((total // 2, total - total // 2))
+            return tuple(pads)
+        raise ValueError(f"{op}: unknown padding {padding!r}; valid choices: 'valid', 'same', an int, "
+                         f"a pair, or ((top, bottom), (left, right))")
+    if isinstance(padding, (int, np.integer)):
+        return ((int(padding),) * 2,) * 2
+    try:
+        a, b = padding
+    except (TypeError, ValueError):
+        raise ValueError(f"{op}: cannot read padding {padding!r}") from None
+    if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
+        return ((int(a), int(a)), (int(b), int(b)))
+    return (tuple(int(v) for v in a), tuple(int(v) for v in b))
+
+
+def _image(op, x):
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D channels-last input (batch, height, width, channels), "
+                         f"got shape {x.shape}")
+
+
+# -- convolution ----------------------------------------------------------------
+class Conv2d(Function):
+    def forward(self, x, w, *bias, strides, padding, dilation, groups):
+        self.kernels = backend.current()
+        self.x, self.w, self.has_bias = x, w, bool(bias)
+        self.geometry = dict(strides=strides, padding=padding, dilation=dilation, groups=groups)
+        return self.kernels.conv2d_forward(x, w, bias[0] if bias else None, **self.geometry)
+
+    def backward(self, g):
+        need = self.needs_input_grad
+        dx, dw, db = self.kernels.conv2d_backward(
+            g, self.x, self.w, **self.geometry,
+            need_dx=need[0], need_dw=need[1], need_db=self.has_bias and need[2])
+        return (dx, dw, db) if self.has_bias else (dx, dw)
+
+
+def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, groups=1):
+    """2-D convolution (cross-correlation, as every framework computes it).
+
+    Parameters
+    ----------
+    x : Tensor (N, H, W, C)
+    w : Tensor (KH, KW, C // groups, F)
+    b : Tensor (F,) or None
+    strides, dilation : int or (int, int)
+    padding : 'valid', 'same', int, (ph, pw) or ((top, bottom), (left, right))
+    groups : int; ``groups == C`` is a depthwise convolution
+    """
+    x = as_tensor(x)
+    w = as_tensor(w, x)
+    _image("conv2d", x)
+    if w.ndim != 4:
+        raise ValueError(f"conv2d: expected a 4-D kernel (KH, KW, C // groups, F), got shape {w.shape}")
+    strides = _pair("conv2d", "strides", strides)
+    dilation = _pair("conv2d", "dilation", dilation)
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"conv2d: expected groups to be a positive int, got {groups!r}")
+    pads = resolve_padding("conv2d", padding, x.shape[1:3], w.shape[:2], strides, dilation)
+    inputs = (x, w) if b is None else (x, w, as_tensor(b, x))
+    return Conv2d.apply(*inputs, strides=strides, padding=pads, dilation=dilation, groups=int(groups))
+
+
+# -- pooling --------------------------------------------------------------------
+class MaxPool2d(Function):
+    def forward(self, x, pool_size, strides, padding):
+        self.kernels, self.shape = backend.current(), x.shape
+        y, self.argmax = self.kernels.max_pool2d_forward(x, pool_size, strides, padding)
+        return y
+
+    def backward(self, g):
+        return (self.kernels.max_pool2d_backward(g, self.argmax, self.shape),)
+
+
+class AvgPool2d(Function):
+    def forward(self, x, pool_size, strides, padding):
+        self.kernels, self.shape = backend.current(), x.shape
+        self.geometry = (pool_size, strides, padding)
+        return self.kernels.avg_pool2d_forward(x, *self.geometry)
+
+    def backward(self, g):
+        return (self.kernels.avg_pool2d_backward(g, self.shape, *self.geometry),)
+
+
+def _pool(op, fn, x, pool_size, strides, padding):
+    x = as_tensor(x)
+    _image(op, x)
+    pool_size = _pair(op, "pool_size", pool_size)
+    strides = pool_size if strides is None else _pair(op, "strides", strides)
+    pads = resolve_padding(op, padding, x.shape[1:3], pool_size, strides)
+    return fn.apply(x, pool_size=pool_size, strides=strides, padding=pads)
+
+
+def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
+    """Max pooling; ``strides`` defaults to ``pool_size``; windows may overlap."""
+    return _pool("max_pool2d", MaxPool2d, x, pool_size, strides, padding)
+
+
+def avg_pool2d(x, pool_size=2, strides=None, padding="valid"):
+    """Average pooling over the real (unpadded) pixels of each window, as Keras."""
+    return _pool("avg_pool2d", AvgPool2d, x, pool_size, strides, padding)
+
+
+def global_avg_pool2d(x, keepdims=False):
+    """Mean over height and width: (N, H, W, C) -> (N, C)."""
+    x = as_tensor(x)
+    _image("global_avg_pool2d", x)
+    return ops.mean(x, axis=(1, 2), keepdims=keepdims)
+
+
+def global_max_pool2d(x, keepdims=False):
+    """Max over height and width: (N, H, W, C) -> (N, C)."""
+    x = as_tensor(x)
+    _image("global_max_pool2d", x)
+    return ops.max(x, axis=(1, 2), keepdims=keepdims)
+
+
+# -- dense ------------------------------------------------------------------------
+class Linear(Function):
+    def forward(self, x, w, *bias):
+        if x.shape[-1] != w.shape[0]:
+            raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the "
+                             f"weight expects {w.shape[0]} (shape {w.shape})")
+        self.x, self.w, self.has_bias = x, w, bool(bias)
+        y = x @ w
+        if bias:
+            y += bias[0]
+        return y
+
+    def backward(self, g):
+        need = self.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1])
+        dx = (g @ self.w.T) if need[0] else None
+        dw = (self.x.reshape(-1, self.x.shape[-1]).T @ g2) if need[1] else None
+        if not self.has_bias:
+            return dx, dw
+        return dx, dw, (g2.sum(axis=0) if need[2] else None)
+
+
+def linear(x, w, b=None):
+    """``x @ w + b`` over the last axis of ``x``; ``w`` is (in_features, out_features)."""
+    x = as_tensor(x)
+    w = as_tensor(w, x)
+    if w.ndim != 2 or x.ndim < 1:
+        raise ValueError(f"linear: expected x (..., in) and w (in, out), got shapes {x.shape} and {w.shape}")
+    if b is None:
+        return Linear.apply(x, w)
+    b = as_tensor(b, x)
+    if b.shape != (w.shape[1],):
+        raise ValueError(f"linear: expected bias of shape ({w.shape[1]},), got {b.shape}")
+    return Linear.apply(x, w, b)
+
+
+# -- batch normalisation -------------------------------------------------------------
+class BatchNormTrain(Function):
+    def forward(self, x, gamma, beta, eps, stats):
+        self.kernels = backend.current()
+        y, self.mean, self.invstd = self.kernels.batch_norm_forward_train(x, gamma, beta, eps)
+        self.x, self.gamma = x, gamma
+        stats.update(mean=self.mean, invstd=self.invstd)
+        return y
+
+    def backward(self, g):
+        return self.kernels.batch_norm_backward(g, self.x, self.mean, self.invstd, self.gamma)
+
+
+class BatchNormInference(Function):
+    def forward(self, x, gamma, beta, mean, var, eps):
+        self.scale = gamma / np.sqrt(var + eps)
+        self.xhat = (x - mean) * (1 / np.sqrt(var + eps))
+        return backend.current().batch_norm_inference(x, gamma, beta, mean, var, eps)
+
+    def backward(self, g):
+        axes = tuple(range(g.ndim - 1))
+        return g * self.scale, (g * self.xhat).sum(axis=axes), g.sum(axis=axes), None, None
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.99, eps=1e-3):
+    """Batch normalisation over every axis but the last (channels).
+
+    In training the batch statistics normalise ``x`` and the running
+    statistics (arrays, updated in place) move towards them:
+    ``running = momentum * running + (1 - momentum) * batch`` (Keras's
+    convention, with the biased batch variance).  In inference the running
+    statistics normalise ``x``.
+    """
+    x = as_tensor(x)
+    gamma, beta = as_tensor(gamma, x), as_tensor(beta, x)
+    c = x.shape[-1] if x.ndim else 0
+    for name, t in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)):
+        if np.shape(t) != (c,):
+            raise ValueError(f"batch_norm: expected {name} of shape ({c},) for input {x.shape}, got {np.shape(t)}")
+    if not 0 <= momentum <= 1:
+        raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum}")
+    running_mean = running_mean.data if isinstance(running_mean, Tensor) else running_mean
+    running_var = running_var.data if isinstance(running_var, Tensor) else running_var
+    if not training:
+        return BatchNormInference.apply(x, gamma, beta, as_tensor(running_mean, x), as_tensor(running_var, x), eps=eps)
+    stats = {}
+    y = BatchNormTrain.apply(x, gamma, beta, eps=eps, stats=stats)
+    var = 1.0 / (stats["invstd"] * stats["invstd"]) - eps
+    running_mean *= momentum
+    running_mean += (1 - momentum) * stats["mean"]
+    running_var *= momentum
+    running_var += (1 - momentum) * var
+    return y
+
+
+# -- dropout ----------------------------------------------------------------------------
+class Dropout(Function):
+    def forward(self, x, rate, rng):
+        keep = 1.0 - rate
+        self.mask = (rng.random(x.shape, dtype=x.dtype) < keep) * x.dtype.type(1 / keep)
+        return x * self.mask
+
+    def backward(self, g):
+        return (g * self.mask,)
+
+
+def dropout(x, rate, training=True, rng=None):
+    """Inverted dropout: zero each element with probability ``rate`` and scale
+    the rest by ``1 / (1 - rate)``; the identity when not training.
+    ``rng`` defaults to nnkit's seeded generator (``nnkit.set_seed``)."""
+    x = as_tensor(x)
+    if not 0 <= rate < 1:
+        raise ValueError(f"dropout: rate must be in [0, 1), got {rate}")
+    if not training or rate == 0:
+        return x
+    return Dropout.apply(x, rate=rate, rng=rng or nnrandom.get_rng())
+
+
+# -- losses ------------------------------------------------------------------------------
+class SoftmaxCrossEntropy(Function):
+    def forward(self, logits, target, label_smoothing):
+        self.kernels = backend.current()
+        loss, self.probs = self.kernels.softmax_cross_entropy_forward(logits, target, label_smoothing)
+        self.target, self.label_smoothing = target, label_smoothing
+        return loss
+
+    def backward(self, g):
+        return (self.kernels.softmax_cross_entropy_backward(g, self.probs, self.target, self.label_smoothing),)
+
+
+def _reduce(op, loss, reduction):
+    if reduction == "mean":
+        return ops.mean(loss)
+    if reduction == "sum":
+        return ops.sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: unknown reduction {reduction!r}; valid choices: 'mean', 'sum', 'none'")
+
+
+def softmax_cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
+    """Fused, numerically stable softmax + cross-entropy.
+
+    ``logits`` is (N, K); ``target`` is integer labels (N,) or one-hot /
+    probability rows (N, K).  Label smoothing mixes the target with the
+    uniform distribution: ``(1 - ls) * target + ls / K``.
+    """
+    logits = as_tensor(logits)
+    target = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if logits.ndim != 2:
+        raise ValueError(f"softmax_cross_entropy: expected logits of shape (batch, classes), got {logits.shape}")
+    if np.issubdtype(target.dtype, np.floating) and target.dtype != logits.dtype:
+        target = target.astype(logits.dtype)
+    loss = SoftmaxCrossEntropy.apply(logits, target=target, label_smoothing=float(label_smoothing))
+    return _reduce("softmax_cross_entropy", loss, reduction)
+
+
+def mse(pred, target, reduction="mean"):
+    """Mean squared error; ``pred`` and ``target`` must have the same shape."""
+    pred = as_tensor(pred)
+    target = as_tensor(target, pred)
+    if pred.shape != target.shape:
+        raise ValueError(f"mse: pred and target must have the same shape (no silent broadcast), "
+                         f"got {pred.shape} and {target.shape}")
+    return _reduce("mse", ops.square(pred - target), reduction)

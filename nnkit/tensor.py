@@ -1,0 +1,319 @@
+"""Tensor: an ndarray with reverse-mode automatic differentiation.
+
+Every differentiable op is a ``Function`` subclass with a ``forward`` on
+arrays and a ``backward`` that maps the output gradient to one gradient per
+input.  ``Function.apply`` runs the forward and, when gradients are enabled
+and some input requires them, records the op on the output so that
+``Tensor.backward`` can walk the graph in reverse topological order.
+"""
+import contextlib
+import functools
+import threading
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+_state = threading.local()
+
+
+def is_grad_enabled():
+    return getattr(_state, "grad_enabled", True)
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager and decorator that turns off graph recording."""
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        _state.grad_enabled = False
+        return self
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self._prev
+        return False
+
+
+class enable_grad(no_grad):
+    """Turn graph recording back on inside a ``no_grad`` block."""
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        _state.grad_enabled = True
+        return self
+
+
+def _as_array(data, dtype):
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
+    arr = np.asarray(data)
+    if arr.dtype in FLOAT_DTYPES or arr.dtype == np.bool_:
+        return arr
+    return arr.astype(np.float32)
+
+
+class Tensor:
+    """An n-dimensional array that can record the ops applied to it.
+
+    Parameters
+    ----------
+    data : array_like
+        Float32 and float64 arrays are kept as they are; other data becomes
+        float32 unless ``dtype`` says otherwise.
+    requires_grad : bool
+        Whether ``backward`` should compute ``.grad`` for this tensor.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "__weakref__")
+    __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
+
+    def __init__(self, data, requires_grad=False, dtype=None, name=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = _as_array(data, dtype)
+        if requires_grad and self.data.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"Tensor: only float32/float64 tensors can require gradients, got {self.data.dtype}")
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._ctx = None
+        self.name = name
+
+    # -- array-like views -------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def __len__(self):
+        return len(self.data)
+
+    def numpy(self):
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def item(self):
+        return self.data.item()
+
+    def detach(self):
+        """A tensor sharing this data, cut off from the graph."""
+        return Tensor(self.data)
+
+    def astype(self, dtype):
+        return ops.cast(self, dtype)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}, dtype={self.dtype}{grad})"
+
+    def __hash__(self):
+        return id(self)
+
+    def __bool__(self):
+        return bool(self.data)
+
+    def zero_grad(self):
+        self.grad = None
+
+    # -- autograd ---------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires it.
+
+        ``grad`` defaults to 1 for a single-element tensor.  The graph is freed
+        afterwards unless ``retain_graph`` is true.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require gradients "
+                               "(no input had requires_grad=True, or it was computed under no_grad)")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward: grad can be implied only for a single-element tensor, "
+                                   f"got shape {self.shape}; pass grad=")
+            grad = np.ones_like(self.data)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward: grad has shape {grad.shape}, expected {self.shape}")
+
+        grads = {id(self): grad}
+        for node in reversed(_topological_order(self)):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            ctx = node._ctx
+            if ctx is None:  # a leaf
+                node.grad = np.array(g, dtype=node.dtype) if node.grad is None else node.grad + g
+                continue
+            for parent, pg in zip(ctx.parents, ctx.backward(g)):
+                if pg is None or not parent.requires_grad:
+                    continue
+                key = id(parent)
+                grads[key] = pg if key not in grads else grads[key] + pg
+            if not retain_graph:
+                node._ctx = None
+
+    # -- operators (implemented in nnkit.ops) ----------------------------
+    def __add__(self, other): return ops.add(self, other)
+    def __radd__(self, other): return ops.add(other, self)
+    def __sub__(self, other): return ops.subtract(self, other)
+    def __rsub__(self, other): return ops.subtract(other, self)
+    def __mul__(self, other): return ops.multiply(self, other)
+    def __rmul__(self, other): return ops.multiply(other, self)
+    def __truediv__(self, other): return ops.divide(self, other)
+    def __rtruediv__(self, other): return ops.divide(other, self)
+    def __matmul__(self, other): return ops.matmul(self, other)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __pow__(self, other): return ops.power(self, other)
+    def __rpow__(self, other): return ops.power(other, self)
+    def __neg__(self): return ops.negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return ops.abs(self)
+    def __getitem__(self, index): return ops.getitem(self, index)
+    def __lt__(self, other): return ops.less(self, other)
+    def __le__(self, other): return ops.less_equal(self, other)
+    def __gt__(self, other): return ops.greater(self, other)
+    def __ge__(self, other): return ops.greater_equal(self, other)
+    def __eq__(self, other): return ops.equal(self, other)
+    def __ne__(self, other): return ops.not_equal(self, other)
+
+    def reshape(self, *shape):
+        return ops.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+    def transpose(self, *axes):
+        return ops.transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else (axes or None))
+
+    def flatten(self):
+        return ops.reshape(self, (-1,))
+
+    def sum(self, axis=None, keepdims=False): return ops.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return ops.mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return ops.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return ops.min(self, axis, keepdims)
+    def exp(self): return ops.exp(self)
+    def log(self): return ops.log(self)
+    def sqrt(self): return ops.sqrt(self)
+    def relu(self): return ops.relu(self)
+    def sigmoid(self): return ops.sigmoid(self)
+    def tanh(self): return ops.tanh(self)
+
+
+def _topological_order(root):
+    """Nodes reachable from ``root`` through recorded ops, parents first.
+
+    Iterative, so graphs deeper than Python's recursion limit work.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))  # appended to the order after all its parents
+        if node._ctx is not None:
+            stack.extend((p, False) for p in node._ctx.parents if p.requires_grad and id(p) not in visited)
+    return order
+
+
+def as_tensor(value, like=None):
+    """``value`` as a Tensor; Python numbers and non-float arrays take ``like``'s dtype."""
+    if isinstance(value, Tensor):
+        return value
+    dtype = None
+    if like is not None and like.dtype in FLOAT_DTYPES:
+        arr = np.asarray(value)
+        if arr.dtype not in FLOAT_DTYPES or arr.ndim == 0:
+            dtype = like.dtype
+    return Tensor(value, dtype=dtype)
+
+
+class Function:
+    """Base class of differentiable ops.
+
+    Subclasses implement ``forward(self, *arrays, **params) -> array`` and
+    ``backward(self, grad) -> tuple`` (one gradient or ``None`` per input),
+    saving on ``self`` whatever the backward needs.
+    """
+
+    differentiable = True
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        like = next((t for t in inputs if isinstance(t, Tensor)), None)
+        tensors = tuple(as_tensor(t, like) for t in inputs)
+        _check_dtypes(cls.__name__, tensors)
+        fn = cls()
+        fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        out = fn.forward(*(t.data for t in tensors), **params)
+        record = cls.differentiable and is_grad_enabled() and any(fn.needs_input_grad)
+        result = Tensor.__new__(Tensor)
+        result.data = out
+        result.grad = None
+        result.name = None
+        result.requires_grad = record
+        result._ctx = None
+        if record:
+            fn.parents = tensors
+            result._ctx = fn
+        return result
+
+    def forward(self, *arrays, **params):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+
+def _check_dtypes(op, tensors):
+    floats = {t.dtype for t in tensors if t.dtype in FLOAT_DTYPES}
+    if len(floats) > 1:
+        got = ", ".join(str(t.dtype) for t in tensors)
+        raise TypeError(f"{op}: inputs must share one float dtype, got {got}; "
+                        f"convert explicitly with .astype()")
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes along which an input of ``shape`` was broadcast."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
+
+
+@functools.lru_cache(maxsize=None)
+def _ops():
+    from nnkit import ops as module
+    return module
+
+
+class _LazyOps:
+    def __getattr__(self, name):
+        return getattr(_ops(), name)
+
+
+ops = _LazyOps()

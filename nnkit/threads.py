@@ -1,0 +1,51 @@
+"""One thread count for everything: the OpenMP kernels and the BLAS pools.
+
+numpy and scipy each bundle an OpenBLAS with its own thread pool; the Cython
+kernels run on OpenMP.  Setting all three together keeps them from
+oversubscribing the cores.  ``NNKIT_NUM_THREADS`` sets the start-up value.
+"""
+import os
+
+from threadpoolctl import threadpool_limits
+
+_num_threads = None
+
+
+def _available_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def set_num_threads(n):
+    """Use ``n`` threads in the nnkit kernels and in the BLAS libraries."""
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
+    import scipy.linalg.cython_blas  # noqa: F401  loads scipy's BLAS so threadpoolctl sees it
+    from nnkit._ext import threads as omp
+
+    omp.set_num_threads(n)
+    omp.flush_denormals()  # new OpenMP workers start with the default FP mode
+    threadpool_limits(limits=n)
+    _num_threads = n
+
+
+def get_num_threads():
+    """The thread count in use."""
+    if _num_threads is None:
+        init_from_env()
+    return _num_threads
+
+
+def init_from_env():
+    value = os.environ.get("NNKIT_NUM_THREADS")
+    if value is None:
+        set_num_threads(_available_cores())
+        return
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f"NNKIT_NUM_THREADS must be a positive integer, got {value!r}") from None
+    set_num_threads(n)
