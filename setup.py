@@ -44,11 +44,19 @@ extensions = [
         f"nnkit._ext.{name}",
         [f"csrc/{name}.pyx"],
         include_dirs=[numpy.get_include(), "csrc"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+                       ("NNKIT_DEBUG_BUILD", "1" if DEBUG else "0")],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
     for name in KERNELS
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["csrc"]))
+# Release and debug builds keep their generated C and objects apart, so that
+# switching NNKIT_DEBUG never reuses the other build's output.
+flavour = "debug" if DEBUG else ("native" if NATIVE else "release")
+setup(
+    ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["csrc"],
+                          build_dir=f"build/{flavour}/cython"),
+    options={"build": {"build_base": f"build/{flavour}"}},
+)

@@ -21,3 +21,17 @@ def flush_denormals():
     nnkit_flush_denormals()
     with nogil, parallel():
         nnkit_flush_denormals()
+
+
+cdef extern from *:
+    """
+    #ifndef NNKIT_DEBUG_BUILD
+    #define NNKIT_DEBUG_BUILD 0
+    #endif
+    """
+    int NNKIT_DEBUG_BUILD
+
+
+def is_debug_build():
+    """True when compiled with NNKIT_DEBUG=1 (bounds checking and wraparound on)."""
+    return bool(NNKIT_DEBUG_BUILD)
