@@ -6,6 +6,8 @@ import textwrap
 
 import pytest
 
+import nnkit
+
 from nnkit.io import atomic_open, atomic_write_bytes, atomic_write_text
 
 
@@ -42,7 +44,9 @@ def test_process_killed_mid_write_keeps_the_old_file(tmp_path):
             print("writing", flush=True)
             os.kill(os.getpid(), 9)
     """)
-    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=tmp_path)
+    package_root = os.path.dirname(os.path.dirname(nnkit.__file__))
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": package_root})
     assert proc.returncode == -9 and "writing" in proc.stdout
     assert target.read_bytes() == b"old checkpoint"
 
