@@ -4,6 +4,8 @@ Every check raises before compiled code runs, with a message naming the op,
 what it expected and what it got.  Checks return normalised values (for
 example a C-contiguous copy) so callers can hand them straight to a kernel.
 """
+import operator
+
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -102,3 +104,93 @@ def scalar_in(op, name, value, low, high, low_open=False):
     if not ((v > low if low_open else v >= low) and v <= high):
         raise ValueError(f"{op}: expected {name} in {'(' if low_open else '['}{low}, {high}], got {value!r}")
     return v
+
+
+def conv_window(op, x_shape, kernel_size, strides, padding, dilation):
+    """A 2-D sliding window (conv, im2col) over an (N, H, W, C) shape.
+
+    Returns ``(kernel_size, strides, padding, dilation, (OH, OW))`` as ints;
+    every output size must be positive.
+    """
+    kernel = positive_pair(op, "kernel_size", kernel_size)
+    strides = positive_pair(op, "strides", strides)
+    dilation = positive_pair(op, "dilation", dilation)
+    pads = padding_pairs(op, padding)
+    for i, axis in enumerate(("height", "width")):
+        if x_shape[1 + i] < 1:
+            raise ValueError(f"{op}: expected a positive input {axis}, got shape {tuple(x_shape)}")
+    out = tuple(output_size(op, x_shape[1 + i], kernel[i], strides[i], sum(pads[i]), dilation[i], axis)
+                for i, axis in enumerate(("height", "width")))
+    return kernel, strides, pads, dilation, out
+
+
+def conv2d_args(op, x, w, b, strides, padding, dilation, groups):
+    """Check conv2d arguments: NHWC ``x``, HWIO ``w`` of ``C // groups`` input channels, ``b`` (F,) or None.
+
+    Returns ``(x, w, b, strides, padding, dilation, groups, (OH, OW))`` with the
+    arrays C-contiguous and the geometry as ints.
+    """
+    x = float_array(op, "x", x, ndim=4)
+    w = float_array(op, "w", w, ndim=4)
+    if b is not None:
+        b = float_array(op, "b", b, ndim=1)
+    same_dtype(op, x=x, w=w, b=b)
+    try:
+        groups = operator.index(groups)
+    except TypeError:
+        raise TypeError(f"{op}: expected groups to be an int, got {groups!r}") from None
+    if groups < 1:
+        raise ValueError(f"{op}: expected groups >= 1, got groups={groups}")
+    C, (KH, KW, CG, F) = x.shape[3], w.shape
+    if min(w.shape) < 1:
+        raise ValueError(f"{op}: expected w (KH, KW, C // groups, F) to have no empty dimension, "
+                         f"got shape {w.shape}")
+    if C % groups:
+        raise ValueError(f"{op}: expected groups={groups} to divide the input channels C={C} "
+                         f"(x shape {x.shape})")
+    if CG * groups != C:
+        raise ValueError(f"{op}: expected w to have C // groups = {C // groups} input channels "
+                         f"(x shape {x.shape}, groups={groups}), got w shape {w.shape}")
+    if F % groups:
+        raise ValueError(f"{op}: expected groups={groups} to divide the filter count F={F} "
+                         f"(w shape {w.shape})")
+    if b is not None:
+        shape_is(op, "b", b, (F,))
+    _, strides, pads, dilation, out = conv_window(op, x.shape, (KH, KW), strides, padding, dilation)
+    return x, w, b, strides, pads, dilation, groups, out
+
+
+def conv2d_backward_args(op, dy, x, w, strides, padding, dilation, groups):
+    """``conv2d_args`` (no bias) plus ``dy``, which must have the forward output's shape.
+
+    Returns ``(dy, x, w, strides, padding, dilation, groups, (OH, OW))``.
+    """
+    x, w, _, strides, pads, dilation, groups, out = conv2d_args(op, x, w, None, strides, padding,
+                                                                dilation, groups)
+    dy = float_array(op, "dy", dy, ndim=4)
+    same_dtype(op, dy=dy, x=x, w=w)
+    shape_is(op, "dy", dy, (x.shape[0],) + out + (w.shape[3],))
+    return dy, x, w, strides, pads, dilation, groups, out
+
+
+def im2col_args(op, x, kernel_size, strides, padding, dilation):
+    """Returns ``(x, kernel_size, strides, padding, dilation, (OH, OW))``."""
+    x = float_array(op, "x", x, ndim=4)
+    return (x,) + conv_window(op, x.shape, kernel_size, strides, padding, dilation)
+
+
+def col2im_args(op, cols, x_shape, kernel_size, strides, padding, dilation):
+    """``cols`` must be ``(N * OH * OW, KH * KW * C)`` for ``x_shape = (N, H, W, C)``.
+
+    Returns ``(cols, x_shape, kernel_size, strides, padding, dilation, (OH, OW))``.
+    """
+    cols = float_array(op, "cols", cols, ndim=2)
+    try:
+        shape = tuple(operator.index(s) for s in x_shape)
+    except TypeError:
+        raise TypeError(f"{op}: expected x_shape to be (N, H, W, C) ints, got {x_shape!r}") from None
+    if len(shape) != 4 or min(shape) < 0:
+        raise ValueError(f"{op}: expected x_shape to be (N, H, W, C) non-negative ints, got {x_shape!r}")
+    kernel, strides, pads, dilation, out = conv_window(op, shape, kernel_size, strides, padding, dilation)
+    shape_is(op, "cols", cols, (shape[0] * out[0] * out[1], kernel[0] * kernel[1] * shape[3]))
+    return cols, shape, kernel, strides, pads, dilation, out

@@ -1,0 +1,508 @@
+"""2-D convolution kernels, NHWC input and HWIO kernel (float32 and float64).
+
+Three algorithms, chosen by the caller (``nnkit.backend.cython.conv``):
+
+IM2COL     Unfold a chunk of output rows into a column buffer and multiply it
+           by the kernel with one GEMM per group.  NHWC makes each column row
+           ``KH * KW`` contiguous runs of input channels, and the GEMM result
+           is NHWC already.
+POINTWISE  1x1, stride 1, no padding: the input itself is the column matrix.
+DEPTHWISE  groups == C: a direct channels-last loop over taps whose inner loop
+           runs over channels.
+
+Column buffer layout (``work``): row ``p`` of a chunk holds output pixel ``p``'s
+receptive field, ordered (group, kh, kw, channel-in-group).  For groups == 1
+that is the public (kh, kw, c) order of ``im2col``; for groups > 1, group
+``g``'s columns are the ``KH * KW * C / groups`` entries at offset ``g * KG``, a
+plain submatrix with leading dimension ``K``.  The caller sizes ``work`` for
+``chunk_rows`` output rows, so the batch is processed in chunks whose columns
+stay within a workspace budget (and, when small, in cache).
+
+Parallelism: OpenMP ``prange`` over output rows (im2col, direct kernels) or
+input rows (col2im, depthwise dx: a gather, so no two threads ever write the
+same element); GEMMs use the BLAS's own threads.  Reductions (db, depthwise
+dw) go through one slot per thread, summed in a fixed order afterwards, so
+results do not depend on scheduling.
+
+Every argument is checked by the Python wrapper before it gets here.
+"""
+cimport openmp
+from cython cimport floating
+from cython.parallel cimport parallel, prange, threadid
+from libc.stdlib cimport free, malloc
+
+from blas cimport gemm
+from denormal cimport nnkit_flush_denormals
+
+cdef enum Algorithm:
+    ALGO_IM2COL = 0
+    ALGO_POINTWISE = 1
+    ALGO_DEPTHWISE = 2
+
+IM2COL, POINTWISE, DEPTHWISE = ALGO_IM2COL, ALGO_POINTWISE, ALGO_DEPTHWISE
+
+
+cdef struct Geom:
+    Py_ssize_t n, h, w, c           # input (N, H, W, C)
+    Py_ssize_t kh, kw, f            # kernel (KH, KW, C / groups, F)
+    Py_ssize_t oh, ow               # output (N, OH, OW, F)
+    Py_ssize_t sh, sw, pt, pl, dil_h, dil_w
+    Py_ssize_t groups, cg, fg       # groups, channels and filters per group
+    Py_ssize_t k, kg                # column length: all groups, one group
+
+
+cdef Geom make_geom(Py_ssize_t* x_shape, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t f,
+                    Py_ssize_t oh, Py_ssize_t ow, int sh, int sw, int pt, int pl,
+                    int dil_h, int dil_w, int groups) noexcept:
+    cdef Geom g
+    g.n, g.h, g.w, g.c = x_shape[0], x_shape[1], x_shape[2], x_shape[3]
+    g.kh, g.kw, g.f, g.oh, g.ow = kh, kw, f, oh, ow
+    g.sh, g.sw, g.pt, g.pl, g.dil_h, g.dil_w = sh, sw, pt, pl, dil_h, dil_w
+    g.groups, g.cg, g.fg = groups, g.c // groups, f // groups
+    g.k, g.kg = kh * kw * g.c, kh * kw * g.c // groups
+    return g
+
+
+# ----------------------------------------------------------------------------- small loops
+
+cdef inline void copy_run(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        dst[i] = src[i]
+
+
+cdef inline void zero_run(floating* dst, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        dst[i] = 0
+
+
+cdef inline void add_run(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        dst[i] += src[i]
+
+
+cdef inline void fma_run(floating* dst, const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        dst[i] += a[i] * b[i]
+
+
+cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """ceil(a / b) for b > 0 and any sign of a."""
+    return (a + b - 1) // b if a >= 0 else -((-a) // b)
+
+
+cdef inline void valid_taps(Py_ssize_t lo_pad, Py_ssize_t tap_off, Py_ssize_t stride, Py_ssize_t size,
+                            Py_ssize_t out, Py_ssize_t* first, Py_ssize_t* last) noexcept nogil:
+    """Output positions o in [first, last) whose input o*stride - lo_pad + tap_off is in [0, size)."""
+    first[0] = max(0, ceil_div(lo_pad - tap_off, stride))
+    last[0] = min(out, ceil_div(size + lo_pad - tap_off, stride))
+
+
+# ----------------------------------------------------------------------------- im2col / col2im
+
+cdef void im2col_row(const floating* x, floating* cols, const Geom* g,
+                     Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
+    """Columns of the OW output pixels of output row (n, oh), group-major."""
+    cdef Py_ssize_t ow, i, j, grp, ih, iw, iw0
+    cdef const floating* xrow
+    cdef floating* dst
+    cdef bint whole_rows = g.groups == 1 and g.dil_w == 1
+    for ow in range(g.ow):
+        iw0 = ow * g.sw - g.pl
+        for i in range(g.kh):
+            ih = oh * g.sh - g.pt + i * g.dil_h
+            dst = cols + ow * g.k + i * g.kw * g.cg
+            if ih < 0 or ih >= g.h:
+                for grp in range(g.groups):
+                    zero_run(dst + grp * g.kg, g.kw * g.cg)
+                continue
+            xrow = x + (n * g.h + ih) * g.w * g.c
+            if whole_rows and iw0 >= 0 and iw0 + g.kw <= g.w:
+                copy_run(dst, xrow + iw0 * g.c, g.kw * g.c)  # KW taps side by side in x
+                continue
+            for j in range(g.kw):
+                iw = iw0 + j * g.dil_w
+                for grp in range(g.groups):
+                    if 0 <= iw < g.w:
+                        copy_run(dst + grp * g.kg + j * g.cg, xrow + iw * g.c + grp * g.cg, g.cg)
+                    else:
+                        zero_run(dst + grp * g.kg + j * g.cg, g.cg)
+
+
+cdef void im2col_rows(const floating* x, floating* cols, const Geom* g,
+                      Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Columns of output rows r0..r1 (r = n * OH + oh) into ``cols``."""
+    cdef Py_ssize_t r
+    with parallel():
+        nnkit_flush_denormals()
+        for r in prange(r0, r1, schedule='static'):
+            im2col_row(x, cols + (r - r0) * g.ow * g.k, g, r // g.oh, r % g.oh)
+
+
+cdef void col2im_row(const floating* cols, floating* dx, const Geom* g, Py_ssize_t n, Py_ssize_t ih,
+                     Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """dx[n, ih] += every column entry of output rows r0..r1 that was read from it."""
+    cdef Py_ssize_t i, j, grp, t, oh, r, ow, iw, iw0
+    cdef const floating* crow
+    cdef const floating* src
+    cdef floating* dxrow = dx + (n * g.h + ih) * g.w * g.c
+    cdef bint whole_rows = g.groups == 1 and g.dil_w == 1
+    for i in range(g.kh):
+        t = ih + g.pt - i * g.dil_h
+        if t < 0 or t % g.sh != 0:
+            continue
+        oh = t // g.sh
+        r = n * g.oh + oh
+        if oh >= g.oh or r < r0 or r >= r1:
+            continue
+        crow = cols + (r - r0) * g.ow * g.k + i * g.kw * g.cg
+        for ow in range(g.ow):
+            iw0 = ow * g.sw - g.pl
+            src = crow + ow * g.k
+            if whole_rows and iw0 >= 0 and iw0 + g.kw <= g.w:
+                add_run(dxrow + iw0 * g.c, src, g.kw * g.c)
+                continue
+            for j in range(g.kw):
+                iw = iw0 + j * g.dil_w
+                if 0 <= iw < g.w:
+                    for grp in range(g.groups):
+                        add_run(dxrow + iw * g.c + grp * g.cg, src + grp * g.kg + j * g.cg, g.cg)
+
+
+cdef void col2im_rows(const floating* cols, floating* dx, const Geom* g,
+                      Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Fold the columns of output rows r0..r1 back into dx (accumulating)."""
+    cdef Py_ssize_t q, n0 = r0 // g.oh, n1 = (r1 - 1) // g.oh + 1
+    with parallel():
+        nnkit_flush_denormals()
+        for q in prange(n0 * g.h, n1 * g.h, schedule='static'):
+            col2im_row(cols, dx, g, q // g.h, q % g.h, r0, r1)
+
+
+# ----------------------------------------------------------------------------- reductions
+
+cdef void column_sums(const floating* a, Py_ssize_t m, Py_ssize_t f, floating* out,
+                      floating* slots, int nthreads) noexcept nogil:
+    """out[j] = sum_i a[i, j] for an (m, f) matrix; ``slots`` holds nthreads * f partial sums."""
+    cdef Py_ssize_t i, j
+    cdef floating* acc
+    zero_run(slots, nthreads * f)
+    with parallel(num_threads=nthreads):
+        nnkit_flush_denormals()
+        acc = slots + threadid() * f
+        for i in prange(m, schedule='static'):
+            add_run(acc, a + i * f, f)
+    copy_run(out, slots, f)
+    for i in range(1, nthreads):
+        add_run(out, slots + i * f, f)
+
+
+# ----------------------------------------------------------------------------- depthwise (groups == C)
+
+cdef void depthwise_forward_row(const floating* x, const floating* w, const floating* b, floating* y,
+                                const Geom* g, Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
+    """y[n, oh, ow, c*m + q] = b + sum_taps x[n, ih, iw, c] * w[i, j, 0, c*m + q] for one output row."""
+    cdef Py_ssize_t ow, i, j, ih, c, q, first, last
+    cdef Py_ssize_t mult = g.fg
+    cdef floating* yp
+    cdef const floating* xp
+    cdef const floating* wp
+    cdef floating xv
+    cdef floating* yrow = y + (n * g.oh + oh) * g.ow * g.f
+    for ow in range(g.ow):
+        if b != NULL:
+            copy_run(yrow + ow * g.f, b, g.f)
+        else:
+            zero_run(yrow + ow * g.f, g.f)
+    for i in range(g.kh):
+        ih = oh * g.sh - g.pt + i * g.dil_h
+        if ih < 0 or ih >= g.h:
+            continue
+        for j in range(g.kw):
+            wp = w + (i * g.kw + j) * g.f
+            valid_taps(g.pl, j * g.dil_w, g.sw, g.w, g.ow, &first, &last)
+            for ow in range(first, last):
+                yp = yrow + ow * g.f
+                xp = x + ((n * g.h + ih) * g.w + ow * g.sw - g.pl + j * g.dil_w) * g.c
+                if mult == 1:
+                    fma_run(yp, xp, wp, g.c)
+                else:
+                    for c in range(g.c):
+                        xv = xp[c]
+                        for q in range(mult):
+                            yp[c * mult + q] += xv * wp[c * mult + q]
+
+
+cdef void depthwise_dx_row(const floating* dy, const floating* w, floating* dx,
+                           const Geom* g, Py_ssize_t n, Py_ssize_t ih) noexcept nogil:
+    """dx[n, ih] (written, not accumulated) = sum over the taps that read it of dy * w."""
+    cdef Py_ssize_t i, j, t, oh, ow, c, q, first, last
+    cdef Py_ssize_t mult = g.fg
+    cdef floating* dxp
+    cdef const floating* dyp
+    cdef const floating* wp
+    cdef floating acc
+    cdef floating* dxrow = dx + (n * g.h + ih) * g.w * g.c
+    zero_run(dxrow, g.w * g.c)
+    for i in range(g.kh):
+        t = ih + g.pt - i * g.dil_h
+        if t < 0 or t % g.sh != 0:
+            continue
+        oh = t // g.sh
+        if oh >= g.oh:
+            continue
+        for j in range(g.kw):
+            wp = w + (i * g.kw + j) * g.f
+            valid_taps(g.pl, j * g.dil_w, g.sw, g.w, g.ow, &first, &last)
+            for ow in range(first, last):
+                dyp = dy + ((n * g.oh + oh) * g.ow + ow) * g.f
+                dxp = dxrow + (ow * g.sw - g.pl + j * g.dil_w) * g.c
+                if mult == 1:
+                    fma_run(dxp, dyp, wp, g.c)
+                else:
+                    for c in range(g.c):
+                        acc = 0
+                        for q in range(mult):
+                            acc = acc + dyp[c * mult + q] * wp[c * mult + q]
+                        dxp[c] += acc
+
+
+cdef void depthwise_dw_row(const floating* dy, const floating* x, floating* dw,
+                           const Geom* g, Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
+    """dw[i, j, 0, c*m + q] += sum over output row (n, oh) of dy * x (dw is a thread's slot)."""
+    cdef Py_ssize_t i, j, ih, ow, c, q, first, last
+    cdef Py_ssize_t mult = g.fg
+    cdef floating* dwp
+    cdef const floating* dyp
+    cdef const floating* xp
+    cdef floating xv
+    for i in range(g.kh):
+        ih = oh * g.sh - g.pt + i * g.dil_h
+        if ih < 0 or ih >= g.h:
+            continue
+        for j in range(g.kw):
+            dwp = dw + (i * g.kw + j) * g.f
+            valid_taps(g.pl, j * g.dil_w, g.sw, g.w, g.ow, &first, &last)
+            for ow in range(first, last):
+                dyp = dy + ((n * g.oh + oh) * g.ow + ow) * g.f
+                xp = x + ((n * g.h + ih) * g.w + ow * g.sw - g.pl + j * g.dil_w) * g.c
+                if mult == 1:
+                    fma_run(dwp, dyp, xp, g.c)
+                else:
+                    for c in range(g.c):
+                        xv = xp[c]
+                        for q in range(mult):
+                            dwp[c * mult + q] += xv * dyp[c * mult + q]
+
+
+cdef void depthwise_forward(const floating* x, const floating* w, const floating* b, floating* y,
+                            const Geom* g) noexcept nogil:
+    cdef Py_ssize_t r
+    with parallel():
+        nnkit_flush_denormals()
+        for r in prange(g.n * g.oh, schedule='static'):
+            depthwise_forward_row(x, w, b, y, g, r // g.oh, r % g.oh)
+
+
+cdef int depthwise_backward(const floating* dy, const floating* x, const floating* w,
+                            floating* dx, floating* dw, const Geom* g) noexcept nogil:
+    """dx and/or dw (either may be NULL); returns -1 when out of memory."""
+    cdef Py_ssize_t r, t, size = g.kh * g.kw * g.f
+    cdef int nthreads = openmp.omp_get_max_threads()
+    cdef floating* slots
+    if dx != NULL:
+        with parallel():
+            nnkit_flush_denormals()
+            for r in prange(g.n * g.h, schedule='static'):
+                depthwise_dx_row(dy, w, dx, g, r // g.h, r % g.h)
+    if dw != NULL:
+        slots = <floating*>malloc(nthreads * size * sizeof(floating))
+        if slots == NULL:
+            return -1
+        zero_run(slots, nthreads * size)
+        with parallel(num_threads=nthreads):
+            nnkit_flush_denormals()
+            for r in prange(g.n * g.oh, schedule='static'):
+                depthwise_dw_row(dy, x, slots + threadid() * size, g, r // g.oh, r % g.oh)
+        copy_run(dw, slots, size)
+        for t in range(1, nthreads):
+            add_run(dw, slots + t * size, size)
+        free(slots)
+    return 0
+
+
+# ----------------------------------------------------------------------------- im2col + GEMM
+
+cdef void gemm_forward(const floating* x, const floating* w, const floating* b, floating* y,
+                       floating* work, Py_ssize_t chunk_rows, const Geom* g, bint pointwise) noexcept nogil:
+    cdef Py_ssize_t r0, r1, m, p, grp
+    cdef const floating* cols
+    cdef Py_ssize_t ldc = g.c if pointwise else g.k
+    cdef floating beta = 1 if b != NULL else 0
+    cdef floating* yc
+    cdef Py_ssize_t c, nchunks = (g.n * g.oh + chunk_rows - 1) // chunk_rows
+    for c in range(nchunks):
+        r0 = c * chunk_rows
+        r1 = min(r0 + chunk_rows, g.n * g.oh)
+        m = (r1 - r0) * g.ow
+        yc = y + r0 * g.ow * g.f
+        if pointwise:
+            cols = x + r0 * g.ow * g.c
+        else:
+            im2col_rows(x, work, g, r0, r1)
+            cols = work
+        if b != NULL:
+            for p in prange(m, schedule='static'):
+                copy_run(yc + p * g.f, b, g.f)
+        for grp in range(g.groups):
+            gemm(False, False, <int>m, <int>g.fg, <int>g.kg, 1, cols + grp * g.kg, <int>ldc,
+                 w + grp * g.fg, <int>g.f, beta, yc + grp * g.fg, <int>g.f)
+
+
+cdef void gemm_backward(const floating* dy, const floating* x, const floating* w, floating* dx,
+                        floating* dw, floating* work, Py_ssize_t chunk_rows, const Geom* g,
+                        bint pointwise) noexcept nogil:
+    """dw (written) and dx (accumulated, or written when pointwise); either may be NULL."""
+    cdef Py_ssize_t r0, r1, m, grp
+    cdef const floating* cols
+    cdef const floating* dyc
+    cdef Py_ssize_t ldc = g.c if pointwise else g.k
+    cdef floating beta_w = 0
+    cdef Py_ssize_t c, nchunks = (g.n * g.oh + chunk_rows - 1) // chunk_rows
+    for c in range(nchunks):
+        r0 = c * chunk_rows
+        r1 = min(r0 + chunk_rows, g.n * g.oh)
+        m = (r1 - r0) * g.ow
+        dyc = dy + r0 * g.ow * g.f
+        if dw != NULL:
+            if pointwise:
+                cols = x + r0 * g.ow * g.c
+            else:
+                im2col_rows(x, work, g, r0, r1)
+                cols = work
+            for grp in range(g.groups):  # dW_g (+)= cols_g^T @ dy_g
+                gemm(True, False, <int>g.kg, <int>g.fg, <int>m, 1, cols + grp * g.kg, <int>ldc,
+                     dyc + grp * g.fg, <int>g.f, beta_w, dw + grp * g.fg, <int>g.f)
+            beta_w = 1
+        if dx != NULL:
+            if pointwise:  # dx_g = dy_g @ W_g^T, straight into dx
+                for grp in range(g.groups):
+                    gemm(False, True, <int>m, <int>g.cg, <int>g.fg, 1, dyc + grp * g.fg, <int>g.f,
+                         w + grp * g.fg, <int>g.f, 0, dx + r0 * g.ow * g.c + grp * g.cg, <int>g.c)
+            else:  # dcols_g = dy_g @ W_g^T, then fold
+                for grp in range(g.groups):
+                    gemm(False, True, <int>m, <int>g.kg, <int>g.fg, 1, dyc + grp * g.fg, <int>g.f,
+                         w + grp * g.fg, <int>g.f, 0, work + grp * g.kg, <int>g.k)
+                col2im_rows(work, dx, g, r0, r1)
+
+
+# ----------------------------------------------------------------------------- entry points
+
+def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const floating[::1] b,
+                   floating[:, :, :, ::1] y, floating[::1] work, int sh, int sw, int pt, int pl,
+                   int dil_h, int dil_w, int groups, int algorithm, Py_ssize_t chunk_rows):
+    """Convolution forward pass into a caller-allocated output.
+
+    Parameters
+    ----------
+    x : (N, H, W, C) array, IN
+    w : (KH, KW, C // groups, F) array, IN
+    b : (F,) array or None, IN
+    y : (N, OH, OW, F) array, OUT (fully written)
+    work : 1-D array, scratch for the IM2COL algorithm of at least
+        ``chunk_rows * OW * KH * KW * C`` elements (may be empty otherwise)
+    sh, sw, pt, pl, dil_h, dil_w : int
+        Strides, top/left padding and dilation (the bottom/right padding is
+        implied by the shape of ``y``).
+    groups : int
+    algorithm : int
+        ``IM2COL``, ``POINTWISE`` (1x1, stride 1, no padding) or
+        ``DEPTHWISE`` (groups == C).
+    chunk_rows : int
+        Output rows (n, oh) per im2col chunk, at least 1.
+
+    Notes
+    -----
+    No argument checking: ``nnkit.backend.cython.conv`` validates first.
+    """
+    cdef Geom g = make_geom(x.shape, w.shape[0], w.shape[1], w.shape[3], y.shape[1], y.shape[2],
+                            sh, sw, pt, pl, dil_h, dil_w, groups)
+    cdef const floating* bp = NULL if b is None else &b[0]
+    cdef floating* wp = &work[0] if work.shape[0] > 0 else NULL
+    with nogil:
+        if algorithm == ALGO_DEPTHWISE:
+            depthwise_forward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g)
+        else:
+            gemm_forward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], wp, chunk_rows, &g,
+                         algorithm == ALGO_POINTWISE)
+
+
+def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
+                    const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
+                    floating[:, :, :, ::1] dw, floating[::1] db, floating[::1] work,
+                    int sh, int sw, int pt, int pl, int dil_h, int dil_w, int groups,
+                    int algorithm, Py_ssize_t chunk_rows):
+    """Convolution backward pass into caller-allocated gradients.
+
+    Parameters
+    ----------
+    dy : (N, OH, OW, F) array, IN
+    x : (N, H, W, C) array, IN
+    w : (KH, KW, C // groups, F) array, IN
+    dx : (N, H, W, C) array or None, OUT; must be zero-filled for IM2COL
+        (col2im accumulates), is fully written otherwise
+    dw : (KH, KW, C // groups, F) array or None, OUT (fully written)
+    db : (F,) array or None, OUT (fully written)
+    work : 1-D array, scratch as for `conv2d_forward`
+    sh, sw, pt, pl, dil_h, dil_w, groups, algorithm, chunk_rows
+        As for `conv2d_forward`.
+    """
+    cdef Geom g = make_geom(x.shape, w.shape[0], w.shape[1], w.shape[3], dy.shape[1], dy.shape[2],
+                            sh, sw, pt, pl, dil_h, dil_w, groups)
+    cdef floating* dxp = NULL if dx is None else &dx[0, 0, 0, 0]
+    cdef floating* dwp = NULL if dw is None else &dw[0, 0, 0, 0]
+    cdef floating* wp = &work[0] if work.shape[0] > 0 else NULL
+    cdef floating* slots
+    cdef int nthreads = openmp.omp_get_max_threads()
+    cdef int status = 0
+    with nogil:
+        if db is not None:
+            slots = <floating*>malloc(nthreads * g.f * sizeof(floating))
+            if slots == NULL:
+                status = -1
+            else:
+                column_sums(&dy[0, 0, 0, 0], g.n * g.oh * g.ow, g.f, &db[0], slots, nthreads)
+                free(slots)
+        if status == 0:
+            if algorithm == ALGO_DEPTHWISE:
+                status = depthwise_backward(&dy[0, 0, 0, 0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], dxp, dwp, &g)
+            elif dxp != NULL or dwp != NULL:
+                gemm_backward(&dy[0, 0, 0, 0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], dxp, dwp, wp, chunk_rows,
+                              &g, algorithm == ALGO_POINTWISE)
+    if status != 0:
+        raise MemoryError("conv2d_backward: out of memory for per-thread scratch")
+
+
+def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw, int sh, int sw,
+           int pt, int pl, int dil_h, int dil_w, Py_ssize_t oh, Py_ssize_t ow):
+    """Unfold NHWC ``x`` (IN) into ``cols`` (OUT, (N*OH*OW, KH*KW*C), columns (kh, kw, c)).
+
+    Padded taps are written as 0.
+    """
+    cdef Geom g = make_geom(x.shape, kh, kw, x.shape[3], oh, ow, sh, sw, pt, pl, dil_h, dil_w, 1)
+    with nogil:
+        im2col_rows(&x[0, 0, 0, 0], &cols[0, 0], &g, 0, g.n * g.oh)
+
+
+def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx, int kh, int kw, int sh, int sw,
+           int pt, int pl, int dil_h, int dil_w, Py_ssize_t oh, Py_ssize_t ow):
+    """Fold ``cols`` (IN, as produced by `im2col`) into ``dx`` (IN/OUT, zero-filled by the caller).
+
+    The exact adjoint of `im2col`: overlapping contributions are summed.
+    """
+    cdef Geom g = make_geom(dx.shape, kh, kw, dx.shape[3], oh, ow, sh, sw, pt, pl, dil_h, dil_w, 1)
+    with nogil:
+        col2im_rows(&cols[0, 0], &dx[0, 0, 0, 0], &g, 0, g.n * g.oh)
