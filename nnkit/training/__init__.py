@@ -1,0 +1,1 @@
+"""Training loop (placeholder until the training engineer lands the real one)."""
