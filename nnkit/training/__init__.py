@@ -1,1 +1,6 @@
-"""Training loop (placeholder until the training engineer lands the real one)."""
+"""The training loop: the ``Trainer`` mixin of ``Model``, ``History``, progress output."""
+from .history import History
+from .progress import ProgbarLogger
+from .trainer import Trainer
+
+__all__ = ["Trainer", "History", "ProgbarLogger"]
