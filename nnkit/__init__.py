@@ -12,6 +12,10 @@ from nnkit.random import set_seed
 from nnkit.tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 from nnkit.threads import get_num_threads, set_num_threads
 
+from nnkit import layers, models, utils  # noqa: E402  (layers and models sit above the ops)
+from nnkit.layers import Input, register  # noqa: E402
+from nnkit.models import Model, Sequential  # noqa: E402
+
 __version__ = "0.1.0"
 
 if _os.environ.get("NNKIT_NUM_THREADS"):

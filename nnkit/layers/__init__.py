@@ -1,0 +1,37 @@
+"""Keras-style layers.  One family per module; all are re-exported here.
+
+``get(class_name)`` finds a layer class by the name its config uses;
+``serialize``/``deserialize`` turn a layer into a JSON-able dict and back;
+``register`` makes a custom layer known to them.
+"""
+from nnkit.layers.activations import ELU, LeakyReLU, ReLU, ReLU6, Softmax
+from nnkit.layers.base import Layer
+from nnkit.layers.convolutional import Conv2D, DepthwiseConv2D, SeparableConv2D
+from nnkit.layers.core import Activation, Dense, Dropout
+from nnkit.layers.input import Input, InputLayer
+from nnkit.layers.input_spec import InputSpec
+from nnkit.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from nnkit.layers.naming import clear_session
+from nnkit.layers.normalization import BatchNormalization
+from nnkit.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from nnkit.layers.registry import custom_object_scope, deserialize, get, register, serialize
+from nnkit.layers.reshaping import Flatten, Reshape, ZeroPadding2D
+from nnkit.layers.symbolic import SymbolicTensor
+
+# Keras aliases
+Convolution2D = Conv2D
+MaxPool2D = MaxPooling2D
+AvgPool2D = AveragePooling2D
+GlobalAvgPool2D = GlobalAveragePooling2D
+GlobalMaxPool2D = GlobalMaxPooling2D
+
+__all__ = [
+    "Layer", "Input", "InputLayer", "InputSpec", "SymbolicTensor",
+    "Dense", "Activation", "Dropout", "Flatten", "Reshape", "ZeroPadding2D",
+    "Conv2D", "DepthwiseConv2D", "SeparableConv2D",
+    "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+    "BatchNormalization", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Softmax",
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+    "Convolution2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
+    "get", "register", "serialize", "deserialize", "custom_object_scope", "clear_session",
+]

@@ -1,0 +1,501 @@
+"""``Layer``: the parameter-owning building block, with Keras's contract.
+
+- ``__init__`` stores the configuration (and, with ``input_shape=``, builds);
+- ``build(input_shape)`` creates the weights, on the first call at the latest;
+- ``call(inputs, training=None)`` computes with ``nnkit.functional``/``ops``;
+- ``compute_output_shape(input_shape)``, ``get_config``/``from_config``.
+
+Shapes include the batch axis as ``None`` (see ``nnkit.layers.shapes``).
+
+Calling a layer on a Tensor or ndarray computes; calling it on a symbolic
+tensor from ``nnkit.Input`` records a graph node for the functional API.
+
+dtype: float32 unless ``dtype=`` says otherwise or the first input is a
+float64 Tensor; once built, float inputs of another dtype are cast (a
+differentiable cast), and ndarrays always take the layer's dtype.
+
+``training``: when not passed, a layer inherits the value of the enclosing
+layer/model call, else ``False``; so ``model(x, training=True)`` reaches every
+Dropout and BatchNormalization inside, including in subclassed models.
+"""
+import contextlib
+import functools
+import inspect
+import json
+import threading
+
+import numpy as np
+
+from nnkit import activations as nnactivations
+from nnkit import initializers as nninitializers
+from nnkit import ops
+from nnkit.layers import naming, registry
+from nnkit.layers.input_spec import check_inputs
+from nnkit.layers.nest import any_symbolic, flatten, map_structure
+from nnkit.layers.shapes import as_shape, batchless, format_shape, is_shape, map_shapes
+from nnkit.layers.symbolic import Node, SymbolicTensor
+from nnkit.tensor import FLOAT_DTYPES, Tensor, no_grad
+
+_context = threading.local()
+_BASE_CONFIG_KEYS = ("name", "trainable", "dtype", "batch_input_shape")
+
+
+def _float_dtype(dtype, who):
+    dtype = np.dtype(dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{who}: dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+@contextlib.contextmanager
+def _training_scope(training):
+    previous = getattr(_context, "training", None)
+    _context.training = training
+    try:
+        yield
+    finally:
+        _context.training = previous
+
+
+def _resolve_training(training):
+    if training is not None:
+        return bool(training)
+    outer = getattr(_context, "training", None)
+    return bool(outer) if outer is not None else False
+
+
+def _wrap_init(init):
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        depth = self.__dict__.get("_init_depth", 0)
+        if depth == 0:
+            self.__dict__["_init_args"] = (args, dict(kwargs))
+        self.__dict__["_init_depth"] = depth + 1
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            self.__dict__["_init_depth"] = depth
+        if depth == 0:
+            self._after_init()
+
+    __init__._original = init
+    return __init__
+
+
+def _wrap_build(build):
+    @functools.wraps(build)
+    def wrapped(self, input_shape=None, *args, **kwargs):
+        if self._dtype is None:
+            self._dtype = np.dtype(np.float32)
+        if input_shape is not None:
+            input_shape = map_shapes(as_shape, input_shape)
+        result = build(self, input_shape, *args, **kwargs)
+        self.built = True
+        self._build_shape = input_shape
+        return result
+
+    return wrapped
+
+
+class Layer:
+    """Base class of every layer and model.
+
+    Parameters
+    ----------
+    name : str, optional
+        Unique name; default the class name in snake case, numbered
+        (``conv2d``, ``conv2d_1``, ...).
+    trainable : bool
+        False freezes the weights (``requires_grad=False``, counted as
+        non-trainable, and BatchNormalization runs in inference mode).
+    dtype : "float32" (default) or "float64"
+    input_shape : tuple, optional
+        Shape of one sample (no batch axis); the layer is built at once.
+    batch_size : int, optional
+        With ``input_shape``: a fixed batch size.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _wrap_init(cls.__dict__["__init__"])
+        if "build" in cls.__dict__:
+            cls.build = _wrap_build(cls.__dict__["build"])
+        cls._call_takes_training = None
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_size=None,
+                 batch_input_shape=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
+        self._tracked = []
+        self._own_weights = []  # [(Tensor, trainable)]
+        self._inbound_nodes = []
+        self._trainable = bool(trainable)
+        self._dtype = None if dtype is None else _float_dtype(dtype, type(self).__name__)
+        self._build_shape = None
+        self._last_output_shape = None
+        self.built = False
+        self.input_spec = None
+        if name is None:
+            name = naming.unique_name(naming.to_snake_case(type(self).__name__))
+        else:
+            _check_name(type(self).__name__, name)
+            naming.reserve(name)
+        self.name = name
+        if batch_input_shape is None and input_shape is not None:
+            if isinstance(input_shape, int):
+                input_shape = (input_shape,)
+            batch_input_shape = (batch_size,) + tuple(input_shape)
+        self._batch_input_shape = None if batch_input_shape is None else as_shape(batch_input_shape)
+
+    def _after_init(self):
+        """Runs once the outermost ``__init__`` returns: eager build from ``input_shape=``."""
+        if self._batch_input_shape is not None and not self.built and type(self)._builds_eagerly:
+            self._maybe_build(batchless(self._batch_input_shape), self._dtype)
+
+    _builds_eagerly = True
+    _call_takes_training = None
+
+    # -- attribute tracking ------------------------------------------------------
+    def __setattr__(self, key, value):
+        if not key.startswith("_"):
+            tracked = self.__dict__.get("_tracked")
+            found = _layers_in(value)
+            if tracked is None:
+                if found:
+                    raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning "
+                                       f"layers to attributes")
+            else:
+                old = self.__dict__.get(key)
+                for layer in _layers_in(old):
+                    if not any(layer is f for f in found):
+                        tracked[:] = [t for t in tracked if t is not layer]
+                for layer in found:
+                    if layer is not self and not any(layer is t for t in tracked):
+                        tracked.append(layer)
+        object.__setattr__(self, key, value)
+
+    def _children(self):
+        """Direct sublayers, in the order they were assigned."""
+        return list(self._tracked)
+
+    def _walk(self):
+        """This layer and every layer below it, each once."""
+        seen, order, stack = set(), [], [self]
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            order.append(layer)
+            stack.extend(reversed(layer._children()))
+        return order
+
+    # -- naming and errors ----------------------------------------------------------
+    def describe(self):
+        """``Conv2D 'conv2d_1'``, the prefix of every error this layer raises."""
+        return f"{type(self).__name__} '{self.name}'"
+
+    def _error(self, message, kind=ValueError):
+        return kind(f"{self.describe()}: {message}")
+
+    def _activation(self, identifier, argument="activation"):
+        try:
+            return nnactivations.get(identifier, registry.current_custom_objects())
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"{self.describe()}: {argument}: {e}") from None
+
+    def _initializer(self, identifier, argument):
+        try:
+            return nninitializers.get(identifier, registry.current_custom_objects())
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"{self.describe()}: {argument}: {e}") from None
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+    # -- dtype and trainability ---------------------------------------------------------
+    @property
+    def dtype(self):
+        """The dtype of weights and outputs (float32 unless set or inferred)."""
+        return self._dtype if self._dtype is not None else np.dtype(np.float32)
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        value = bool(value)
+        for layer in self._walk():
+            layer._trainable = value
+            for weight, intrinsic in layer._own_weights:
+                weight.requires_grad = intrinsic and value
+
+    # -- weights --------------------------------------------------------------------------
+    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None):
+        """Create a weight Tensor named ``"<layer>/<name>"`` and track it."""
+        dtype = _float_dtype(dtype or self.dtype, self.describe())
+        shape = tuple(int(s) for s in shape)
+        init = self._initializer(initializer, f"{name} initializer")
+        value = np.asarray(init(shape, dtype), dtype=dtype)
+        if value.shape != shape:
+            raise self._error(f"initializer for {name!r} returned shape {value.shape}, expected {shape}")
+        weight = Tensor(value, requires_grad=bool(trainable) and self._trainable, name=f"{self.name}/{name}")
+        self._own_weights.append((weight, bool(trainable)))
+        return weight
+
+    @property
+    def weights(self):
+        """Every weight of this layer and its sublayers, each once, layer by layer."""
+        out, seen = [], set()
+        for layer in self._walk():
+            for weight, _ in layer._own_weights:
+                if id(weight) not in seen:
+                    seen.add(id(weight))
+                    out.append(weight)
+        return out
+
+    @property
+    def trainable_weights(self):
+        """Weights the optimizer updates: none if this layer is frozen."""
+        if not self._trainable:
+            return []
+        out = [w for w, intrinsic in self._own_weights if intrinsic]
+        seen = {id(w) for w in out}
+        for child in self._children():
+            for w in child.trainable_weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    def get_weights(self):
+        """Copies of the weight arrays, in ``weights`` order."""
+        return [w.data.copy() for w in self.weights]
+
+    def set_weights(self, arrays):
+        """Overwrite the weights in place from arrays of the same shapes."""
+        weights = self.weights
+        if len(arrays) != len(weights):
+            raise self._error(f"set_weights: expected {len(weights)} arrays, got {len(arrays)}")
+        for w, a in zip(weights, arrays):
+            a = np.asarray(a)
+            if a.shape != w.shape:
+                raise self._error(f"set_weights: {w.name} has shape {w.shape}, got an array of shape {a.shape}")
+            w.data[...] = a
+
+    def count_params(self):
+        """Number of scalars in all weights (trainable and not)."""
+        if not self.built:
+            raise self._error("count_params: the layer is not built yet; call it on data, give it an "
+                              "input_shape, or call build(input_shape) first")
+        return int(sum(w.size for w in self.weights))
+
+    # -- build / call -----------------------------------------------------------------------
+    def build(self, input_shape):
+        """Create the weights for inputs of ``input_shape`` (batch axis included)."""
+
+    def call(self, inputs, training=None):
+        raise NotImplementedError(f"{type(self).__name__} must implement call()")
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for ``input_shape``; by default found by running ``call``
+        on zeros (override it when some size other than the batch is unknown)."""
+        def zeros(shape):
+            if any(d is None for d in shape[1:]):
+                raise self._error(f"compute_output_shape: cannot infer the output shape for input "
+                                  f"{format_shape(shape)} with unknown sizes; implement compute_output_shape",
+                                  NotImplementedError)
+            return Tensor(np.zeros((1,) + tuple(shape[1:]), self.dtype))
+
+        inputs = map_shapes(zeros, input_shape)
+        with no_grad(), _training_scope(False):
+            outputs = self._invoke_call(inputs, (), {}, False)
+        return map_structure(lambda t: batchless(t.shape), outputs)
+
+    def _maybe_build(self, input_shape, dtype=None):
+        if self._dtype is None and dtype is not None:
+            self._dtype = np.dtype(dtype)
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+            self._build_shape = input_shape
+            if self._dtype is None:
+                self._dtype = np.dtype(np.float32)
+
+    def __call__(self, inputs, *args, training=None, **kwargs):
+        if any_symbolic(inputs):
+            return self._call_symbolic(inputs, args, training, kwargs)
+        inputs = map_structure(self._to_tensor, inputs)
+        shapes = map_structure(lambda t: t.shape, inputs)
+        if not self.built:
+            first = flatten(inputs)[0]
+            self._maybe_build(map_shapes(batchless, shapes), first.dtype if first.dtype in FLOAT_DTYPES else None)
+            inputs = map_structure(self._to_tensor, inputs)
+        check_inputs(self, self.input_spec, shapes)
+        training = _resolve_training(training)
+        with _training_scope(training):
+            outputs = self._invoke_call(inputs, args, kwargs, training)
+        self._last_output_shape = map_structure(
+            lambda t: batchless(t.shape) if isinstance(t, Tensor) else None, outputs)
+        return outputs
+
+    def _invoke_call(self, inputs, args, kwargs, training):
+        cls = type(self)
+        if cls._call_takes_training is None:
+            params = inspect.signature(self.call).parameters
+            cls._call_takes_training = "training" in params or any(
+                p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        if cls._call_takes_training:
+            kwargs = {**kwargs, "training": training}
+        return self.call(inputs, *args, **kwargs)
+
+    def _to_tensor(self, value):
+        if isinstance(value, Tensor):
+            if self._dtype is not None and value.dtype != self._dtype:
+                return ops.cast(value, self._dtype)
+            return value
+        return Tensor(np.asarray(value), dtype=self.dtype)
+
+    def _call_symbolic(self, inputs, args, training, kwargs):
+        leaves = flatten(inputs)
+        if not all(isinstance(t, SymbolicTensor) for t in leaves):
+            raise self._error("cannot mix symbolic tensors (from nnkit.Input) with concrete values in one "
+                              "call", TypeError)
+        if args:
+            raise self._error("functional-API calls take only the input tensor(s) and keyword arguments",
+                              TypeError)
+        shapes = map_structure(lambda t: t.shape, inputs)
+        self._maybe_build(shapes, leaves[0].dtype)
+        check_inputs(self, self.input_spec, shapes)
+        out_shapes = self.compute_output_shape(shapes)
+        call_kwargs = dict(kwargs)
+        if training is not None:
+            call_kwargs["training"] = bool(training)
+        try:
+            json.dumps(call_kwargs)
+        except TypeError:
+            raise self._error(f"functional-API call arguments must be JSON-serialisable, got {call_kwargs!r}",
+                              TypeError) from None
+        single_out = is_shape(out_shapes)
+        outputs = [SymbolicTensor(s, self.dtype) for s in ([out_shapes] if single_out else out_shapes)]
+        node = Node(self, leaves, not isinstance(inputs, (list, tuple, dict)), outputs, call_kwargs)
+        for i, t in enumerate(outputs):
+            t.node, t.index = node, i
+        return outputs[0] if single_out else outputs
+
+    # -- graph introspection (functional API) ------------------------------------------------
+    def _first_node(self, what):
+        if not self._inbound_nodes:
+            raise AttributeError(f"{self.describe()} has no {what}: it was never called on symbolic "
+                                 f"inputs (nnkit.Input)")
+        return self._inbound_nodes[0]
+
+    @property
+    def input(self):
+        """The symbolic input of this layer's first functional call."""
+        node = self._first_node("input")
+        return node.inputs[0] if node.single_input else list(node.inputs)
+
+    @property
+    def output(self):
+        """The symbolic output of this layer's first functional call."""
+        node = self._first_node("output")
+        return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
+
+    @property
+    def input_shape(self):
+        if self._inbound_nodes:
+            node = self._inbound_nodes[0]
+            return node.inputs[0].shape if node.single_input else [t.shape for t in node.inputs]
+        if self._build_shape is not None:
+            return self._build_shape
+        raise AttributeError(f"{self.describe()} has no input_shape yet: it was never built")
+
+    @property
+    def output_shape(self):
+        if self._inbound_nodes:
+            node = self._inbound_nodes[0]
+            return node.outputs[0].shape if len(node.outputs) == 1 else [t.shape for t in node.outputs]
+        if self._last_output_shape is not None:
+            return self._last_output_shape
+        if self._build_shape is not None:
+            return self.compute_output_shape(self._build_shape)
+        raise AttributeError(f"{self.describe()} has no output_shape yet: it was never called")
+
+    # -- config ---------------------------------------------------------------------------------
+    def get_config(self):
+        """A JSON-serialisable dict from which ``from_config`` rebuilds the layer (not its weights).
+
+        Subclasses add their arguments to ``super().get_config()``.  A custom
+        layer that does not override this gets its ``__init__`` arguments
+        recorded automatically when they are plain JSON values.
+        """
+        config = {"name": self.name, "trainable": self.trainable, "dtype": str(self.dtype)}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        cls = type(self)
+        if cls.get_config is Layer.get_config and cls.__init__ is not Layer.__init__:
+            config.update(self._auto_config())
+        return config
+
+    def _auto_config(self):
+        args, kwargs = self.__dict__.get("_init_args", ((), {}))
+        init = getattr(type(self).__init__, "_original", type(self).__init__)
+        try:
+            bound = inspect.signature(init).bind(self, *args, **kwargs)
+            bound.apply_defaults()
+        except TypeError:
+            bound = None
+        values = {}
+        if bound is not None:
+            for key, value in list(bound.arguments.items())[1:]:
+                kind = inspect.signature(init).parameters[key].kind
+                if kind is inspect.Parameter.VAR_KEYWORD:
+                    values.update(value)
+                elif kind is not inspect.Parameter.VAR_POSITIONAL:
+                    values[key] = value
+        values = {k: v for k, v in values.items() if k not in _BASE_CONFIG_KEYS}
+        try:
+            json.dumps(values)
+        except TypeError:
+            raise self._error("get_config: the __init__ arguments are not all JSON-serialisable; "
+                              "implement get_config() (and from_config if needed)", NotImplementedError) from None
+        return values
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuild a layer from ``get_config``'s output (new weights)."""
+        config = dict(config)
+        init = getattr(cls.__init__, "_original", cls.__init__)
+        params = inspect.signature(init).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        extra = {} if takes_any else {k: config.pop(k) for k in list(config)
+                                     if k in _BASE_CONFIG_KEYS and k not in params}
+        layer = cls(**config)
+        if "name" in extra:
+            layer.name = extra["name"]
+        if "trainable" in extra:
+            layer.trainable = extra["trainable"]
+        return layer
+
+
+def _check_name(kind, name):
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"{kind}: name must be a non-empty string without '/', got {name!r}")
+
+
+def _layers_in(value):
+    if isinstance(value, Layer):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, Layer)]
+    if isinstance(value, dict):
+        return [v for v in value.values() if isinstance(v, Layer)]
+    return []

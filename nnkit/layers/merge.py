@@ -1,0 +1,125 @@
+"""Layers that merge a list of tensors: Add, Subtract, Multiply, Average,
+Maximum, Minimum (elementwise, Keras's broadcasting rule) and Concatenate."""
+import functools
+
+from nnkit import ops
+from nnkit.layers.base import Layer
+from nnkit.layers.registry import register
+from nnkit.layers.shapes import broadcast_shapes, format_shape, is_shape
+
+
+class _Merge(Layer):
+    min_inputs, max_inputs = 2, None
+
+    def _check_list(self, input_shape):
+        if is_shape(input_shape) or not isinstance(input_shape, (list, tuple)):
+            raise self._error(f"expects a list of inputs, got one input of shape {format_shape(input_shape)}")
+        n = len(input_shape)
+        if n < self.min_inputs or (self.max_inputs is not None and n > self.max_inputs):
+            wanted = self.min_inputs if self.max_inputs == self.min_inputs else f"at least {self.min_inputs}"
+            raise self._error(f"expects {wanted} inputs, got {n}: {format_shape(list(input_shape))}")
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+
+    def call(self, inputs):
+        self.compute_output_shape([tuple(t.shape) for t in inputs])
+        return self.merge(list(inputs))
+
+    def compute_output_shape(self, input_shape):
+        self._check_list(input_shape)
+        try:
+            return broadcast_shapes([tuple(s) for s in input_shape])
+        except ValueError as e:
+            raise self._error(f"cannot merge inputs of {e}") from None
+
+    def merge(self, tensors):
+        raise NotImplementedError
+
+
+@register
+class Add(_Merge):
+    """Elementwise sum of the inputs (e.g. a residual connection)."""
+
+    def merge(self, tensors):
+        return functools.reduce(ops.add, tensors)
+
+
+@register
+class Subtract(_Merge):
+    """``inputs[0] - inputs[1]``."""
+    min_inputs = max_inputs = 2
+
+    def merge(self, tensors):
+        return ops.subtract(tensors[0], tensors[1])
+
+
+@register
+class Multiply(_Merge):
+    """Elementwise product of the inputs."""
+
+    def merge(self, tensors):
+        return functools.reduce(ops.multiply, tensors)
+
+
+@register
+class Average(_Merge):
+    """Elementwise mean of the inputs."""
+
+    def merge(self, tensors):
+        return functools.reduce(ops.add, tensors) * (1.0 / len(tensors))
+
+
+@register
+class Maximum(_Merge):
+    """Elementwise maximum of the inputs."""
+
+    def merge(self, tensors):
+        return functools.reduce(ops.maximum, tensors)
+
+
+@register
+class Minimum(_Merge):
+    """Elementwise minimum of the inputs."""
+
+    def merge(self, tensors):
+        return functools.reduce(ops.minimum, tensors)
+
+
+@register
+class Concatenate(_Merge):
+    """Join the inputs along ``axis`` (default the last, channels); every other
+    axis must agree."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = int(axis)
+
+    def compute_output_shape(self, input_shape):
+        self._check_list(input_shape)
+        shapes = [tuple(s) for s in input_shape]
+        rank = len(shapes[0])
+        axis = self.axis if self.axis >= 0 else rank + self.axis
+        listed = ", ".join(format_shape(s) for s in shapes)
+        if any(len(s) != rank for s in shapes):
+            raise self._error(f"inputs must have the same rank, got {listed}")
+        if not 0 < axis < rank:
+            raise self._error(f"axis {self.axis} is out of range (or the batch axis) for inputs {listed}")
+        out = []
+        for i in range(rank):
+            sizes = [s[i] for s in shapes]
+            if i == axis:
+                out.append(None if None in sizes else sum(sizes))
+                continue
+            known = {v for v in sizes if v is not None}
+            if len(known) > 1:
+                raise self._error(f"inputs must agree on every axis but the concatenation axis {self.axis}, "
+                                  f"got {listed} (axis {i} differs)")
+            out.append(known.pop() if known else None)
+        return tuple(out)
+
+    def merge(self, tensors):
+        return ops.concatenate(tensors, axis=self.axis)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

@@ -1,0 +1,76 @@
+"""BatchNormalization with Keras's arguments and defaults."""
+import numpy as np
+
+from nnkit import functional as F
+from nnkit import initializers as nninitializers
+from nnkit.layers.base import Layer
+from nnkit.layers.input_spec import InputSpec
+from nnkit.layers.registry import register
+from nnkit.layers.shapes import format_shape
+
+
+@register
+class BatchNormalization(Layer):
+    """Normalise over the batch (and spatial) axes, per feature on the last axis.
+
+    Training (``training=True`` and the layer trainable): batch statistics,
+    and ``moving = momentum * moving + (1 - momentum) * batch``.  Otherwise the
+    moving statistics.  A frozen layer (``trainable=False``) always runs in
+    inference mode, as in Keras, which is what fine-tuning needs.
+
+    Weights: ``gamma`` (if ``scale``) and ``beta`` (if ``center``) are trained;
+    ``moving_mean`` and ``moving_variance`` are non-trainable state.
+    """
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 **kwargs):
+        super().__init__(**kwargs)
+        if axis not in (-1, [-1], (-1,)) and not isinstance(axis, int):
+            raise self._error(f"axis must be an int, got {axis!r}")
+        self.axis = axis if isinstance(axis, int) else -1
+        if not 0 <= momentum <= 1:
+            raise self._error(f"momentum must be in [0, 1], got {momentum}")
+        if epsilon <= 0:
+            raise self._error(f"epsilon must be positive, got {epsilon}")
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = self._initializer(beta_initializer, "beta_initializer")
+        self.gamma_initializer = self._initializer(gamma_initializer, "gamma_initializer")
+        self.moving_mean_initializer = self._initializer(moving_mean_initializer, "moving_mean_initializer")
+        self.moving_variance_initializer = self._initializer(moving_variance_initializer,
+                                                             "moving_variance_initializer")
+        self.input_spec = InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        if self.axis not in (-1, rank - 1):
+            raise self._error(f"only the last (channels) axis can be normalised, got axis={self.axis} for "
+                              f"input {format_shape(input_shape)}")
+        features = input_shape[-1]
+        if features is None or rank < 2:
+            raise self._error(f"needs a known feature size on the last axis, got {format_shape(input_shape)}")
+        shape = (features,)
+        self.gamma = self.add_weight("gamma", shape, self.gamma_initializer) if self.scale else None
+        self.beta = self.add_weight("beta", shape, self.beta_initializer) if self.center else None
+        self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer, trainable=False)
+        self.moving_variance = self.add_weight("moving_variance", shape, self.moving_variance_initializer,
+                                               trainable=False)
+        self._ones, self._zeros = np.ones(shape, self.dtype), np.zeros(shape, self.dtype)
+        self.input_spec = InputSpec(min_ndim=2, axes={-1: features})
+
+    def call(self, inputs, training=None):
+        gamma = self.gamma if self.scale else self._ones
+        beta = self.beta if self.center else self._zeros
+        return F.batch_norm(inputs, gamma, beta, self.moving_mean, self.moving_variance,
+                            training=bool(training) and self.trainable, momentum=self.momentum, eps=self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale,
+                **{key: nninitializers.serialize(getattr(self, key)) for key in (
+                    "beta_initializer", "gamma_initializer", "moving_mean_initializer",
+                    "moving_variance_initializer")}}

@@ -1,0 +1,130 @@
+"""``Model``: a layer that contains layers and can be trained.
+
+Three ways to build one, all giving a ``Model``:
+
+- ``nnkit.Sequential([...])`` (``nnkit.models.sequential``),
+- ``nnkit.Model(inputs, outputs)`` over symbolic tensors from ``nnkit.Input``
+  (returns a ``Functional``, ``nnkit.models.functional``),
+- subclassing: ``class MyNet(nnkit.Model)`` with layers assigned as attributes
+  in ``__init__`` (tracked automatically) and a ``call(inputs, training=None)``.
+
+Training (``compile``/``fit``/``evaluate``/``predict``) comes from the
+``Trainer`` mixin.
+"""
+import numpy as np
+
+from nnkit.layers.base import Layer
+from nnkit.layers.registry import register
+from nnkit.layers.shapes import as_shape, map_shapes
+from nnkit.tensor import Tensor, no_grad
+from nnkit.training.trainer import Trainer
+
+
+def _functional_arguments(args, kwargs):
+    return len(args) == 2 or (len(args) == 1 and "outputs" in kwargs) or ("inputs" in kwargs and "outputs" in kwargs)
+
+
+@register
+class Model(Trainer, Layer):
+    """Base class of Sequential, functional and subclassed models."""
+
+    _is_graph_network = False  # True for functional models: summary shows connections
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and _functional_arguments(args, kwargs):
+            from nnkit.models.functional import Functional  # a subclass: imported late
+            return Functional.__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        if args:
+            raise TypeError(f"{type(self).__name__}: unexpected positional arguments {args!r}; a functional "
+                            f"model is nnkit.Model(inputs, outputs)")
+        super().__init__(**kwargs)
+
+    # -- layers ---------------------------------------------------------------------
+    @property
+    def layers(self):
+        """The model's direct layers, in order."""
+        return self._children()
+
+    def get_layer(self, name=None, index=None):
+        """A direct layer by ``name`` or by position ``index``."""
+        layers = self.layers
+        if index is not None:
+            if name is not None:
+                raise ValueError(f"Model '{self.name}': get_layer takes name or index, not both")
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"Model '{self.name}': get_layer index {index} is out of range for "
+                                 f"{len(layers)} layers")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"Model '{self.name}': no layer named {name!r}; layers: "
+                         f"{', '.join(repr(layer.name) for layer in layers) or 'none'}")
+
+    def _check_unique_names(self, layers):
+        seen = {}
+        for layer in layers:
+            other = seen.get(layer.name)
+            if other is not None and other is not layer:
+                raise ValueError(f"{self.describe()}: the layer name {layer.name!r} is used twice "
+                                 f"({type(other).__name__} and {type(layer).__name__}); layer names in a model "
+                                 f"must be unique: pass name= to one of them")
+            seen[layer.name] = layer
+
+    # -- build -------------------------------------------------------------------------
+    def build(self, input_shape):
+        """Create the weights by running the model once on zeros of
+        ``input_shape`` (batch axis included; a ``None`` batch becomes 1)."""
+        def zeros(shape):
+            shape = as_shape(shape)
+            if any(d is None for d in shape[1:]):
+                raise self._error(f"build: cannot build from {shape} with unknown sizes; call the model on "
+                                  f"data instead")
+            return Tensor(np.zeros((1,) + shape[1:], self.dtype))
+
+        if type(self).call is Layer.call:
+            return
+        inputs = map_shapes(zeros, input_shape)
+        with no_grad():
+            self._invoke_call(inputs, (), {}, False)
+
+    def _maybe_build(self, input_shape, dtype=None):
+        if type(self).build is Model.build and not self.built:
+            # A subclassed model creates its weights during its first call.
+            if self._dtype is None:
+                self._dtype = np.dtype(dtype) if dtype is not None else np.dtype(np.float32)
+            self.built = True
+            self._build_shape = input_shape
+            return
+        super()._maybe_build(input_shape, dtype)
+
+    # -- presentation ------------------------------------------------------------------
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False):
+        """Print a table of layers, output shapes and parameter counts, then the
+        totals (trainable / non-trainable) with their memory size."""
+        from nnkit.models.summary import summary_text
+        text = summary_text(self, line_length=line_length, positions=positions, expand_nested=expand_nested,
+                            show_trainable=show_trainable)
+        for line in text.split("\n"):
+            (print_fn or print)(line)
+
+    def _output_shape_of(self, layer):
+        """Output shape of a direct ``layer`` as this model uses it (None if unknown)."""
+        try:
+            return layer.output_shape
+        except AttributeError:
+            return None
+
+    def _connections_of(self, layer):
+        """For graphs: the inbound tensors of each call of ``layer``; None otherwise."""
+        return None
+
+    @classmethod
+    def from_config(cls, config):
+        if cls is Model and "input_layers" in config:
+            from nnkit.models.functional import Functional
+            return Functional.from_config(config)
+        return super().from_config(config)
