@@ -12,6 +12,10 @@ is one value per sample) and then reduces it:
 
 Cross-entropy on logits (``from_logits=True``) runs the fused, numerically
 stable softmax + cross-entropy kernel (``nnkit.functional.softmax_cross_entropy``).
+So does categorical cross-entropy on probabilities that a softmax over the
+last axis just produced in a recorded graph (as Keras does): the loss reads
+the softmax's input instead, which avoids the clipped log whose gradient
+vanishes for confidently wrong predictions.
 A custom loss is any function ``(y_true, y_pred) -> Tensor`` written with
 ``nnkit.ops``; ``get(fn)`` wraps it and it trains with no gradient code.
 """
@@ -83,6 +87,14 @@ def _check_label_range(op, y, k):
         bad = y[(y < 0) | (y >= k)]
         raise ValueError(f"{op}: labels must be in [0, {k}) for an output with {k} classes, "
                          f"got {bad.size} outside it (min {y.min()}, max {y.max()})")
+
+
+def _softmax_input(y_pred):
+    """The logits of ``y_pred`` when it is a recorded softmax over its last axis, else ``None``."""
+    ctx = y_pred._ctx
+    if isinstance(ctx, ops.Softmax) and ctx.axis in (-1, y_pred.ndim - 1):
+        return ctx.parents[0]
+    return None
 
 
 def _clip_probs(p):
@@ -177,6 +189,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
                          f"use SparseCategoricalCrossentropy")
     y = y.astype(y_pred.dtype, copy=False)
     k = y_pred.shape[-1]
+    if not from_logits and _softmax_input(y_pred) is not None:
+        y_pred, from_logits = _softmax_input(y_pred), True
     if from_logits:
         flat = F.softmax_cross_entropy(ops.reshape(y_pred, (-1, k)), y.reshape(-1, k),
                                        label_smoothing=label_smoothing, reduction="none")
@@ -195,6 +209,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
                          f"got shape {y_pred.shape}")
     labels = _sparse_labels("sparse_categorical_crossentropy", y_true, y_pred).reshape(-1)
     k = y_pred.shape[-1]
+    if not from_logits and _softmax_input(y_pred) is not None:
+        y_pred, from_logits = _softmax_input(y_pred), True
     flat = ops.reshape(y_pred, (-1, k))
     if from_logits:
         loss = F.softmax_cross_entropy(flat, labels, reduction="none")

@@ -182,3 +182,16 @@ def test_bad_sample_weight_and_reduction():
         losses.CategoricalCrossentropy(label_smoothing=1.5)
     with pytest.raises(ValueError, match=r"targets must be in \[0, 1\]"):
         losses.BinaryCrossentropy().check_targets(np.array([[2.0]]), (None, 1))
+
+
+def test_softmax_output_uses_the_logits():
+    z = np.array([[40.0, 0.0, -40.0], [0.1, 0.2, 0.3]])
+    for loss, y in [(losses.SparseCategoricalCrossentropy(), np.array([2, 1])),
+                    (losses.CategoricalCrossentropy(label_smoothing=0.1), np.eye(3)[[2, 1]])]:
+        logits = Tensor(z, requires_grad=True)
+        out = loss(y, ops.softmax(logits))
+        ref = type(loss)(**{**loss.get_config(), "from_logits": True})(y, Tensor(z))
+        assert out.item() == pytest.approx(ref.item(), rel=1e-12)  # not clipped at -log(1e-7)
+        out.backward()
+        assert abs(logits.grad[0, 2]) > 0.4  # the gradient does not vanish for a confident mistake
+        check_grad(lambda t: loss(y, ops.softmax(t)), z / 40)  # moderate logits: both paths agree
