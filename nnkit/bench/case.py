@@ -1,0 +1,14 @@
+"""One benchmark case: how to build its step for each implementation."""
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+
+@dataclass
+class Case:
+    name: str
+    group: str
+    flops: float                    # floating-point operations per step (0 when not meaningful)
+    items: int                      # images (or samples) per step, for throughput
+    nnkit: Callable                 # nnkit(backend_name) -> zero-argument step
+    torch: Optional[Callable] = None  # torch() -> zero-argument step
+    gemm_bound: bool = False        # compare against the sgemm roofline

@@ -1,0 +1,71 @@
+"""``nnkit bench``: the side-by-side table, printed and written as JSON."""
+import argparse
+import json
+import os
+import platform
+
+from nnkit.bench import runner
+from nnkit.io.atomic import atomic_write_text
+
+GROUPS = ("conv", "pool", "dense", "batchnorm", "softmax_xent", "model")
+
+
+def all_cases():
+    from nnkit.bench.kernel_cases import kernel_cases
+    cases = kernel_cases()
+    try:
+        from nnkit.bench.model_cases import model_cases
+    except ImportError:  # models not available in this build
+        return cases
+    return cases + model_cases()
+
+
+def build_parser(parser=None):
+    parser = parser or argparse.ArgumentParser(prog="nnkit bench", description=__doc__)
+    parser.add_argument("--threads", default=None,
+                        help="comma-separated thread counts (default: 1,2 and all cores where more exist)")
+    parser.add_argument("--only", default=None, help=f"comma-separated groups or name fragments ({', '.join(GROUPS)})")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per case; the median is reported")
+    parser.add_argument("--quick", action="store_true", help="one round, first case of each group (a smoke test)")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
+    parser.add_argument("--json", default="bench.json", help="where to write the results")
+    return parser
+
+
+def default_threads():
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return sorted({1, min(2, cores), cores})
+
+
+def select(cases, only, quick):
+    if only:
+        keys = [k.strip() for k in only.split(",") if k.strip()]
+        cases = [c for c in cases if c.group in keys or any(k in c.name for k in keys)]
+    if quick:
+        seen, picked = set(), []
+        for c in cases:
+            if c.group not in seen:
+                seen.add(c.group)
+                picked.append(c)
+        cases = picked
+    return cases
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    threads = [int(t) for t in args.threads.split(",")] if args.threads else default_threads()
+    if any(t < 1 for t in threads):
+        raise SystemExit(f"nnkit bench: thread counts must be positive, got {args.threads}")
+    cases = select(all_cases(), args.only, args.quick)
+    if not cases:
+        raise SystemExit(f"nnkit bench: no case matches --only {args.only!r}; groups: {', '.join(GROUPS)}")
+    with_torch = not args.no_torch and runner.torch_available()
+    print(f"nnkit bench on {platform.machine()} with {os.cpu_count()} cores; threads {threads}; "
+          f"PyTorch {'on' if with_torch else 'not installed / off'}")
+    print(runner.HEADER)
+    rows = runner.run(cases, threads=threads, rounds=1 if args.quick else args.rounds, with_torch=with_torch)
+    meta = {"machine": platform.machine(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "threads": threads, "torch": with_torch}
+    atomic_write_text(args.json, json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"wrote {args.json}")
+    return 0

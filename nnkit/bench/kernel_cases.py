@@ -1,0 +1,152 @@
+"""Kernel benchmark cases: each op forward, and forward + backward, through
+``nnkit.functional`` (so autograd overhead is included, as users see it) and
+through ``torch.nn.functional`` on the same shapes."""
+import numpy as np
+
+from nnkit import Tensor, ops
+from nnkit import functional as F
+from nnkit.bench.case import Case
+
+rng = np.random.default_rng(0)
+
+
+def _array(*shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _nnkit_step(forward, inputs, backward):
+    """A zero-argument callable running ``forward`` (and its backward)."""
+    tensors = [Tensor(a, requires_grad=backward) for a in inputs]
+
+    def step():
+        out = forward(*tensors)
+        if backward:
+            out.backward(np.ones(out.shape, out.dtype))
+            for t in tensors:
+                t.grad = None
+    return step
+
+
+def _torch_step(forward, inputs, backward, layout):
+    import torch
+
+    tensors = [torch.from_numpy(np.ascontiguousarray(layout(a) if i == 0 else a)).requires_grad_(backward)
+               for i, a in enumerate(inputs)]
+
+    def step():
+        out = forward(*tensors)
+        if backward:
+            out.backward(torch.ones_like(out))
+            for t in tensors:
+                t.grad = None
+    return step
+
+
+def nhwc_to_nchw(a):
+    return a.transpose(0, 3, 1, 2)
+
+
+def conv_case(name, n, h, w, c, f, k, strides=1, padding="same", groups=1, backward=True):
+    x, kernel = _array(n, h, w, c), _array(k, k, c // groups, f) * 0.1
+    oh = -(-h // strides) if padding == "same" else (h - k) // strides + 1
+    ow = -(-w // strides) if padding == "same" else (w - k) // strides + 1
+    flops = 2.0 * n * oh * ow * f * k * k * c / groups * (3 if backward else 1)
+    torch_pad = k // 2 if padding == "same" else 0
+
+    def nnkit_fn(backend):
+        return _nnkit_step(lambda x, w: F.conv2d(x, w, strides=strides, padding=padding, groups=groups),
+                           [x, kernel], backward)
+
+    def torch_fn():
+        import torch.nn.functional as tf
+        oihw = kernel.transpose(3, 2, 0, 1)
+        return _torch_step(lambda x, w: tf.conv2d(x, w, stride=strides, padding=torch_pad, groups=groups),
+                           [x, oihw], backward, nhwc_to_nchw)
+
+    kind = "fwd+bwd" if backward else "fwd"
+    return Case(f"conv {name} {kind}", "conv", flops, n, nnkit_fn, torch_fn,
+                gemm_bound=c // groups >= 64 and f >= 64 and k > 1)
+
+
+def pool_case(name, n, h, w, c, pool, strides, padding, op="max", backward=True):
+    x = _array(n, h, w, c)
+    fn = F.max_pool2d if op == "max" else F.avg_pool2d
+    torch_pad = pool // 2 if padding == "same" else 0
+
+    def nnkit_fn(backend):
+        return _nnkit_step(lambda t: fn(t, pool, strides, padding), [x], backward)
+
+    def torch_fn():
+        import torch.nn.functional as tf
+        tfn = tf.max_pool2d if op == "max" else (lambda t, k, s, p: tf.avg_pool2d(t, k, s, p, count_include_pad=False))
+        return _torch_step(lambda t: tfn(t, pool, strides, torch_pad), [x], backward, nhwc_to_nchw)
+
+    kind = "fwd+bwd" if backward else "fwd"
+    return Case(f"{op}pool {name} {kind}", "pool", 0.0, n, nnkit_fn, torch_fn)
+
+
+def dense_case(n, fin, fout):
+    x, w, b = _array(n, fin), _array(fin, fout) * 0.05, _array(fout)
+
+    def nnkit_fn(backend):
+        return _nnkit_step(F.linear, [x, w, b], True)
+
+    def torch_fn():
+        import torch.nn.functional as tf
+        return _torch_step(lambda x, w, b: tf.linear(x, w, b), [x, np.ascontiguousarray(w.T), b], True, lambda a: a)
+
+    return Case(f"dense {n}x{fin}->{fout} fwd+bwd", "dense", 2.0 * n * fin * fout * 3, n, nnkit_fn, torch_fn,
+                gemm_bound=True)
+
+
+def batch_norm_case(n, h, w, c):
+    x, gamma, beta = _array(n, h, w, c), np.ones(c, np.float32), np.zeros(c, np.float32)
+
+    def nnkit_fn(backend):
+        mean, var = np.zeros(c, np.float32), np.ones(c, np.float32)
+        return _nnkit_step(lambda x, g, b: F.batch_norm(x, g, b, mean, var, training=True), [x, gamma, beta], True)
+
+    def torch_fn():
+        import torch
+        import torch.nn.functional as tf
+        mean, var = torch.zeros(c), torch.ones(c)
+        return _torch_step(lambda x, g, b: tf.batch_norm(x, mean, var, g, b, training=True, momentum=0.01, eps=1e-3),
+                           [x, gamma, beta], True, nhwc_to_nchw)
+
+    return Case(f"batch_norm {n}x{h}x{w}x{c} train fwd+bwd", "batchnorm", 0.0, n, nnkit_fn, torch_fn)
+
+
+def softmax_xent_case(n, k):
+    logits, labels = _array(n, k), rng.integers(0, k, n)
+
+    def nnkit_fn(backend):
+        return _nnkit_step(lambda z: F.softmax_cross_entropy(z, labels), [logits], True)
+
+    def torch_fn():
+        import torch
+        import torch.nn.functional as tf
+        target = torch.from_numpy(labels)
+        return _torch_step(lambda z: tf.cross_entropy(z, target), [logits], True, lambda a: a)
+
+    return Case(f"softmax_xent {n}x{k} fwd+bwd", "softmax_xent", 0.0, n, nnkit_fn, torch_fn)
+
+
+def kernel_cases():
+    return [
+        conv_case("64x28x28 1->6 k5 (LeNet conv1)", 64, 28, 28, 1, 6, 5, backward=False),
+        conv_case("64x28x28 1->6 k5 (LeNet conv1)", 64, 28, 28, 1, 6, 5),
+        conv_case("64x32x32 3->64 k3", 64, 32, 32, 3, 64, 3),
+        conv_case("64x32x32 64->64 k3", 64, 32, 32, 64, 64, 3, backward=False),
+        conv_case("64x32x32 64->64 k3", 64, 32, 32, 64, 64, 3),
+        conv_case("64x16x16 64->128 k3", 64, 16, 16, 64, 128, 3),
+        conv_case("64x16x16 128->256 k3 s2", 64, 16, 16, 128, 256, 3, strides=2),
+        conv_case("64x16x16 128->128 k1", 64, 16, 16, 128, 128, 1, padding="valid"),
+        conv_case("64x32x32 64 depthwise k3", 64, 32, 32, 64, 64, 3, groups=64),
+        pool_case("64x28x28x6 2/2", 64, 28, 28, 6, 2, 2, "valid"),
+        pool_case("64x32x32x64 2/2", 64, 32, 32, 64, 2, 2, "valid"),
+        pool_case("64x32x32x64 3/2 same", 64, 32, 32, 64, 3, 2, "same"),
+        pool_case("64x32x32x64 2/2", 64, 32, 32, 64, 2, 2, "valid", op="avg"),
+        dense_case(64, 784, 512),
+        batch_norm_case(64, 32, 32, 64),
+        softmax_xent_case(256, 1000),
+    ]

@@ -1,0 +1,39 @@
+"""The bench command runs end to end in its quick mode and writes its JSON."""
+import json
+
+import pytest
+
+from nnkit.bench import cli, runner
+from nnkit.bench.timing import compare
+
+
+def test_quick_bench_writes_rows(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert cli.main(["--quick", "--threads", "1", "--no-torch", "--only", "softmax_xent,pool",
+                     "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert {r["group"] for r in data["rows"]} == {"softmax_xent", "pool"}
+    for row in data["rows"]:
+        assert row["threads"] == 1 and row["ms"] > 0 and row["vs_numpy"] > 0 and row["vs_torch"] is None
+    assert "x numpy" in capsys.readouterr().out
+
+
+def test_bad_arguments():
+    with pytest.raises(SystemExit, match="no case matches"):
+        cli.main(["--only", "nothing-like-this", "--no-torch"])
+    with pytest.raises(SystemExit, match="thread counts must be positive"):
+        cli.main(["--threads", "0", "--no-torch"])
+
+
+def test_compare_alternates_and_reports_medians():
+    calls = []
+    result = compare({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=3, warmup=1,
+                     target_s=0.0)
+    assert set(result) == {"a", "b"} and all(v >= 0 for v in result.values())
+    assert calls[:2] == ["a", "a"] or calls[:2] == ["a", "b"]
+
+
+def test_format_row_handles_missing_values():
+    row = {"case": "x", "threads": 1, "ms": 1.0, "items_per_s": 10.0, "gflops": None,
+           "vs_numpy": 2.0, "vs_torch": None, "roofline": None}
+    assert "2.00x" in runner.format_row(row)
