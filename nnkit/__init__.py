@@ -15,6 +15,7 @@ from nnkit.threads import get_num_threads, set_num_threads
 from nnkit import layers, models, utils  # noqa: E402  (layers and models sit above the ops)
 from nnkit.layers import Input, register  # noqa: E402
 from nnkit.models import Model, Sequential  # noqa: E402
+from nnkit.io.model_io import load_model  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -101,6 +101,24 @@ class Model(Trainer, Layer):
             return
         super()._maybe_build(input_shape, dtype)
 
+    # -- saving (delegates to nnkit.io.model_io) ----------------------------------------
+    def save(self, filepath, include_optimizer=True):
+        """Write architecture (JSON), weights (safetensors) and, if compiled, the
+        optimizer state to one file, atomically; ``nnkit.load_model`` reads it back."""
+        from nnkit.io.model_io import save_model
+        save_model(self, filepath, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath):
+        """Write the weights only (safetensors, named ``layer/weight``), atomically."""
+        from nnkit.io.model_io import save_weights
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath, strict=True):
+        """Load weights by name, in place; a mismatch raises a ValueError listing missing,
+        unexpected and mis-shaped weights (``strict=False`` tolerates missing/unexpected)."""
+        from nnkit.io.model_io import load_weights
+        return load_weights(self, filepath, strict=strict)
+
     # -- presentation ------------------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False):
         """Print a table of layers, output shapes and parameter counts, then the
