@@ -99,18 +99,22 @@ class ModelCheckpoint(Callback):
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
-            self._save_checkpoint(path, completed)
+            self._save_checkpoint(path, completed, logs if batch is None else None)
         self.saved.append(path)
         if self.verbose:
             print(f"ModelCheckpoint: saved {path}")
 
-    def _save_checkpoint(self, path, epoch):
+    def _save_checkpoint(self, path, epoch, epoch_logs=None):
         try:
             from nnkit.io.checkpoint import save_checkpoint
         except ImportError:  # persistence layer absent: a plain model file
             self.model.save(path)
             return
         history = getattr(self.model, "history", None)
+        if history is not None and epoch_logs is not None and epoch - 1 not in history.epoch:
+            # History records an epoch after the user's callbacks: the checkpoint must already hold this one.
+            history = type(history).from_tree(history.to_tree())
+            history.on_epoch_end(epoch - 1, dict(epoch_logs))
         save_checkpoint(path, self.model, epoch=epoch, step=self.model.optimizer.iterations,
                         history=None if history is None else history.to_tree(),
                         state=self.model.get_training_state(include_rng=False))
