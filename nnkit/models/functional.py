@@ -8,6 +8,7 @@ import numpy as np
 
 from nnkit import ops
 from nnkit.layers.input import InputLayer
+from nnkit.layers.nest import is_structure
 from nnkit.layers.registry import deserialize, register, serialize
 from nnkit.layers.shapes import as_shape, format_shape, is_shape
 from nnkit.layers.symbolic import SymbolicTensor
@@ -45,6 +46,9 @@ class Functional(Model):
     def _children(self):
         return list(self._layers)
 
+    def describe(self):
+        return f"Model '{self.name}'"
+
     def build(self, input_shape=None):
         """Nothing to do: a functional model is built when it is created."""
 
@@ -58,14 +62,13 @@ class Functional(Model):
             if missing:
                 raise ValueError(f"{self.describe()}: missing input(s) {missing}; expected keys {keys}")
             return [inputs[k] for k in keys]
-        if isinstance(inputs, (list, tuple)) and (n > 1 or len(inputs) == 1 and self._inputs_are_list):
+        names = ", ".join(repr(t.layer.name) for t in self._inputs)
+        if is_structure(inputs):
             if len(inputs) != n:
-                raise ValueError(f"{self.describe()}: expected {n} inputs "
-                                 f"({', '.join(repr(t.layer.name) for t in self._inputs)}), got {len(inputs)}")
+                raise ValueError(f"{self.describe()}: expected {n} input(s) ({names}), got a list of {len(inputs)}")
             return list(inputs)
         if n != 1:
-            raise ValueError(f"{self.describe()}: expected a list of {n} inputs "
-                             f"({', '.join(repr(t.layer.name) for t in self._inputs)}), got one")
+            raise ValueError(f"{self.describe()}: expected a list of {n} inputs ({names}), got one")
         return [inputs]
 
     def _check_input(self, i, spec_tensor, value):
