@@ -1,4 +1,22 @@
-"""Reading and writing files safely (atomic writes; no pickle anywhere)."""
-from nnkit.io.atomic import atomic_open, atomic_write_bytes, atomic_write_text
+"""Reading and writing files safely: atomic writes, safetensors, no pickle anywhere.
 
-__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text"]
+- ``atomic``: every write goes to a temporary file that replaces the target
+  only once complete and fsynced.
+- ``safetensors_io`` and ``config_json``: validating readers for tensors and
+  JSON that may come from anyone; problems are ``FileFormatError`` (a
+  ``ValueError`` naming the file).
+- ``model_io``: ``save_model``/``load_model``, ``save_weights``/``load_weights``.
+- ``checkpoint``: training checkpoints and exact resume.
+- ``torch_state_dict``: PyTorch-style state dicts (NCHW/OIHW layouts).
+"""
+from nnkit.io.atomic import atomic_open, atomic_write_bytes, atomic_write_text
+from nnkit.io.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, resume, save_checkpoint
+from nnkit.io.errors import FileFormatError
+from nnkit.io.model_io import WeightMismatchError, load_model, load_weights, save_model, save_weights
+from nnkit.io.safetensors_io import read_safetensors, write_safetensors
+from nnkit.io.torch_state_dict import export_state_dict, import_state_dict
+
+__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text", "Checkpoint", "latest_checkpoint",
+           "load_checkpoint", "resume", "save_checkpoint", "FileFormatError", "WeightMismatchError", "load_model",
+           "load_weights", "save_model", "save_weights", "read_safetensors", "write_safetensors",
+           "export_state_dict", "import_state_dict"]

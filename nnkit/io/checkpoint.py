@@ -82,6 +82,26 @@ def load_checkpoint(path, model=None, custom_objects=None, restore_rng=True):
     return Checkpoint(model, training["epoch"], training["step"], history, state, os.fspath(path))
 
 
+def resume(path, model=None, custom_objects=None):
+    """Load a checkpoint (``path`` may be a directory: its latest checkpoint) and arm the
+    model so that its next ``fit`` continues exactly where the saved run stopped.
+
+    Returns the ``Checkpoint`` (its ``model`` is the one to call ``fit`` on),
+    or ``None`` when ``path`` is a directory holding no readable checkpoint.
+    """
+    if os.path.isdir(path):
+        path = latest_checkpoint(path)
+        if path is None:
+            return None
+    checkpoint = load_checkpoint(path, model, custom_objects)
+    if isinstance(checkpoint.state, dict) and hasattr(checkpoint.model, "set_training_state"):
+        try:
+            checkpoint.model.set_training_state(checkpoint.state, history=checkpoint.history)
+        except ValueError as exc:
+            raise FileFormatError(path, f"training state cannot be restored: {exc}") from None
+    return checkpoint
+
+
 def checkpoint_progress(path):
     """``(epoch, step)`` recorded in a checkpoint, reading only its header."""
     metadata = read_metadata(path)
