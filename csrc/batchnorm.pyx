@@ -26,6 +26,9 @@ from denormal cimport nnkit_flush_denormals
 cdef enum:
     BLOCK_ELEMENTS = 4096
     MAX_BLOCK_ROWS = 256
+    # Smaller problems run on the calling thread (same chunks, same results):
+    # waking the team would cost more than it saves.
+    PARALLEL_MIN_ELEMENTS = 32768
 
 
 cdef inline Py_ssize_t _block_rows(Py_ssize_t C) noexcept nogil:
@@ -239,7 +242,7 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
         free(scale)
         raise MemoryError("batch_norm: out of memory for partial sums")
     try:
-        with nogil, parallel():
+        with nogil, parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
             nnkit_flush_denormals()
             work = <floating*>malloc(2 * C * sizeof(floating))
             tmp = <double*>malloc(2 * C * sizeof(double))
@@ -266,7 +269,7 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
                 mean[c] = <floating>part[c]
                 invstd[c] = <floating>(1 / sqrt(var + eps))
                 scale[c] = <floating>(gamma[c] / sqrt(var + eps))
-            with parallel():
+            with parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
                 nnkit_flush_denormals()
                 for t in prange(chunks, schedule='static'):
                     _chunk(M, chunks, t, &r0, &r1)
@@ -309,7 +312,7 @@ def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
         free(coef)
         raise MemoryError("batch_norm: out of memory for partial sums")
     try:
-        with nogil, parallel():
+        with nogil, parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
             nnkit_flush_denormals()
             work = <floating*>malloc(2 * C * sizeof(floating))
             for t in prange(T, schedule='static'):
@@ -335,7 +338,7 @@ def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
                 coef[c] = <floating>a
                 coef[C + c] = <floating>(-a * invstd[c] * invstd[c] * sdyx / M)
                 coef[2 * C + c] = <floating>(-a * sdy / M)
-            with parallel():
+            with parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
                 nnkit_flush_denormals()
                 for t in prange(chunks, schedule='static'):
                     _chunk(M, chunks, t, &r0, &r1)
@@ -372,7 +375,7 @@ def batch_norm_inference(const floating[:, ::1] x, const floating[::1] gamma,
     with nogil:
         for c in range(C):
             scale[c] = <floating>(gamma[c] / sqrt(<double>var[c] + eps))
-        with parallel():
+        with parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
             nnkit_flush_denormals()
             for t in prange(chunks, schedule='static'):
                 _chunk(M, chunks, t, &r0, &r1)

@@ -34,6 +34,16 @@ cdef Geometry _geometry(const Py_ssize_t* image, const Py_ssize_t* out,
     return g
 
 
+cdef enum:
+    # Problems smaller than this (input elements) run on the calling thread:
+    # waking the team would cost more than it saves.
+    PARALLEL_MIN_ELEMENTS = 32768
+
+
+cdef inline bint _threaded(const Geometry* g) noexcept nogil:
+    return g.N * g.H * g.W * g.C >= PARALLEL_MIN_ELEMENTS
+
+
 cdef inline void _window(const Geometry* g, Py_ssize_t oh, Py_ssize_t ow,
                          Py_ssize_t* h0, Py_ssize_t* h1,
                          Py_ssize_t* w0, Py_ssize_t* w1) noexcept nogil:
@@ -136,7 +146,7 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x, pool_size, strides, paddi
     cdef bint narrow = floating is float and (g.ph - 1) * g.W + g.pw < 2 ** 31
     if g.N == 0 or g.C == 0:
         return
-    with nogil, parallel():
+    with nogil, parallel(use_threads_if=_threaded(&g)):
         nnkit_flush_denormals()
         best = malloc(g.C * sizeof(int64_t))
         for row in prange(g.N * g.OH, schedule='static'):
@@ -180,7 +190,7 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, 
     g.OH, g.OW = dy.shape[1], dy.shape[2]
     if g.N == 0 or g.C == 0:
         return 0
-    with nogil, parallel():
+    with nogil, parallel(use_threads_if=_threaded(&g)):
         nnkit_flush_denormals()
         for n in prange(g.N, schedule='static'):
             bad += _max_backward_image(&g, &dy[n, 0, 0, 0], &argmax[n, 0, 0, 0], &dx[n, 0, 0, 0])
@@ -281,7 +291,7 @@ def avg_pool2d_forward(const floating[:, :, :, ::1] x, pool_size, strides, paddi
     cdef floating* sums = NULL
     if g.N == 0 or g.C == 0:
         return
-    with nogil, parallel():
+    with nogil, parallel(use_threads_if=_threaded(&g)):
         nnkit_flush_denormals()
         cols = <floating*>calloc((g.left + g.W + g.right) * g.C, sizeof(floating))
         sums = <floating*>malloc(_avg_span(&g) * sizeof(floating))
@@ -316,7 +326,7 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dy, pool_size, strides, pad
     cdef floating* share = NULL
     if g.N == 0 or g.C == 0:
         return
-    with nogil, parallel():
+    with nogil, parallel(use_threads_if=_threaded(&g)):
         nnkit_flush_denormals()
         share = <floating*>malloc(g.C * sizeof(floating))
         for n in prange(g.N, schedule='static'):
