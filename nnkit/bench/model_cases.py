@@ -1,0 +1,126 @@
+"""Whole-model cases: a training step (forward + backward + optimizer update)
+through ``train_on_batch``, as users run it, and batch-1 inference latency;
+the same architectures written in PyTorch (NCHW, its native CPU layout)."""
+import numpy as np
+
+from nnkit import layers as L
+from nnkit import no_grad
+from nnkit.bench.case import Case
+from nnkit.losses import SparseCategoricalCrossentropy
+from nnkit.models import Sequential
+
+rng = np.random.default_rng(0)
+
+
+def lenet5_layers():
+    return [L.Conv2D(6, 5, padding="same", activation="relu"), L.MaxPooling2D(2),
+            L.Conv2D(16, 5, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+            L.Dense(120, activation="relu"), L.Dense(84, activation="relu"), L.Dense(10)]
+
+
+def mlp_layers():
+    return [L.Flatten(), L.Dense(512, activation="relu"), L.Dense(512, activation="relu"), L.Dense(10)]
+
+
+def vgg_block_layers():
+    def conv_bn_relu(filters):
+        return [L.Conv2D(filters, 3, padding="same", use_bias=False), L.BatchNormalization(), L.ReLU()]
+    return (conv_bn_relu(64) + conv_bn_relu(64) + [L.MaxPooling2D(2)] + conv_bn_relu(128)
+            + [L.MaxPooling2D(2), L.Flatten(), L.Dense(10)])
+
+
+def keras_example_layers():
+    return [L.Conv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(2),
+            L.Conv2D(32, 3, padding="same", activation="relu"), L.MaxPooling2D(2), L.Flatten(), L.Dense(10)]
+
+
+def torch_lenet5():
+    from torch import nn
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84),
+                         nn.ReLU(), nn.Linear(84, 10))
+
+
+def torch_mlp():
+    from torch import nn
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                         nn.Linear(512, 10))
+
+
+def torch_vgg_block():
+    from torch import nn
+
+    def conv_bn_relu(cin, cout):
+        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout, eps=1e-3), nn.ReLU()]
+    return nn.Sequential(*conv_bn_relu(3, 64), *conv_bn_relu(64, 64), nn.MaxPool2d(2), *conv_bn_relu(64, 128),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128 * 8 * 8, 10))
+
+
+def torch_keras_example():
+    from torch import nn
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 25 * 25, 10))
+
+
+def _data(batch, shape):
+    return rng.standard_normal((batch,) + shape).astype(np.float32), rng.integers(0, 10, batch)
+
+
+def train_case(name, make_layers, make_torch, shape, batch=64):
+    x, y = _data(batch, shape)
+
+    def nnkit_fn(backend):
+        model = Sequential(make_layers())
+        model.build((None,) + shape)
+        model.compile(optimizer="sgd", loss=SparseCategoricalCrossentropy(from_logits=True))
+        return lambda: model.train_on_batch(x, y)
+
+    def torch_fn():
+        import torch
+        model = make_torch()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        tx, ty = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(y)
+
+        def step():
+            opt.zero_grad()
+            loss_fn(model(tx), ty).backward()
+            opt.step()
+        return step
+
+    return Case(f"train step {name} b{batch}", "model", 0.0, batch, nnkit_fn, torch_fn)
+
+
+def inference_case(name, make_layers, make_torch, shape):
+    x = rng.standard_normal((1,) + shape).astype(np.float32)
+
+    def nnkit_fn(backend):
+        model = Sequential(make_layers())
+        model.build((None,) + shape)
+
+        def run():
+            with no_grad():
+                model(x, training=False)
+        return run
+
+    def torch_fn():
+        import torch
+        model = make_torch().eval()
+        tx = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+        def run():
+            with torch.no_grad():
+                model(tx)
+        return run
+
+    return Case(f"inference {name} b1", "model", 0.0, 1, nnkit_fn, torch_fn)
+
+
+def model_cases():
+    return [
+        train_case("LeNet-5 28x28x1", lenet5_layers, torch_lenet5, (28, 28, 1)),
+        train_case("MLP 784-512-512-10", mlp_layers, torch_mlp, (28, 28, 1)),
+        train_case("VGG block 32x32x3", vgg_block_layers, torch_vgg_block, (32, 32, 3)),
+        train_case("Keras example 100x100x3", keras_example_layers, torch_keras_example, (100, 100, 3)),
+        inference_case("LeNet-5 28x28x1", lenet5_layers, torch_lenet5, (28, 28, 1)),
+    ]
