@@ -195,3 +195,67 @@ def test_reserved_weight_names_are_refused_on_save(tmp_path):
     with pytest.raises(ValueError, match="reserved"):
         model_io.save_model(model, tmp_path / "m")
     assert not (tmp_path / "m").exists()
+
+
+def test_functional_graph_with_skips_shared_layer_and_two_inputs_round_trips(tmp_path):
+    from nnkit.layers import Add, Concatenate, Conv2D, GlobalAveragePooling2D, Input
+
+    a, b = Input(shape=(6, 6, 3), name="a"), Input(shape=(4,), name="b")
+    shared = Conv2D(3, 3, padding="same", name="shared")
+    x = Add()([a, shared(a)])
+    x = Add()([x, shared(x)])  # the same layer twice: one set of weights
+    merged = Concatenate()([GlobalAveragePooling2D()(x), Dense(3)(b)])
+    model = nnkit.Model([a, b], [Dense(2)(merged), merged], name="graph")
+    inputs = [np.random.default_rng(0).standard_normal((2, 6, 6, 3)).astype(np.float32),
+              np.ones((2, 4), np.float32)]
+    expected = [t.numpy() for t in model(inputs)]
+    model.save(tmp_path / "graph.nnkit")
+    loaded = nnkit.load_model(tmp_path / "graph.nnkit")
+    assert [w.name for w in loaded.weights] == [w.name for w in model.weights]
+    for got, want in zip(loaded(inputs), expected):
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_nested_sequential_and_subclassed_model_round_trip(tmp_path, images):
+    from nnkit.layers import Conv2D, Flatten
+
+    block = Sequential([Conv2D(3, 3, padding="same"), Conv2D(2, 1)], name="block")
+    model = Sequential([nnkit.Input(shape=(8, 8, 2)), block, Flatten(), Dense(2)], name="outer")
+    model.save(tmp_path / "nested")
+    loaded = nnkit.load_model(tmp_path / "nested")
+    assert type(loaded.get_layer("block")) is Sequential
+    np.testing.assert_array_equal(loaded(images).numpy(), model(images).numpy())
+
+    @nnkit.register("TwoHeadsForTest")
+    class TwoHeads(nnkit.Model):
+        def __init__(self, units=3, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.body = Dense(units, activation="relu", name="body")
+            self.head = Dense(1, name="head")
+
+        def call(self, x, training=None):
+            return self.head(self.body(x))
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    net = TwoHeads(4, name="two_heads")
+    x = np.ones((2, 5), np.float32)
+    expected = net(x).numpy()
+    net.save(tmp_path / "sub")
+    loaded = nnkit.load_model(tmp_path / "sub")
+    assert type(loaded) is TwoHeads and loaded.units == 4
+    np.testing.assert_array_equal(loaded(x).numpy(), expected)
+
+
+def test_model_methods_delegate_to_nnkit_io(tmp_path, cnn, images):
+    model = cnn()
+    randomize(model)
+    model.save_weights(tmp_path / "w")
+    naming.clear_session()
+    other = cnn(seed=2)
+    assert other.load_weights(tmp_path / "w") == ([], [])
+    np.testing.assert_array_equal(other(images).numpy(), model(images).numpy())
+    with pytest.raises(ValueError, match="auto-names depend on how many layers were created"):
+        cnn(seed=3).load_weights(tmp_path / "w")  # created without clearing: conv2d_2, ... names
