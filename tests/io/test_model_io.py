@@ -259,3 +259,11 @@ def test_model_methods_delegate_to_nnkit_io(tmp_path, cnn, images):
     np.testing.assert_array_equal(other(images).numpy(), model(images).numpy())
     with pytest.raises(ValueError, match="auto-names depend on how many layers were created"):
         cnn(seed=3).load_weights(tmp_path / "w")  # created without clearing: conv2d_2, ... names
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet20"])
+def test_zoo_models_round_trip(tmp_path, name):
+    model = getattr(nnkit.models, name)()
+    x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype=np.float32)
+    model.save(tmp_path / name)
+    np.testing.assert_array_equal(nnkit.load_model(tmp_path / name).predict(x), model.predict(x))
