@@ -75,8 +75,6 @@ def _wrap_init(init):
             init(self, *args, **kwargs)
         finally:
             self.__dict__["_init_depth"] = depth
-        if depth == 0:
-            self._after_init()
 
     __init__._original = init
     return __init__
@@ -110,7 +108,10 @@ class Layer:
         non-trainable, and BatchNormalization runs in inference mode).
     dtype : "float32" (default) or "float64"
     input_shape : tuple, optional
-        Shape of one sample (no batch axis); the layer is built at once.
+        Shape of one sample (no batch axis).  The first layer of a
+        ``Sequential`` declares the model's input this way (the model is then
+        built as soon as the layer is added); a layer always builds for its
+        declared shape and rejects other inputs.
     batch_size : int, optional
         With ``input_shape``: a fixed batch size.
     """
@@ -148,12 +149,6 @@ class Layer:
             batch_input_shape = (batch_size,) + tuple(input_shape)
         self._batch_input_shape = None if batch_input_shape is None else as_shape(batch_input_shape)
 
-    def _after_init(self):
-        """Runs once the outermost ``__init__`` returns: eager build from ``input_shape=``."""
-        if self._batch_input_shape is not None and not self.built and type(self)._builds_eagerly:
-            self._maybe_build(batchless(self._batch_input_shape), self._dtype)
-
-    _builds_eagerly = True
     _call_takes_training = None
 
     # -- attribute tracking ------------------------------------------------------
@@ -322,6 +317,8 @@ class Layer:
     def _maybe_build(self, input_shape, dtype=None):
         if self._dtype is None and dtype is not None:
             self._dtype = np.dtype(dtype)
+        if not self.built and self._batch_input_shape is not None and is_shape(input_shape):
+            input_shape = batchless(self._batch_input_shape)  # the declared shape wins; the call is checked
         if not self.built:
             self.build(input_shape)
             self.built = True

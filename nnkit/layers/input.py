@@ -12,8 +12,6 @@ class InputLayer(Layer):
     ``shape`` excludes the batch axis; ``batch_shape`` includes it.
     """
 
-    _builds_eagerly = False
-
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, **kwargs):
         for alias in ("input_shape", "batch_input_shape"):  # Keras 2 spellings
             if alias in kwargs:

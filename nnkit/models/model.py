@@ -53,15 +53,15 @@ class Model(Trainer, Layer):
         layers = self.layers
         if index is not None:
             if name is not None:
-                raise ValueError(f"Model '{self.name}': get_layer takes name or index, not both")
+                raise ValueError(f"{self.describe()}: get_layer takes name or index, not both")
             if not -len(layers) <= index < len(layers):
-                raise ValueError(f"Model '{self.name}': get_layer index {index} is out of range for "
+                raise ValueError(f"{self.describe()}: get_layer index {index} is out of range for "
                                  f"{len(layers)} layers")
             return layers[index]
         for layer in layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"Model '{self.name}': no layer named {name!r}; layers: "
+        raise ValueError(f"{self.describe()}: no layer named {name!r}; layers: "
                          f"{', '.join(repr(layer.name) for layer in layers) or 'none'}")
 
     def _check_unique_names(self, layers):

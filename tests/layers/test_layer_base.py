@@ -26,14 +26,21 @@ def test_names_must_be_usable_in_weight_paths():
         Dense(2, name="a/b")
 
 
-def test_lazy_build_on_first_call_and_eager_build_from_input_shape():
+def test_lazy_build_on_first_call_or_explicit_build():
     lazy = Dense(3)
     assert not lazy.built and lazy.weights == []
     lazy(np.zeros((2, 4)))
     assert lazy.built and lazy.kernel.shape == (4, 3)
-    eager = Dense(3, input_shape=(5,))
-    assert eager.built and eager.kernel.shape == (5, 3)
-    assert eager.input_shape == (None, 5)
+    explicit = Dense(3)
+    explicit.build((None, 5))
+    assert explicit.built and explicit.kernel.shape == (5, 3) and explicit.input_shape == (None, 5)
+
+
+def test_declared_input_shape_wins_over_the_first_call():
+    layer = Dense(3, input_shape=(5,))
+    with pytest.raises(ValueError, match=r"Dense 'dense'.*\(2, 4\).*expected 5 channels"):
+        layer(np.zeros((2, 4)))
+    assert layer.kernel.shape == (5, 3)
 
 
 def test_count_params_before_build_is_a_clear_error():
@@ -42,19 +49,22 @@ def test_count_params_before_build_is_a_clear_error():
 
 
 def test_freezing_sets_requires_grad_and_moves_weights_to_non_trainable():
-    layer = Dense(2, input_shape=(3,))
+    layer = Dense(2)
+    layer.build((None, 3))
     layer.trainable = False
     assert layer.trainable_weights == []
     assert [w.name for w in layer.non_trainable_weights] == ["dense/kernel", "dense/bias"]
     assert not any(w.requires_grad for w in layer.weights)
     layer.trainable = True
     assert all(w.requires_grad for w in layer.weights)
-    frozen = Dense(2, trainable=False, input_shape=(3,))
+    frozen = Dense(2, trainable=False)
+    frozen.build((None, 3))
     assert not frozen.kernel.requires_grad and frozen.get_config()["trainable"] is False
 
 
 def test_get_and_set_weights():
-    layer = Dense(2, input_shape=(3,))
+    layer = Dense(2)
+    layer.build((None, 3))
     arrays = [np.ones((3, 2)), np.full(2, 5.0)]
     layer.set_weights(arrays)
     assert np.all(layer.bias.data == 5) and layer.bias.dtype == np.float32
@@ -73,7 +83,8 @@ def test_ndarrays_take_the_layer_dtype_and_tensors_set_it():
 
 
 def test_cast_of_a_float64_tensor_keeps_gradients():
-    layer = Dense(2, input_shape=(3,))
+    layer = Dense(2)
+    layer.build((None, 3))
     x = Tensor(np.ones((1, 3)), requires_grad=True)
     layer(x).sum().backward()
     assert x.grad.dtype == np.float64 and x.grad.shape == (1, 3)
