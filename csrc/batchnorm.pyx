@@ -188,9 +188,12 @@ cdef void _affine_rows(const floating* x, const floating* shift, const floating*
 
 
 cdef void _dx_rows(const floating* dy, const floating* x, const floating* mean,
-                   const floating* a, const floating* b, const floating* k, floating* dx,
-                   Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t C) noexcept nogil:
-    """OUT dx rows [r0, r1): ``a * dy + b * (x - mean) + k``, per channel."""
+                   const floating* scale, const floating* dbeta, const floating* slope,
+                   floating* dx, floating m, Py_ssize_t r0, Py_ssize_t r1,
+                   Py_ssize_t C) noexcept nogil:
+    """OUT dx rows [r0, r1): ``scale * ((m * dy - dbeta) - (x - mean) * slope)``,
+    per channel; the reference's order of operations, so that the cancellation
+    of the first difference (exact when m = 1) happens identically."""
     cdef Py_ssize_t r, c
     cdef const floating* drow
     cdef const floating* xrow
@@ -200,7 +203,7 @@ cdef void _dx_rows(const floating* dy, const floating* x, const floating* mean,
         xrow = x + r * C
         out = dx + r * C
         for c in range(C):
-            out[c] = a[c] * drow[c] + b[c] * (xrow[c] - mean[c]) + k[c]
+            out[c] = scale[c] * ((m * drow[c] - dbeta[c]) - (xrow[c] - mean[c]) * slope[c])
 
 
 cdef inline Py_ssize_t _row_chunks(Py_ssize_t M) noexcept nogil:
@@ -301,12 +304,12 @@ def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
     cdef Py_ssize_t t, c, r0, r1, failed = 0, chunks = _row_chunks(M)
     cdef double* part = NULL       # per chunk: sum dy (C,), sum dy * (x - mean) (C,)
     cdef floating* work = NULL
-    cdef floating* coef = NULL     # a, b, k of _dx_rows
-    cdef double sdy, sdyx, a
+    cdef floating* coef = NULL     # scale and slope of _dx_rows
+    cdef double sdy, sdyx
     if C == 0:
         return
     part = <double*>malloc(T * 2 * C * sizeof(double))
-    coef = <floating*>malloc(3 * C * sizeof(floating))
+    coef = <floating*>malloc(2 * C * sizeof(floating))
     if part == NULL or coef == NULL:
         free(part)
         free(coef)
@@ -334,16 +337,14 @@ def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
                     sdyx = sdyx + part[2 * C * t + C + c]
                 dbeta[c] = <floating>sdy
                 dgamma[c] = <floating>(sdyx * invstd[c])
-                a = <double>gamma[c] * invstd[c]
-                coef[c] = <floating>a
-                coef[C + c] = <floating>(-a * invstd[c] * invstd[c] * sdyx / M)
-                coef[2 * C + c] = <floating>(-a * sdy / M)
+                coef[c] = gamma[c] * invstd[c] / M      # the reference's rounding steps
+                coef[C + c] = invstd[c] * dgamma[c]
             with parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
                 nnkit_flush_denormals()
                 for t in prange(chunks, schedule='static'):
                     _chunk(M, chunks, t, &r0, &r1)
-                    _dx_rows(&dy[0, 0], &x[0, 0], &mean[0], coef, coef + C, coef + 2 * C,
-                             &dx[0, 0], r0, r1, C)
+                    _dx_rows(&dy[0, 0], &x[0, 0], &mean[0], coef, &dbeta[0], coef + C,
+                             &dx[0, 0], <floating>M, r0, r1, C)
     finally:
         free(part)
         free(coef)

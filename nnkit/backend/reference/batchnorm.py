@@ -18,9 +18,10 @@ OP = "batch_norm"
 
 def check_x(x, need_rows):
     """``x`` as a C-contiguous float array of at least one dimension (and one row if asked)."""
+    given = x
     x = float_array(OP, "x", x)
-    if x.ndim < 1:
-        raise ValueError(f"{OP}: expected x to have shape (..., C), got shape {x.shape}")
+    if given.ndim < 1:  # (checked on the input: ascontiguousarray makes 0-d arrays 1-d)
+        raise ValueError(f"{OP}: expected x to have shape (..., C), got shape {given.shape}")
     if need_rows and np.prod(x.shape[:-1], dtype=np.int64) < 1:
         raise ValueError(f"{OP}: expected x to have at least one row to take statistics over, "
                          f"got shape {x.shape}")
