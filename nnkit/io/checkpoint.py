@@ -52,8 +52,8 @@ def load_checkpoint(path, model=None, custom_objects=None, restore_rng=True):
     """Restore a checkpoint; returns a ``Checkpoint``.
 
     With ``model``, its weights and optimizer state are overwritten in place
-    (names and shapes must match); without, the model is rebuilt from the file
-    and compiled as saved.  ``restore_rng`` puts every random generator back
+    (names and shapes must match; an uncompiled model is compiled as saved);
+    without, the model is rebuilt from the file and compiled as saved.  ``restore_rng`` puts every random generator back
     as it was when the checkpoint was written.
     """
     tensors, metadata = read_safetensors(path)
@@ -70,7 +70,9 @@ def load_checkpoint(path, model=None, custom_objects=None, restore_rng=True):
         restore_compile_state(model, tensors, metadata, path, custom_objects)
     else:
         assign_weights(model, {k: v for k, v in tensors.items() if not k.startswith(RESERVED_PREFIX)}, path)
-        if "optimizer" in metadata:
+        if getattr(model, "optimizer", None) is None:  # not compiled yet: compile as saved
+            restore_compile_state(model, tensors, metadata, path, custom_objects)
+        elif "optimizer" in metadata:
             restore_optimizer(model, tensors, metadata, path)
     history = state_tree.unpack(training["history"], tensors, path)
     state = state_tree.unpack(training["state"], tensors, path)

@@ -16,13 +16,14 @@ def data():
     return x, y
 
 
-def make_model(seed=5):
+def make_model(seed=5, compiled=True):
     naming.clear_session()
     nnkit.set_seed(seed)
     model = Sequential([Dense(16, activation="relu", input_shape=(6,)), BatchNormalization(), Dropout(0.3),
                         Dense(3)], name="resumable")
-    model.compile(nnkit.optimizers.Adam(learning_rate=0.01), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    if compiled:
+        model.compile(nnkit.optimizers.Adam(learning_rate=0.01), "sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
     return model
 
 
@@ -116,3 +117,15 @@ def test_latest_checkpoint_skips_damaged_and_foreign_files(tmp_path):
     assert checkpoint.resume(tmp_path / "empty") is None
     with pytest.raises(ValueError, match="model-only.nnkit.*not a training checkpoint"):
         checkpoint.load_checkpoint(tmp_path / "model-only.nnkit")
+
+
+def test_resume_into_an_uncompiled_model_compiles_it_as_saved(tmp_path):
+    straight = make_model()
+    straight_history = fit(straight, 4)
+    first = make_model()
+    fit(first, 2, [ModelCheckpoint(tmp_path / "c-{epoch}", monitor="loss")])
+    bare = make_model(compiled=False)
+    scramble_random_state()
+    checkpoint.resume(tmp_path, model=bare)
+    assert type(bare.optimizer) is nnkit.optimizers.Adam
+    assert_same_training(straight, straight_history, bare, fit(bare, 4))
