@@ -17,8 +17,8 @@ import os
 
 from nnkit.io import config_json, rng_state, state_tree
 from nnkit.io.errors import FileFormatError
-from nnkit.io.model_io import (RESERVED_PREFIX, assign_weights, model_file_contents, model_from_file_contents,
-                               read_json_field, restore_compile_state, restore_optimizer, _check_header)
+from nnkit.io.model_io import (_check_header, assign_weights, model_file_contents, model_from_file_contents,
+                               read_json_field, restore_compile_state, restore_optimizer, weight_tensors)
 from nnkit.io.safetensors_io import read_metadata, read_safetensors, write_safetensors
 
 TRAINING_PREFIX = "__training__"
@@ -69,7 +69,7 @@ def load_checkpoint(path, model=None, custom_objects=None, restore_rng=True):
         model = model_from_file_contents(tensors, metadata, path, custom_objects)
         restore_compile_state(model, tensors, metadata, path, custom_objects)
     else:
-        assign_weights(model, {k: v for k, v in tensors.items() if not k.startswith(RESERVED_PREFIX)}, path)
+        assign_weights(model, weight_tensors(tensors), path)
         if getattr(model, "optimizer", None) is None:  # not compiled yet: compile as saved
             restore_compile_state(model, tensors, metadata, path, custom_objects)
         elif "optimizer" in metadata:

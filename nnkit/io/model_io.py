@@ -58,6 +58,11 @@ def named_weights(model):
     return out
 
 
+def weight_tensors(tensors):
+    """The tensors of a file that are weights (not optimizer or training state)."""
+    return {k: v for k, v in tensors.items() if not k.startswith(RESERVED_PREFIX)}
+
+
 def _listing(names):
     names = list(names)
     shown = ", ".join(map(str, names[:_LIST_LIMIT]))
@@ -116,8 +121,7 @@ def load_weights(model, path, strict=True):
     unexpected names (shapes must still match) and returns them as a ``LoadResult``."""
     tensors, metadata = read_safetensors(path)
     _check_header(metadata, path, required=False)
-    weights = {k: v for k, v in tensors.items() if not k.startswith(RESERVED_PREFIX)}
-    return assign_weights(model, weights, path, strict)
+    return assign_weights(model, weight_tensors(tensors), path, strict)
 
 
 # -- whole models -----------------------------------------------------------------
@@ -172,7 +176,7 @@ def model_from_file_contents(tensors, metadata, path, custom_objects=None):
     if "build_config" in metadata and not getattr(model, "built", True):
         build = read_json_field(metadata, "build_config", path)
         _guard(path, "build_config cannot be applied", lambda: _apply_build_config(model, build))
-    assign_weights(model, {k: v for k, v in tensors.items() if not k.startswith(RESERVED_PREFIX)}, path)
+    assign_weights(model, weight_tensors(tensors), path)
     return model
 
 
@@ -224,7 +228,7 @@ def _check_header(metadata, path, required):
     if metadata.get("format") != FORMAT:
         raise FileFormatError(path, f"not an nnkit file (format {metadata.get('format')!r})")
     version = metadata.get("format_version", "")
-    if not version.isdigit() or int(version) > FORMAT_VERSION:
+    if not (version.isascii() and version.isdigit()) or int(version) > FORMAT_VERSION:
         raise FileFormatError(path, f"format version {version!r} is not supported (this nnkit reads up to "
                                     f"{FORMAT_VERSION}; the file may come from a newer nnkit)")
 
