@@ -167,6 +167,19 @@ cdef inline floating _dense_loss(const floating* z, const floating* t, Py_ssize_
     return logsum * ((1 - ls) * st + ls) - ((1 - ls) * std + ls / K * sd)
 
 
+cdef floating _dense_loss_by_terms(const floating* z, const floating* t, Py_ssize_t K,
+                                   floating m, floating logsum, floating ls) noexcept nogil:
+    """_dense_loss term by term, skipping zero target weights (0 * log 0 = 0).
+    The cold path for rows where the fast form met a masked (-inf) logit."""
+    cdef Py_ssize_t k
+    cdef floating w, s = 0
+    for k in range(K):
+        w = (1 - ls) * t[k] + ls / K
+        if w != 0:
+            s += w * (logsum - (z[k] - m))
+    return s
+
+
 def softmax_cross_entropy_forward_labels(const floating[:, ::1] logits,
                                          const int64_t[::1] labels, double label_smoothing,
                                          floating[::1] loss, floating[:, ::1] probs):
@@ -227,6 +240,8 @@ def softmax_cross_entropy_forward_dense(const floating[:, ::1] logits,
             m = _max(&logits[i, 0], K)
             logsum = _softmax_row(&logits[i, 0], &probs[i, 0], K, m)
             loss[i] = _dense_loss(&logits[i, 0], &target[i, 0], K, m, logsum, ls)
+            if loss[i] != loss[i]:
+                loss[i] = _dense_loss_by_terms(&logits[i, 0], &target[i, 0], K, m, logsum, ls)
 
 
 def softmax_cross_entropy_backward_labels(const floating[::1] dloss,

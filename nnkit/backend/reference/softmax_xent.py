@@ -77,8 +77,10 @@ def softmax_cross_entropy_forward(logits, target, label_smoothing=0.0):
     e = np.exp(shifted)
     total = e.sum(axis=1, keepdims=True)
     log_probs = shifted - np.log(total)
-    loss = -(_dense_target(target, logits.shape, logits.dtype, ls) * log_probs).sum(axis=1)
-    return loss, e / total
+    weights = _dense_target(target, logits.shape, logits.dtype, ls)
+    # 0 * log(0) = 0: a zero target weight ignores a masked (-inf) logit
+    terms = np.multiply(weights, log_probs, out=np.zeros_like(log_probs), where=weights != 0)
+    return -terms.sum(axis=1), e / total
 
 
 def softmax_cross_entropy_backward(dloss, probs, target, label_smoothing=0.0):
