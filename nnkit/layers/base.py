@@ -162,6 +162,9 @@ class Layer:
                                        f"layers to attributes")
             else:
                 old = self.__dict__.get(key)
+                if isinstance(old, Layer) and isinstance(value, Layer) and old is not value and \
+                        any(t is old for t in tracked) and not any(t is value for t in tracked):
+                    tracked[[i for i, t in enumerate(tracked) if t is old][0]] = value  # keep the order
                 for layer in _layers_in(old):
                     if not any(layer is f for f in found):
                         tracked[:] = [t for t in tracked if t is not layer]

@@ -5,6 +5,8 @@ tensors computes no numbers: it builds the layer, infers the output shape and
 records a ``Node`` (layer, inbound tensors, outbound tensors).  A functional
 ``Model(inputs, outputs)`` walks these nodes back from its outputs.
 """
+import itertools
+
 import numpy as np
 
 from nnkit.layers.shapes import format_shape
@@ -64,7 +66,10 @@ class Node:
     a list; ``call_kwargs`` keeps fixed arguments such as ``training=False``.
     """
 
+    _serials = itertools.count()
+
     def __init__(self, layer, inputs, single_input, outputs, call_kwargs=None):
+        self.serial = next(Node._serials)  # creation order is a topological order
         self.layer = layer
         self.inputs = list(inputs)
         self.single_input = single_input

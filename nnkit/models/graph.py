@@ -48,17 +48,17 @@ def trace(model_name, inputs, outputs):
                 f"inputs [{input_names}]; the outputs must be computed from the given inputs only")
         return True
 
-    stack = [(t.node, False) for t in reversed(outputs) if require(t, None)]
+    stack = [t.node for t in outputs if require(t, None)]
     while stack:
-        node, finished = stack.pop()
-        if finished:
-            order.append(node)
-            continue
+        node = stack.pop()
         if id(node) in visited:
             continue
         visited.add(id(node))
-        stack.append((node, True))
-        stack.extend((t.node, False) for t in reversed(node.inputs) if require(t, node))
+        order.append(node)
+        stack.extend(t.node for t in node.inputs if require(t, node))
+    # A node is created after the nodes it reads from, so creation order is a
+    # topological order, and the one the user wrote the model in.
+    order.sort(key=lambda node: node.serial)
 
     unused = [t.layer.name for t in inputs if id(t) not in used]
     if unused:

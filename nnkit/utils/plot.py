@@ -64,7 +64,7 @@ def plot_model(model, to_file="model.png", show_shapes=True, show_dtype=False, s
     import matplotlib
     graph = model_graph(model, **options)
     # Unhinted glyphs keep the advance width the box sizes were computed with.
-    with matplotlib.rc_context({"text.hinting": "no_hinting", "text.hinting_factor": 1,
+    with matplotlib.rc_context({"text.hinting": "no_hinting",
                                 "svg.fonttype": "none"}):
         figure = _draw(graph, rankdir, dpi, Figure, FancyBboxPatch)
         FigureCanvasAgg(figure)
