@@ -330,20 +330,29 @@ class Layer:
                 self._dtype = np.dtype(np.float32)
 
     def __call__(self, inputs, *args, training=None, **kwargs):
-        if any_symbolic(inputs):
+        single = isinstance(inputs, (Tensor, np.ndarray))  # the common case, without structure walking
+        if not single and any_symbolic(inputs):
             return self._call_symbolic(inputs, args, training, kwargs)
-        inputs = map_structure(self._to_tensor, inputs)
-        shapes = map_structure(lambda t: t.shape, inputs)
+        inputs = self._to_tensor(inputs) if single else map_structure(self._to_tensor, inputs)
+        shapes = inputs.shape if single else map_structure(lambda t: t.shape, inputs)
         if not self.built:
-            first = flatten(inputs)[0]
+            first = inputs if single else flatten(inputs)[0]
             self._maybe_build(map_shapes(batchless, shapes), first.dtype if first.dtype in FLOAT_DTYPES else None)
-            inputs = map_structure(self._to_tensor, inputs)
-        check_inputs(self, self.input_spec, shapes)
+            inputs = self._to_tensor(inputs) if single else map_structure(self._to_tensor, inputs)
+        if self.input_spec is not None:
+            check_inputs(self, self.input_spec, shapes)
         training = _resolve_training(training)
-        with _training_scope(training):
+        previous = getattr(_context, "training", None)
+        _context.training = training
+        try:
             outputs = self._invoke_call(inputs, args, kwargs, training)
-        self._last_output_shape = map_structure(
-            lambda t: batchless(t.shape) if isinstance(t, Tensor) else None, outputs)
+        finally:
+            _context.training = previous
+        if isinstance(outputs, Tensor):
+            self._last_output_shape = (None,) + outputs.shape[1:]
+        else:
+            self._last_output_shape = map_structure(
+                lambda t: batchless(t.shape) if isinstance(t, Tensor) else None, outputs)
         return outputs
 
     def _invoke_call(self, inputs, args, kwargs, training):
