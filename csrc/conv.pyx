@@ -38,8 +38,9 @@ cdef enum Algorithm:
     ALGO_IM2COL = 0
     ALGO_POINTWISE = 1
     ALGO_DEPTHWISE = 2
+    ALGO_IM2COL_T = 3
 
-IM2COL, POINTWISE, DEPTHWISE = ALGO_IM2COL, ALGO_POINTWISE, ALGO_DEPTHWISE
+IM2COL, POINTWISE, DEPTHWISE, IM2COL_T = ALGO_IM2COL, ALGO_POINTWISE, ALGO_DEPTHWISE, ALGO_IM2COL_T
 
 
 cdef struct Geom:
@@ -89,6 +90,26 @@ cdef inline void fma_run(floating* dst, const floating* a, const floating* b, Py
         dst[i] += a[i] * b[i]
 
 
+cdef inline void gather_run(floating* dst, const floating* src, Py_ssize_t step, Py_ssize_t n) noexcept nogil:
+    """dst[i] = src[i * step]."""
+    cdef Py_ssize_t i
+    if step == 1:
+        copy_run(dst, src, n)
+    else:
+        for i in range(n):
+            dst[i] = src[i * step]
+
+
+cdef inline void scatter_add_run(floating* dst, Py_ssize_t step, const floating* src, Py_ssize_t n) noexcept nogil:
+    """dst[i * step] += src[i]."""
+    cdef Py_ssize_t i
+    if step == 1:
+        add_run(dst, src, n)
+    else:
+        for i in range(n):
+            dst[i * step] += src[i]
+
+
 cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     """ceil(a / b) for b > 0 and any sign of a."""
     return (a + b - 1) // b if a >= 0 else -((-a) // b)
@@ -96,9 +117,10 @@ cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
 
 cdef inline void valid_taps(Py_ssize_t lo_pad, Py_ssize_t tap_off, Py_ssize_t stride, Py_ssize_t size,
                             Py_ssize_t out, Py_ssize_t* first, Py_ssize_t* last) noexcept nogil:
-    """Output positions o in [first, last) whose input o*stride - lo_pad + tap_off is in [0, size)."""
-    first[0] = max(0, ceil_div(lo_pad - tap_off, stride))
-    last[0] = min(out, ceil_div(size + lo_pad - tap_off, stride))
+    """Output positions o in [first, last) whose input o*stride - lo_pad + tap_off is in [0, size);
+    0 <= first <= last <= out."""
+    first[0] = min(max(0, ceil_div(lo_pad - tap_off, stride)), out)
+    last[0] = max(min(out, ceil_div(size + lo_pad - tap_off, stride)), first[0])
 
 
 # ----------------------------------------------------------------------------- im2col / col2im
@@ -132,16 +154,6 @@ cdef void im2col_row(const floating* x, floating* cols, const Geom* g,
                         zero_run(dst + grp * g.kg + j * g.cg, g.cg)
 
 
-cdef void im2col_rows(const floating* x, floating* cols, const Geom* g,
-                      Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    """Columns of output rows r0..r1 (r = n * OH + oh) into ``cols``."""
-    cdef Py_ssize_t r
-    with parallel():
-        nnkit_flush_denormals()
-        for r in prange(r0, r1, schedule='static'):
-            im2col_row(x, cols + (r - r0) * g.ow * g.k, g, r // g.oh, r % g.oh)
-
-
 cdef void col2im_row(const floating* cols, floating* dx, const Geom* g, Py_ssize_t n, Py_ssize_t ih,
                      Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
     """dx[n, ih] += every column entry of output rows r0..r1 that was read from it."""
@@ -172,14 +184,48 @@ cdef void col2im_row(const floating* cols, floating* dx, const Geom* g, Py_ssize
                         add_run(dxrow + iw * g.c + grp * g.cg, src + grp * g.kg + j * g.cg, g.cg)
 
 
-cdef void col2im_rows(const floating* cols, floating* dx, const Geom* g,
-                      Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    """Fold the columns of output rows r0..r1 back into dx (accumulating)."""
-    cdef Py_ssize_t q, n0 = r0 // g.oh, n1 = (r1 - 1) // g.oh + 1
-    with parallel():
-        nnkit_flush_denormals()
-        for q in prange(n0 * g.h, n1 * g.h, schedule='static'):
-            col2im_row(cols, dx, g, q // g.h, q % g.h, r0, r1)
+cdef void im2col_t_rows(const floating* x, floating* cols, const Geom* g,
+                       Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Transposed columns (groups == 1) of output rows r0..r1: cols[(i, j, c), p], leading
+    dimension m = (r1 - r0) * OW.  Each (tap, channel) is a run along ow: for C == 1 and
+    stride 1 a contiguous copy, where the row-major layout would copy KW values at a time."""
+    cdef Py_ssize_t m = (r1 - r0) * g.ow, step = g.sw * g.c
+    cdef Py_ssize_t r, n, oh, i, j, c, ih, first, last
+    cdef floating* dst
+    for r in range(r0, r1):
+        n, oh = r // g.oh, r % g.oh
+        for i in range(g.kh):
+            ih = oh * g.sh - g.pt + i * g.dil_h
+            for j in range(g.kw):
+                valid_taps(g.pl, j * g.dil_w, g.sw, g.w, g.ow, &first, &last)
+                if ih < 0 or ih >= g.h:
+                    first = last = 0
+                for c in range(g.c):
+                    dst = cols + ((i * g.kw + j) * g.c + c) * m + (r - r0) * g.ow
+                    zero_run(dst, first)
+                    if last > first:
+                        gather_run(dst + first, x + ((n * g.h + ih) * g.w + first * g.sw - g.pl
+                                                     + j * g.dil_w) * g.c + c, step, last - first)
+                    zero_run(dst + last, g.ow - last)
+
+
+cdef void col2im_t_rows(const floating* cols, floating* dx, const Geom* g,
+                        Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Adjoint of `im2col_t_rows`: dx += the transposed columns of output rows r0..r1."""
+    cdef Py_ssize_t m = (r1 - r0) * g.ow, step = g.sw * g.c
+    cdef Py_ssize_t r, n, oh, i, j, c, ih, first, last
+    for r in range(r0, r1):
+        n, oh = r // g.oh, r % g.oh
+        for i in range(g.kh):
+            ih = oh * g.sh - g.pt + i * g.dil_h
+            if ih < 0 or ih >= g.h:
+                continue
+            for j in range(g.kw):
+                valid_taps(g.pl, j * g.dil_w, g.sw, g.w, g.ow, &first, &last)
+                for c in range(g.c):
+                    scatter_add_run(dx + ((n * g.h + ih) * g.w + first * g.sw - g.pl + j * g.dil_w) * g.c + c,
+                                    step, cols + ((i * g.kw + j) * g.c + c) * m + (r - r0) * g.ow + first,
+                                    last - first)
 
 
 # ----------------------------------------------------------------------------- reductions
@@ -188,7 +234,7 @@ cdef void column_sums(const floating* a, Py_ssize_t m, Py_ssize_t f, floating* o
                       floating* slots, int nthreads) noexcept nogil:
     """out[j] = sum_i a[i, j] for an (m, f) matrix; ``slots`` holds nthreads * f partial sums."""
     cdef Py_ssize_t i, j
-    cdef floating* acc
+    cdef floating* acc = NULL
     zero_run(slots, nthreads * f)
     with parallel(num_threads=nthreads):
         nnkit_flush_denormals()
@@ -334,76 +380,153 @@ cdef int depthwise_backward(const floating* dy, const floating* x, const floatin
     return 0
 
 
-# ----------------------------------------------------------------------------- im2col + GEMM
+# ----------------------------------------------------------------------------- im2col + GEMM, one chunk per task
 
-cdef void gemm_forward(const floating* x, const floating* w, const floating* b, floating* y,
-                       floating* work, Py_ssize_t chunk_rows, const Geom* g, bint pointwise) noexcept nogil:
-    cdef Py_ssize_t r0, r1, m, p, grp
-    cdef const floating* cols
-    cdef Py_ssize_t ldc = g.c if pointwise else g.k
-    cdef floating beta = 1 if b != NULL else 0
-    cdef floating* yc
-    cdef Py_ssize_t c, nchunks = (g.n * g.oh + chunk_rows - 1) // chunk_rows
-    for c in range(nchunks):
-        r0 = c * chunk_rows
-        r1 = min(r0 + chunk_rows, g.n * g.oh)
-        m = (r1 - r0) * g.ow
-        yc = y + r0 * g.ow * g.f
-        if pointwise:
-            cols = x + r0 * g.ow * g.c
-        else:
-            im2col_rows(x, work, g, r0, r1)
-            cols = work
-        if b != NULL:
-            for p in prange(m, schedule='static'):
-                copy_run(yc + p * g.f, b, g.f)
-        for grp in range(g.groups):
-            gemm(False, False, <int>m, <int>g.fg, <int>g.kg, 1, cols + grp * g.kg, <int>ldc,
-                 w + grp * g.fg, <int>g.f, beta, yc + grp * g.fg, <int>g.f)
+cdef inline Py_ssize_t phase_count(const Geom* g, Py_ssize_t chunk_rows) noexcept nogil:
+    """Chunks P apart never fold into the same dx row: (KH-1)*dil_h < ((P-1)*chunk_rows + 1)*sh."""
+    cdef Py_ssize_t p = 1
+    while (g.kh - 1) * g.dil_h >= ((p - 1) * chunk_rows + 1) * g.sh:
+        p += 1
+    return p
 
 
-cdef void gemm_backward(const floating* dy, const floating* x, const floating* w, floating* dx,
-                        floating* dw, floating* work, Py_ssize_t chunk_rows, const Geom* g,
-                        bint pointwise) noexcept nogil:
-    """dw (written) and dx (accumulated, or written when pointwise); either may be NULL."""
-    cdef Py_ssize_t r0, r1, m, grp
-    cdef const floating* cols
-    cdef const floating* dyc
-    cdef Py_ssize_t ldc = g.c if pointwise else g.k
-    cdef floating beta_w = 0
-    cdef Py_ssize_t c, nchunks = (g.n * g.oh + chunk_rows - 1) // chunk_rows
-    for c in range(nchunks):
-        r0 = c * chunk_rows
-        r1 = min(r0 + chunk_rows, g.n * g.oh)
-        m = (r1 - r0) * g.ow
-        dyc = dy + r0 * g.ow * g.f
+cdef void forward_chunk(const floating* x, const floating* w, const floating* b, floating* y,
+                        floating* buf, const Geom* g, Py_ssize_t r0, Py_ssize_t r1, int algorithm) noexcept nogil:
+    """y rows r0..r1 = columns @ w (+ b), one GEMM per group."""
+    cdef Py_ssize_t r, p, grp, m = (r1 - r0) * g.ow
+    cdef const floating* cols = x + r0 * g.ow * g.c  # POINTWISE: x is the column matrix
+    cdef Py_ssize_t ld = g.c
+    cdef floating* yc = y + r0 * g.ow * g.f
+    cdef floating beta = 0
+    if b != NULL:
+        for p in range(m):
+            copy_run(yc + p * g.f, b, g.f)
+        beta = 1
+    if algorithm == ALGO_IM2COL_T:
+        im2col_t_rows(x, buf, g, r0, r1)
+        gemm(True, False, <int>m, <int>g.f, <int>g.k, 1, buf, <int>m, w, <int>g.f, beta, yc, <int>g.f)
+        return
+    if algorithm == ALGO_IM2COL:
+        for r in range(r0, r1):
+            im2col_row(x, buf + (r - r0) * g.ow * g.k, g, r // g.oh, r % g.oh)
+        cols, ld = buf, g.k
+    for grp in range(g.groups):
+        gemm(False, False, <int>m, <int>g.fg, <int>g.kg, 1, cols + grp * g.kg, <int>ld,
+             w + grp * g.fg, <int>g.f, beta, yc + grp * g.fg, <int>g.f)
+
+
+cdef void fold_rows(const floating* cols, floating* dx, const Geom* g,
+                    Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """col2im of the (row-major) columns of output rows r0..r1 into the dx rows they read."""
+    cdef Py_ssize_t n, oh_a, oh_b, ih
+    for n in range(r0 // g.oh, (r1 - 1) // g.oh + 1):
+        oh_a = max(r0 - n * g.oh, 0)
+        oh_b = min(r1 - n * g.oh, g.oh)
+        for ih in range(max(oh_a * g.sh - g.pt, 0), min((oh_b - 1) * g.sh - g.pt + (g.kh - 1) * g.dil_h + 1, g.h)):
+            col2im_row(cols, dx, g, n, ih, r0, r1)
+
+
+cdef void backward_chunk(const floating* dy, const floating* x, const floating* w, floating* dx,
+                         floating* dw, floating* buf, const Geom* g, Py_ssize_t r0, Py_ssize_t r1,
+                         int algorithm) noexcept nogil:
+    """dw += cols^T @ dy and dx += col2im(dy @ w^T) for rows r0..r1 (dx written when POINTWISE)."""
+    cdef Py_ssize_t r, grp, m = (r1 - r0) * g.ow
+    cdef const floating* cols = x + r0 * g.ow * g.c
+    cdef Py_ssize_t ld = g.c
+    cdef const floating* dyc = dy + r0 * g.ow * g.f
+    if algorithm == ALGO_IM2COL_T:
         if dw != NULL:
-            if pointwise:
-                cols = x + r0 * g.ow * g.c
-            else:
-                im2col_rows(x, work, g, r0, r1)
-                cols = work
-            for grp in range(g.groups):  # dW_g (+)= cols_g^T @ dy_g
-                gemm(True, False, <int>g.kg, <int>g.fg, <int>m, 1, cols + grp * g.kg, <int>ldc,
-                     dyc + grp * g.fg, <int>g.f, beta_w, dw + grp * g.fg, <int>g.f)
-            beta_w = 1
+            im2col_t_rows(x, buf, g, r0, r1)
+            gemm(False, False, <int>g.k, <int>g.f, <int>m, 1, buf, <int>m, dyc, <int>g.f, 1, dw, <int>g.f)
         if dx != NULL:
-            if pointwise:  # dx_g = dy_g @ W_g^T, straight into dx
-                for grp in range(g.groups):
-                    gemm(False, True, <int>m, <int>g.cg, <int>g.fg, 1, dyc + grp * g.fg, <int>g.f,
-                         w + grp * g.fg, <int>g.f, 0, dx + r0 * g.ow * g.c + grp * g.cg, <int>g.c)
-            else:  # dcols_g = dy_g @ W_g^T, then fold
-                for grp in range(g.groups):
-                    gemm(False, True, <int>m, <int>g.kg, <int>g.fg, 1, dyc + grp * g.fg, <int>g.f,
-                         w + grp * g.fg, <int>g.f, 0, work + grp * g.kg, <int>g.k)
-                col2im_rows(work, dx, g, r0, r1)
+            gemm(False, True, <int>g.k, <int>m, <int>g.f, 1, w, <int>g.f, dyc, <int>g.f, 0, buf, <int>m)
+            col2im_t_rows(buf, dx, g, r0, r1)
+        return
+    if dw != NULL:
+        if algorithm == ALGO_IM2COL:
+            for r in range(r0, r1):
+                im2col_row(x, buf + (r - r0) * g.ow * g.k, g, r // g.oh, r % g.oh)
+            cols, ld = buf, g.k
+        for grp in range(g.groups):
+            gemm(True, False, <int>g.kg, <int>g.fg, <int>m, 1, cols + grp * g.kg, <int>ld,
+                 dyc + grp * g.fg, <int>g.f, 1, dw + grp * g.fg, <int>g.f)
+    if dx == NULL:
+        return
+    if algorithm == ALGO_POINTWISE:  # dx rows are the dcols rows
+        for grp in range(g.groups):
+            gemm(False, True, <int>m, <int>g.cg, <int>g.fg, 1, dyc + grp * g.fg, <int>g.f,
+                 w + grp * g.fg, <int>g.f, 0, dx + r0 * g.ow * g.c + grp * g.cg, <int>g.c)
+        return
+    for grp in range(g.groups):
+        gemm(False, True, <int>m, <int>g.kg, <int>g.fg, 1, dyc + grp * g.fg, <int>g.f,
+             w + grp * g.fg, <int>g.f, 0, buf + grp * g.kg, <int>g.k)
+    fold_rows(buf, dx, g, r0, r1)
+
+
+cdef int gemm_forward(const floating* x, const floating* w, const floating* b, floating* y,
+                      Py_ssize_t chunk_rows, const Geom* g, int algorithm) noexcept nogil:
+    """Each thread takes whole chunks: im2col into its own buffer, then single-threaded GEMMs."""
+    cdef Py_ssize_t c, rows = g.n * g.oh, nchunks = (rows + chunk_rows - 1) // chunk_rows
+    cdef int failed = 0
+    cdef int* failed_p = &failed
+    cdef floating* buf = NULL
+    with parallel():
+        nnkit_flush_denormals()
+        buf = NULL
+        if algorithm != ALGO_POINTWISE:
+            buf = <floating*>malloc(chunk_rows * g.ow * g.k * sizeof(floating))
+            if buf == NULL:
+                failed_p[0] = 1
+        for c in prange(nchunks, schedule='static'):
+            if algorithm == ALGO_POINTWISE or buf != NULL:
+                forward_chunk(x, w, b, y, buf, g, c * chunk_rows, min((c + 1) * chunk_rows, rows), algorithm)
+        free(buf)
+    return -failed
+
+
+cdef int gemm_backward(const floating* dy, const floating* x, const floating* w, floating* dx,
+                       floating* dw, Py_ssize_t chunk_rows, const Geom* g, int algorithm) noexcept nogil:
+    """As `gemm_forward`.  dw sums per-thread partials.  dx is zeroed, then folded phase by
+    phase: chunks of one phase lie far enough apart that no two threads touch the same dx
+    row, and each phase is its own parallel region (so a barrier separates phases)."""
+    cdef Py_ssize_t c, t, phase, rows = g.n * g.oh, nchunks = (rows + chunk_rows - 1) // chunk_rows
+    cdef bint pointwise = algorithm == ALGO_POINTWISE
+    cdef Py_ssize_t nphases = 1 if pointwise else phase_count(g, chunk_rows)
+    cdef Py_ssize_t buf_size = 0 if pointwise else chunk_rows * g.ow * g.k
+    cdef Py_ssize_t dw_size = 0 if dw == NULL else g.kh * g.kw * g.cg * g.f
+    cdef int nthreads = openmp.omp_get_max_threads()
+    cdef floating* buf = NULL
+    cdef floating* dw_acc = NULL
+    # Thread t's column buffer, then the dw partials of threads 1.. (thread 0 sums into dw).
+    cdef floating* scratch = <floating*>malloc((nthreads * buf_size + (nthreads - 1) * dw_size + 1)
+                                               * sizeof(floating))
+    cdef floating* dw_slots = scratch + nthreads * buf_size
+    if scratch == NULL:
+        return -1
+    zero_run(dw, dw_size)
+    zero_run(dw_slots, (nthreads - 1) * dw_size)
+    if dx != NULL and not pointwise:  # folding accumulates
+        for c in prange(g.n * g.h, schedule='static', num_threads=nthreads):
+            zero_run(dx + c * g.w * g.c, g.w * g.c)
+    for phase in range(nphases):
+        with parallel(num_threads=nthreads):
+            nnkit_flush_denormals()
+            buf = NULL if pointwise else scratch + threadid() * buf_size
+            dw_acc = dw if dw == NULL or threadid() == 0 else dw_slots + (threadid() - 1) * dw_size
+            for c in prange(phase, nchunks, nphases, schedule='static'):
+                backward_chunk(dy, x, w, dx, dw_acc, buf, g, c * chunk_rows, min((c + 1) * chunk_rows, rows),
+                               algorithm)
+    for t in range(nthreads - 1):
+        add_run(dw, dw_slots + t * dw_size, dw_size)
+    free(scratch)
+    return 0
 
 
 # ----------------------------------------------------------------------------- entry points
 
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const floating[::1] b,
-                   floating[:, :, :, ::1] y, floating[::1] work, int sh, int sw, int pt, int pl,
-                   int dil_h, int dil_w, int groups, int algorithm, Py_ssize_t chunk_rows):
+                   floating[:, :, :, ::1] y, int sh, int sw, int pt, int pl, int dil_h, int dil_w,
+                   int groups, int algorithm, Py_ssize_t chunk_rows):
     """Convolution forward pass into a caller-allocated output.
 
     Parameters
@@ -412,8 +535,6 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     w : (KH, KW, C // groups, F) array, IN
     b : (F,) array or None, IN
     y : (N, OH, OW, F) array, OUT (fully written)
-    work : 1-D array, scratch for the IM2COL algorithm of at least
-        ``chunk_rows * OW * KH * KW * C`` elements (may be empty otherwise)
     sh, sw, pt, pl, dil_h, dil_w : int
         Strides, top/left padding and dilation (the bottom/right padding is
         implied by the shape of ``y``).
@@ -422,29 +543,35 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
         ``IM2COL``, ``POINTWISE`` (1x1, stride 1, no padding) or
         ``DEPTHWISE`` (groups == C).
     chunk_rows : int
-        Output rows (n, oh) per im2col chunk, at least 1.
+        Output rows (n, oh) per task, at least 1; each thread's column buffer
+        holds ``chunk_rows * OW * KH * KW * C`` values.
 
     Notes
     -----
-    No argument checking: ``nnkit.backend.cython.conv`` validates first.
+    No argument checking: ``nnkit.backend.cython.conv`` validates first.  The
+    GEMMs run inside OpenMP workers, so the caller must keep the BLAS
+    single-threaded while more than one OpenMP thread is in use.
     """
     cdef Geom g = make_geom(x.shape, w.shape[0], w.shape[1], w.shape[3], y.shape[1], y.shape[2],
                             sh, sw, pt, pl, dil_h, dil_w, groups)
-    cdef const floating* bp = NULL if b is None else &b[0]
-    cdef floating* wp = &work[0] if work.shape[0] > 0 else NULL
+    cdef const floating* bp = NULL
+    if b is not None:
+        bp = &b[0]
+    cdef int status = 0
     with nogil:
         if algorithm == ALGO_DEPTHWISE:
             depthwise_forward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g)
         else:
-            gemm_forward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], wp, chunk_rows, &g,
-                         algorithm == ALGO_POINTWISE)
+            status = gemm_forward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], chunk_rows, &g,
+                                  algorithm)
+    if status != 0:
+        raise MemoryError("conv2d: out of memory for the per-thread column buffers")
 
 
 def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
                     const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
-                    floating[:, :, :, ::1] dw, floating[::1] db, floating[::1] work,
-                    int sh, int sw, int pt, int pl, int dil_h, int dil_w, int groups,
-                    int algorithm, Py_ssize_t chunk_rows):
+                    floating[:, :, :, ::1] dw, floating[::1] db, int sh, int sw, int pt, int pl,
+                    int dil_h, int dil_w, int groups, int algorithm, Py_ssize_t chunk_rows):
     """Convolution backward pass into caller-allocated gradients.
 
     Parameters
@@ -452,19 +579,16 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     dy : (N, OH, OW, F) array, IN
     x : (N, H, W, C) array, IN
     w : (KH, KW, C // groups, F) array, IN
-    dx : (N, H, W, C) array or None, OUT; must be zero-filled for IM2COL
-        (col2im accumulates), is fully written otherwise
+    dx : (N, H, W, C) array or None, OUT (fully written)
     dw : (KH, KW, C // groups, F) array or None, OUT (fully written)
     db : (F,) array or None, OUT (fully written)
-    work : 1-D array, scratch as for `conv2d_forward`
     sh, sw, pt, pl, dil_h, dil_w, groups, algorithm, chunk_rows
-        As for `conv2d_forward`.
+        As for `conv2d_forward` (and the same BLAS caveat).
     """
     cdef Geom g = make_geom(x.shape, w.shape[0], w.shape[1], w.shape[3], dy.shape[1], dy.shape[2],
                             sh, sw, pt, pl, dil_h, dil_w, groups)
     cdef floating* dxp = NULL if dx is None else &dx[0, 0, 0, 0]
     cdef floating* dwp = NULL if dw is None else &dw[0, 0, 0, 0]
-    cdef floating* wp = &work[0] if work.shape[0] > 0 else NULL
     cdef floating* slots
     cdef int nthreads = openmp.omp_get_max_threads()
     cdef int status = 0
@@ -476,12 +600,12 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
             else:
                 column_sums(&dy[0, 0, 0, 0], g.n * g.oh * g.ow, g.f, &db[0], slots, nthreads)
                 free(slots)
-        if status == 0:
+        if status == 0 and (dxp != NULL or dwp != NULL):
             if algorithm == ALGO_DEPTHWISE:
                 status = depthwise_backward(&dy[0, 0, 0, 0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], dxp, dwp, &g)
-            elif dxp != NULL or dwp != NULL:
-                gemm_backward(&dy[0, 0, 0, 0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], dxp, dwp, wp, chunk_rows,
-                              &g, algorithm == ALGO_POINTWISE)
+            else:
+                status = gemm_backward(&dy[0, 0, 0, 0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], dxp, dwp,
+                                       chunk_rows, &g, algorithm)
     if status != 0:
         raise MemoryError("conv2d_backward: out of memory for per-thread scratch")
 
@@ -493,16 +617,23 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw
     Padded taps are written as 0.
     """
     cdef Geom g = make_geom(x.shape, kh, kw, x.shape[3], oh, ow, sh, sw, pt, pl, dil_h, dil_w, 1)
-    with nogil:
-        im2col_rows(&x[0, 0, 0, 0], &cols[0, 0], &g, 0, g.n * g.oh)
+    cdef Py_ssize_t r
+    with nogil, parallel():
+        nnkit_flush_denormals()
+        for r in prange(g.n * g.oh, schedule='static'):
+            im2col_row(&x[0, 0, 0, 0], &cols[0, 0] + r * g.ow * g.k, &g, r // g.oh, r % g.oh)
 
 
 def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx, int kh, int kw, int sh, int sw,
            int pt, int pl, int dil_h, int dil_w, Py_ssize_t oh, Py_ssize_t ow):
     """Fold ``cols`` (IN, as produced by `im2col`) into ``dx`` (IN/OUT, zero-filled by the caller).
 
-    The exact adjoint of `im2col`: overlapping contributions are summed.
+    The exact adjoint of `im2col`: overlapping contributions are summed.  Each
+    thread gathers whole dx rows, so no two threads write the same element.
     """
     cdef Geom g = make_geom(dx.shape, kh, kw, dx.shape[3], oh, ow, sh, sw, pt, pl, dil_h, dil_w, 1)
-    with nogil:
-        col2im_rows(&cols[0, 0], &dx[0, 0, 0, 0], &g, 0, g.n * g.oh)
+    cdef Py_ssize_t q
+    with nogil, parallel():
+        nnkit_flush_denormals()
+        for q in prange(g.n * g.h, schedule='static'):
+            col2im_row(&cols[0, 0], &dx[0, 0, 0, 0], &g, q // g.h, q % g.h, 0, g.n * g.oh)

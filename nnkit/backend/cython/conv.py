@@ -9,29 +9,40 @@ The kernel picks no algorithm itself; ``_algorithm`` does, here:
   stays within the workspace limit (``set_workspace_limit``) and, for speed,
   within ``_CACHE_CHUNK_BYTES`` where possible.
 """
+import operator
+import threading
+
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from ..validate import col2im_args, conv2d_args, conv2d_backward_args, im2col_args
 from ..._ext import conv as _k
+from ..._ext import threads as _threads
 
 __all__ = ["conv2d_forward", "conv2d_backward", "im2col", "col2im",
            "set_workspace_limit", "get_workspace_limit"]
 
 _workspace_limit = 64 * 2**20
-# Columns of a chunk this size are written by im2col and read straight back by
-# the GEMM while still in cache (measured: benchmarks/test_bench_conv.py).
-_CACHE_CHUNK_BYTES = 2 * 2**20
+# Each thread's column buffer is written by im2col and read straight back by its
+# GEMM while still in that core's cache (measured: benchmarks/test_bench_conv.py).
+_CACHE_CHUNK_BYTES = 1 * 2**20
+# Up to this many input channels the columns are built transposed, one run per
+# (tap, channel) along the output row, instead of KW * C values at a time.
+_FEW_CHANNELS = 4
 
 
 def set_workspace_limit(nbytes):
-    """Cap the im2col column buffer at ``nbytes`` (default 64 MiB).
+    """Cap the im2col column buffers (all threads together) at ``nbytes``; default 64 MiB.
 
     The batch is processed in chunks of output rows small enough to fit; a
-    chunk is never smaller than one output row (``OW * KH * KW * C`` values),
-    so a tiny limit means one row at a time, not an error.
+    chunk is never smaller than one output row (``OW * KH * KW * C`` values
+    per thread), so a tiny limit means one row at a time, not an error.
     """
     global _workspace_limit
-    nbytes = int(nbytes)
+    try:
+        nbytes = operator.index(nbytes)
+    except TypeError:
+        raise TypeError(f"set_workspace_limit: expected an int number of bytes, got {nbytes!r}") from None
     if nbytes < 1:
         raise ValueError(f"set_workspace_limit: expected a positive number of bytes, got {nbytes}")
     _workspace_limit = nbytes
@@ -42,24 +53,68 @@ def get_workspace_limit():
     return _workspace_limit
 
 
-def _algorithm(x_shape, w_shape, out_size, strides, padding, groups):
-    kh, kw = w_shape[:2]
+class _SingleThreadedBlas:
+    """While active, the BLAS libraries run single-threaded.
+
+    The GEMM algorithms call the BLAS from inside OpenMP workers, one GEMM per
+    thread on its own chunk; a multi-threaded BLAS there would put two thread
+    pools on the same cores.  Re-entrant across Python threads: the first one
+    in limits, the last one out restores.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._active = 0
+        self._limiter = None
+        self._controller = None
+
+    def __enter__(self):
+        with self._lock:
+            if self._active == 0:
+                if self._controller is None:
+                    self._controller = ThreadpoolController().select(user_api="blas")
+                self._limiter = self._controller.limit(limits=1)
+            self._active += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                self._limiter.restore_original_limits()
+
+
+_single_threaded_blas = _SingleThreadedBlas()
+
+
+def _algorithm(x_shape, w_shape, strides, padding, groups):
     if groups == x_shape[3] and groups > 1:
         return _k.DEPTHWISE
-    if (kh, kw) == (1, 1) and strides == (1, 1) and padding == ((0, 0), (0, 0)):
+    if w_shape[:2] == (1, 1) and strides == (1, 1) and padding == ((0, 0), (0, 0)):
         return _k.POINTWISE
+    if groups == 1 and x_shape[3] <= _FEW_CHANNELS:
+        return _k.IM2COL_T
     return _k.IM2COL
 
 
-def _workspace(algorithm, x, w_shape, out_size):
-    """(work buffer, output rows per chunk) for ``algorithm``."""
-    n, rows = x.shape[0], x.shape[0] * out_size[0]
-    if algorithm != _k.IM2COL:
-        return np.empty(0, x.dtype), max(rows, 1)
-    row_elems = out_size[1] * w_shape[0] * w_shape[1] * x.shape[3]
-    budget = min(_workspace_limit, _CACHE_CHUNK_BYTES)
-    chunk = min(rows, max(1, budget // (row_elems * x.itemsize)))
-    return np.empty(chunk * row_elems, x.dtype), chunk
+def _chunk_rows(x, w_shape, out_size, strides, dilation, nthreads, backward):
+    """Output rows per task: each thread's columns within its share of the workspace limit
+    and within cache, and a whole number of rounds of tasks for every thread."""
+    rows = x.shape[0] * out_size[0]
+    row_bytes = out_size[1] * w_shape[0] * w_shape[1] * x.shape[3] * x.itemsize
+    cap = max(1, min(_workspace_limit // nthreads, _CACHE_CHUNK_BYTES) // row_bytes)
+    # Backward folds overlapping chunks in two (or more) phases: balance each phase.
+    rounds = nthreads * (2 if backward and (w_shape[0] - 1) * dilation[0] >= strides[0] else 1)
+    tasks = -(-rows // cap)
+    tasks = min(rows, -(-tasks // rounds) * rounds)
+    return -(-rows // tasks)
+
+
+def _run(kernel, algorithm, *args):
+    if algorithm != _k.DEPTHWISE and _threads.get_num_threads() > 1:
+        with _single_threaded_blas:
+            kernel(*args)
+    else:
+        kernel(*args)
 
 
 def _geometry(strides, padding, dilation):
@@ -96,9 +151,11 @@ def conv2d_forward(x, w, b, strides, padding, dilation, groups):
         "conv2d", x, w, b, strides, padding, dilation, groups)
     y = np.empty((x.shape[0],) + out + (w.shape[3],), x.dtype)
     if y.size:
-        algorithm = _algorithm(x.shape, w.shape, out, strides, padding, groups)
-        work, chunk = _workspace(algorithm, x, w.shape, out)
-        _k.conv2d_forward(x, w, b, y, work, *_geometry(strides, padding, dilation), groups, algorithm, chunk)
+        algorithm = _algorithm(x.shape, w.shape, strides, padding, groups)
+        nthreads = _threads.get_num_threads()
+        chunk = _chunk_rows(x, w.shape, out, strides, dilation, nthreads, backward=False)
+        _run(_k.conv2d_forward, algorithm, x, w, b, y, *_geometry(strides, padding, dilation), groups,
+             algorithm, chunk)
     return y
 
 
@@ -106,16 +163,14 @@ def conv2d_backward(dy, x, w, strides, padding, dilation, groups, need_dx=True, 
     """Gradients of ``conv2d_forward`` given dL/dy: returns (dx, dw, db), None where not needed."""
     dy, x, w, strides, padding, dilation, groups, out = conv2d_backward_args(
         "conv2d_backward", dy, x, w, strides, padding, dilation, groups)
-    algorithm = _algorithm(x.shape, w.shape, out, strides, padding, groups)
-    dx = dw = db = None
-    if need_dx:  # col2im accumulates into dx; the direct algorithms write every element
-        dx = (np.zeros if algorithm == _k.IM2COL or not dy.size else np.empty)(x.shape, x.dtype)
-    if need_dw:
-        dw = np.zeros(w.shape, w.dtype)
-    if need_db:
-        db = np.zeros(w.shape[3], dy.dtype)
+    algorithm = _algorithm(x.shape, w.shape, strides, padding, groups)
+    alloc = np.empty if dy.size else np.zeros  # the kernel writes every element
+    dx = alloc(x.shape, x.dtype) if need_dx else None
+    dw = alloc(w.shape, w.dtype) if need_dw else None
+    db = alloc(w.shape[3], w.dtype) if need_db else None
     if dy.size:
-        work, chunk = _workspace(algorithm, x, w.shape, out)
-        _k.conv2d_backward(dy, x, w, dx, dw, db, work, *_geometry(strides, padding, dilation), groups,
-                           algorithm, chunk)
+        nthreads = _threads.get_num_threads()
+        chunk = _chunk_rows(x, w.shape, out, strides, dilation, nthreads, backward=True)
+        _run(_k.conv2d_backward, algorithm, dy, x, w, dx, dw, db, *_geometry(strides, padding, dilation),
+             groups, algorithm, chunk)
     return dx, dw, db

@@ -56,8 +56,8 @@ def _col2im(cols, x_shape, kernel_size, strides, padding, dilation, out_size):
 
 def _grouped_cols(cols, groups, taps):
     """(M, KH*KW*C) columns -> (groups, M, KH*KW*C/groups): group g's input channels."""
-    m = cols.shape[0]
-    return cols.reshape(m, taps, groups, -1).transpose(2, 0, 1, 3).reshape(groups, m, -1)
+    m, k = cols.shape
+    return cols.reshape(m, taps, groups, k // (taps * groups)).transpose(2, 0, 1, 3).reshape(groups, m, k // groups)
 
 
 def _grouped_kernel(w, groups):
@@ -113,6 +113,6 @@ def conv2d_backward(dy, x, w, strides, padding, dilation, groups, need_dx=True, 
         dw = np.ascontiguousarray(dwg.transpose(1, 0, 2).reshape(kh, kw, cg, f))
     if need_dx:
         dcols = np.matmul(dyg, _grouped_kernel(w, groups).transpose(0, 2, 1))  # (G, M, KH*KW*C/G)
-        dcols = dcols.reshape(groups, m, kh * kw, cg).transpose(1, 2, 0, 3).reshape(m, -1)
+        dcols = dcols.reshape(groups, m, kh * kw, cg).transpose(1, 2, 0, 3).reshape(m, kh * kw * cg * groups)
         dx = np.ascontiguousarray(_col2im(dcols, x.shape, (kh, kw), strides, padding, dilation, out))
     return dx, dw, db
