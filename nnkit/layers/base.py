@@ -1,6 +1,6 @@
 """``Layer``: the parameter-owning building block, with Keras's contract.
 
-- ``__init__`` stores the configuration (and, with ``input_shape=``, builds);
+- ``__init__`` stores the configuration;
 - ``build(input_shape)`` creates the weights, on the first call at the latest;
 - ``call(inputs, training=None)`` computes with ``nnkit.functional``/``ops``;
 - ``compute_output_shape(input_shape)``, ``get_config``/``from_config``.
@@ -256,16 +256,18 @@ class Layer:
 
     @property
     def trainable_weights(self):
-        """Weights the optimizer updates: none if this layer is frozen."""
-        if not self._trainable:
-            return []
-        out = [w for w, intrinsic in self._own_weights if intrinsic]
-        seen = {id(w) for w in out}
-        for child in self._children():
-            for w in child.trainable_weights:
-                if id(w) not in seen:
-                    seen.add(id(w))
-                    out.append(w)
+        """Weights the optimizer updates: none below a frozen layer."""
+        out, seen_weights, seen_layers, stack = [], set(), set(), [self]
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen_layers or not layer._trainable:
+                continue
+            seen_layers.add(id(layer))
+            for weight, intrinsic in layer._own_weights:
+                if intrinsic and id(weight) not in seen_weights:
+                    seen_weights.add(id(weight))
+                    out.append(weight)
+            stack.extend(reversed(layer._children()))
         return out
 
     @property

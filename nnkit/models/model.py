@@ -16,6 +16,7 @@ import numpy as np
 from nnkit.layers.base import Layer
 from nnkit.layers.registry import register
 from nnkit.layers.shapes import as_shape, map_shapes
+from nnkit.models.summary import summary_text
 from nnkit.tensor import Tensor, no_grad
 from nnkit.training.trainer import Trainer
 
@@ -123,7 +124,6 @@ class Model(Trainer, Layer):
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False):
         """Print a table of layers, output shapes and parameter counts, then the
         totals (trainable / non-trainable) with their memory size."""
-        from nnkit.models.summary import summary_text
         text = summary_text(self, line_length=line_length, positions=positions, expand_nested=expand_nested,
                             show_trainable=show_trainable)
         for line in text.split("\n"):

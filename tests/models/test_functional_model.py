@@ -3,7 +3,6 @@ outputs, shared layers and nested models; equal to the same net written with nnk
 import json
 
 import numpy as np
-import pytest
 
 from nnkit import Input, Model, Sequential, Tensor, ops
 from nnkit import functional as F
