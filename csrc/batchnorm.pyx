@@ -35,11 +35,12 @@ cdef inline Py_ssize_t _block_rows(Py_ssize_t C) noexcept nogil:
     return max(1, min(MAX_BLOCK_ROWS, BLOCK_ELEMENTS // max(C, 1)))
 
 
-cdef inline void _chunk(Py_ssize_t M, Py_ssize_t chunks, Py_ssize_t t,
-                        Py_ssize_t* r0, Py_ssize_t* r1) noexcept nogil:
-    """Rows [r0, r1) of chunk t of ``chunks`` near-equal contiguous chunks."""
-    r0[0] = M * t // chunks
-    r1[0] = M * (t + 1) // chunks
+cdef inline Py_ssize_t _chunk(Py_ssize_t M, Py_ssize_t chunks, Py_ssize_t t) noexcept nogil:
+    """First row of chunk t of ``chunks`` near-equal contiguous chunks of M rows.
+
+    (Returned, not written through a pointer: a variable assigned in a prange
+    body is thread-private, one whose address is taken is shared.)"""
+    return M * t // chunks
 
 
 cdef inline void _merge(double n_a, double* mean_a, double* m2_a, double n_b,
@@ -253,7 +254,8 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
                 if work == NULL or tmp == NULL:
                     failed += 1
                 else:
-                    _chunk(M, T, t, &r0, &r1)
+                    r0 = _chunk(M, T, t)
+                    r1 = _chunk(M, T, t + 1)
                     _chunk_moments(&x[0, 0], r0, r1, C, part + 2 * C * t, part + 2 * C * t + C,
                                    work, work + C, tmp)
             free(work)
@@ -261,10 +263,12 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
         if failed:
             raise MemoryError("batch_norm: out of memory for per-thread scratch")
         with nogil:
-            _chunk(M, T, 0, &r0, &r1)
+            r0 = _chunk(M, T, 0)
+            r1 = _chunk(M, T, 1)
             n = r1 - r0
             for t in range(1, T):  # fold every chunk into chunk 0, in order: reproducible
-                _chunk(M, T, t, &r0, &r1)
+                r0 = _chunk(M, T, t)
+                r1 = _chunk(M, T, t + 1)
                 _merge(n, part, part + C, r1 - r0, part + 2 * C * t, part + 2 * C * t + C, C)
                 n += r1 - r0
             for c in range(C):
@@ -275,7 +279,8 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
             with parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
                 nnkit_flush_denormals()
                 for t in prange(chunks, schedule='static'):
-                    _chunk(M, chunks, t, &r0, &r1)
+                    r0 = _chunk(M, chunks, t)
+                    r1 = _chunk(M, chunks, t + 1)
                     _affine_rows(&x[0, 0], &mean[0], scale, &beta[0], &y[0, 0], r0, r1, C)
     finally:
         free(part)
@@ -322,7 +327,8 @@ def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
                 if work == NULL:
                     failed += 1
                 else:
-                    _chunk(M, T, t, &r0, &r1)
+                    r0 = _chunk(M, T, t)
+                    r1 = _chunk(M, T, t + 1)
                     _chunk_grad_sums(&dy[0, 0], &x[0, 0], &mean[0], r0, r1, C,
                                      part + 2 * C * t, part + 2 * C * t + C, work, work + C)
             free(work)
@@ -342,7 +348,8 @@ def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
             with parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
                 nnkit_flush_denormals()
                 for t in prange(chunks, schedule='static'):
-                    _chunk(M, chunks, t, &r0, &r1)
+                    r0 = _chunk(M, chunks, t)
+                    r1 = _chunk(M, chunks, t + 1)
                     _dx_rows(&dy[0, 0], &x[0, 0], &mean[0], coef, &dbeta[0], coef + C,
                              &dx[0, 0], <floating>M, r0, r1, C)
     finally:
@@ -379,6 +386,7 @@ def batch_norm_inference(const floating[:, ::1] x, const floating[::1] gamma,
         with parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
             nnkit_flush_denormals()
             for t in prange(chunks, schedule='static'):
-                _chunk(M, chunks, t, &r0, &r1)
+                r0 = _chunk(M, chunks, t)
+                r1 = _chunk(M, chunks, t + 1)
                 _affine_rows(&x[0, 0], &mean[0], scale, &beta[0], &y[0, 0], r0, r1, C)
     free(scale)
