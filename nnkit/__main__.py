@@ -1,0 +1,6 @@
+"""``python -m nnkit``: the ``nnkit`` command."""
+import sys
+
+from nnkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,99 @@
+"""The nnkit command: train (on a tiny slice of the bundled sample), resume, errors, bench dispatch."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nnkit import cli, plot
+from nnkit.training import recipes
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """The bundled sample cut to 256 training and 64 test images, so that a run takes about a second."""
+    full = recipes.DATASETS["fashion-mnist-sample"]
+
+    def small():
+        (x, y), (xt, yt) = full()
+        return (x[:256], y[:256]), (xt[:64], yt[:64])
+    monkeypatch.setitem(recipes.DATASETS, "fashion-mnist-sample", small)
+
+
+def run(argv, capsys):
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_train_prints_one_line_per_epoch_and_writes_the_png(tiny, tmp_path, capsys):
+    png = tmp_path / "curves.png"
+    code, out, err = run(["train", "--epochs", "2", "--batch-size", "64", "--plot", str(png)], capsys)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("nnkit ") and "lenet5 on fashion-mnist-sample (256 train / 64 test images)" in lines[0]
+    epoch_lines = [line for line in lines if line.startswith("Epoch ")]
+    assert [line.split(" - ")[0] for line in epoch_lines] == ["Epoch 1/2", "Epoch 2/2"]
+    assert "val_accuracy" in epoch_lines[-1] and "\r" not in out
+    assert any(line.startswith("Test accuracy: ") for line in lines)
+    if plot.have_matplotlib():
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    else:
+        assert "matplotlib is not installed" in out
+
+
+def test_missing_matplotlib_is_reported_not_fatal(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(plot, "have_matplotlib", lambda: False)
+    code, out, _ = run(["train", "--epochs", "1", "--plot", str(tmp_path / "c.png")], capsys)
+    assert code == 0 and "matplotlib is not installed: skipping" in out
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_checkpoints_and_resume_match_an_uninterrupted_run(tiny, tmp_path, capsys):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    base = ["train", "--batch-size", "64", "--no-plot", "--verbose", "0"]
+    assert cli.main(base + ["--epochs", "2", "--checkpoint-dir", str(straight)]) == 0
+    assert cli.main(base + ["--epochs", "1", "--checkpoint-dir", str(resumed)]) == 0
+    assert cli.main(base + ["--epochs", "2", "--checkpoint-dir", str(resumed), "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "Resuming from" in out and "epoch-001.nnk (epoch 1)" in out
+    assert sorted(os.listdir(straight)) == sorted(os.listdir(resumed)) == ["epoch-001.nnk", "epoch-002.nnk"]
+    from nnkit.io.safetensors_io import read_safetensors
+    a, _ = read_safetensors(straight / "epoch-002.nnk")
+    b, _ = read_safetensors(resumed / "epoch-002.nnk")
+    weights = [k for k in a if not k.startswith("__")]
+    assert weights and all(np.array_equal(a[k], b[k]) for k in weights)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
+    (["--batch-size", "-1"], "--batch-size must be a positive integer"),
+    (["--lr", "0"], "--lr must be positive"),
+    (["--resume"], "--resume needs --checkpoint-dir"),
+])
+def test_bad_arguments(argv, message, capsys):
+    code, out, err = run(["train", "--no-plot"] + argv, capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_unknown_choices_list_the_valid_ones(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", "--optimizer", "adamm"])
+    assert e.value.code == 2
+    assert "adagrad, adam, adamw, rmsprop, sgd" in capsys.readouterr().err.replace("'", "")
+
+
+def test_bench_dispatches(monkeypatch):
+    import nnkit.bench
+    seen = []
+    monkeypatch.setattr(nnkit.bench, "main", lambda argv: seen.append(argv) or 0)
+    assert cli.main(["bench", "--quick", "x"]) == 0
+    assert seen == [["--quick", "x"]]
+
+
+def test_python_dash_m(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "nnkit", "train", "--help"], capture_output=True, text=True,
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(
+                                os.path.abspath(cli.__file__)))})
+    assert result.returncode == 0 and "--checkpoint-dir" in result.stdout and "--resume" in result.stdout
