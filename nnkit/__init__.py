@@ -16,6 +16,7 @@ from nnkit import layers, models, utils  # noqa: E402  (layers and models sit ab
 from nnkit.layers import Input, register  # noqa: E402
 from nnkit.models import Model, Sequential  # noqa: E402
 from nnkit.io.model_io import load_model  # noqa: E402
+from nnkit import callbacks, data, datasets, losses, metrics, optimizers, schedules  # noqa: E402  (training)
 
 __version__ = "0.1.0"
 
