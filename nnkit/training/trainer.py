@@ -260,13 +260,31 @@ class Trainer:
         if need_targets and not source.has_targets:
             raise ValueError(f"{op}: no targets: pass y (or a source whose samples include targets)")
         x, y, _ = source.take(np.arange(min(2, source.num_samples)))
-        with no_grad():
-            out = self(x, training=False)
+        try:
+            with no_grad():
+                out = self(x, training=False)
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"{op}: the model cannot take x of per-sample shape {tuple(np.shape(x)[1:])}"
+                          f"{self._first_layer_hint()}: {e}") from e
         if not isinstance(out, Tensor):
             raise TypeError(f"{op}: the model returned {type(out).__name__}; training needs a single Tensor output")
         if need_targets:
             targets = source.y if isinstance(source, nndata.ArraySource) else y
             self.loss.check_targets(targets, out.shape)
+
+    def _first_layer_hint(self):
+        layers = getattr(self, "layers", None) or []
+        if not layers:
+            return ""
+        first = layers[0]
+        name = first.describe() if hasattr(first, "describe") else f"'{getattr(first, 'name', first)}'"
+        try:
+            expected = self.input_shape
+        except Exception:  # not built, or no single input
+            expected = None
+        if isinstance(expected, tuple):
+            return f"; its first layer {name} expects input of shape {tuple(expected)}"
+        return f"; its first layer is {name}"
 
     # -- one step ------------------------------------------------------------------------------------
     def _forward_loss(self, x, y, w, training):
