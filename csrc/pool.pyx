@@ -11,7 +11,7 @@ The innermost loops run over the contiguous channel axis.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
@@ -143,7 +143,7 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x, pool_size, strides, paddi
     cdef Py_ssize_t row, n, oh, failed = 0
     cdef void* best = NULL
     # offsets within a window fit in 32 bits unless a window spans 2**31 elements
-    cdef bint narrow = floating is float and (g.ph - 1) * g.W + g.pw < 2 ** 31
+    cdef bint narrow = floating is float and (g.ph - 1) * g.W + g.pw <= INT32_MAX
     if g.N == 0 or g.C == 0:
         return
     with nogil, parallel(use_threads_if=_threaded(&g)):
