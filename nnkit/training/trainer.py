@@ -263,8 +263,8 @@ class Trainer:
         try:
             with no_grad():
                 out = self(x, training=False)
-        except (ValueError, TypeError) as e:
-            raise type(e)(f"{op}: the model cannot take x of per-sample shape {tuple(np.shape(x)[1:])}"
+        except ValueError as e:
+            raise ValueError(f"{op}: the model cannot take x of per-sample shape {tuple(np.shape(x)[1:])}"
                           f"{self._first_layer_hint()}: {e}") from e
         if not isinstance(out, Tensor):
             raise TypeError(f"{op}: the model returned {type(out).__name__}; training needs a single Tensor output")

@@ -198,3 +198,18 @@ def test_mid_epoch_resume_finishes_the_epoch():
     model.fit(X, Y, epochs=1, batch_size=16, steps_per_epoch=3, verbose=0)
     assert len(model.seen) == 1  # one batch left of the three
 
+
+
+def test_terminal_progress_bar_shows_eta_rate_and_metrics():
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    term = Terminal()
+    bar = nnkit.callbacks.ProgbarLogger(verbose=1, stream=term)
+    make().fit(X, Y, epochs=2, batch_size=8, verbose=0, validation_split=0.25, callbacks=[bar])
+    out = term.getvalue()
+    assert "\r" in out and "Epoch 1/2" in out and "Epoch 2/2" in out
+    assert "samples/s" in out and "loss: " in out and "val_accuracy: " in out
+    assert "12/12" in out and "<" in out  # tqdm's count and ETA
