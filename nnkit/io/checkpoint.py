@@ -17,7 +17,7 @@ import os
 
 from nnkit.io import config_json, rng_state, state_tree
 from nnkit.io.errors import FileFormatError
-from nnkit.io.model_io import (_check_header, assign_weights, model_file_contents, model_from_file_contents,
+from nnkit.io.model_io import (assign_weights, check_header, model_file_contents, model_from_file_contents,
                                read_json_field, restore_compile_state, restore_optimizer, weight_tensors)
 from nnkit.io.safetensors_io import read_metadata, read_safetensors, write_safetensors
 
@@ -53,11 +53,12 @@ def load_checkpoint(path, model=None, custom_objects=None, restore_rng=True):
 
     With ``model``, its weights and optimizer state are overwritten in place
     (names and shapes must match; an uncompiled model is compiled as saved);
-    without, the model is rebuilt from the file and compiled as saved.  ``restore_rng`` puts every random generator back
-    as it was when the checkpoint was written.
+    without, the model is rebuilt from the file and compiled as saved.
+    ``restore_rng`` puts every random generator back as it was when the
+    checkpoint was written.
     """
     tensors, metadata = read_safetensors(path)
-    _check_header(metadata, path, required=True)
+    check_header(metadata, path, required=True)
     if "training" not in metadata:
         raise FileFormatError(path, f"is a {metadata.get('kind', 'weights')} file, not a training checkpoint "
                                     "(no training state); use nnkit.load_model or model.load_weights")
@@ -107,7 +108,7 @@ def resume(path, model=None, custom_objects=None):
 def checkpoint_progress(path):
     """``(epoch, step)`` recorded in a checkpoint, reading only its header."""
     metadata = read_metadata(path)
-    _check_header(metadata, path, required=True)
+    check_header(metadata, path, required=True)
     if "training" not in metadata:
         raise FileFormatError(path, "not a training checkpoint")
     training = read_json_field(metadata, "training", path)

@@ -120,7 +120,7 @@ def load_weights(model, path, strict=True):
     with matching names) into ``model`` in place.  ``strict=False`` tolerates missing and
     unexpected names (shapes must still match) and returns them as a ``LoadResult``."""
     tensors, metadata = read_safetensors(path)
-    _check_header(metadata, path, required=False)
+    check_header(metadata, path, required=False)
     return assign_weights(model, weight_tensors(tensors), path, strict)
 
 
@@ -167,7 +167,7 @@ def load_model(path, custom_objects=None, compile=True):
 
 def model_from_file_contents(tensors, metadata, path, custom_objects=None):
     """Rebuild the model of a model/checkpoint file and load its weights (strictly)."""
-    _check_header(metadata, path, required=True)
+    check_header(metadata, path, required=True)
     if "model_config" not in metadata:
         raise FileFormatError(path, f"holds {metadata.get('kind', 'weights')} only, no model architecture: build "
                                     "the model in code and call model.load_weights(path)")
@@ -222,7 +222,8 @@ def _header(kind):
             "kind": kind}
 
 
-def _check_header(metadata, path, required):
+def check_header(metadata, path, required):
+    """Refuse foreign and newer files; with ``required=False`` a plain safetensors file passes."""
     if "format" not in metadata and not required:
         return  # a plain safetensors file: weights by name
     if metadata.get("format") != FORMAT:
