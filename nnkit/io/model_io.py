@@ -171,12 +171,17 @@ def model_from_file_contents(tensors, metadata, path, custom_objects=None):
     if "model_config" not in metadata:
         raise FileFormatError(path, f"holds {metadata.get('kind', 'weights')} only, no model architecture: build "
                                     "the model in code and call model.load_weights(path)")
+    from nnkit.layers.base import weight_budget
+
     config = read_json_field(metadata, "model_config", path)
-    model = _rebuild(config, custom_objects, path)
-    if "build_config" in metadata and not getattr(model, "built", True):
-        build = read_json_field(metadata, "build_config", path)
-        _guard(path, "build_config cannot be applied", lambda: _apply_build_config(model, build))
-    assign_weights(model, weight_tensors(tensors), path)
+    weights = weight_tensors(tensors)
+    # The architecture may create no more weight elements than the file holds.
+    with weight_budget(sum(int(t.size) for t in weights.values())):
+        model = _rebuild(config, custom_objects, path)
+        if "build_config" in metadata and not getattr(model, "built", True):
+            build = read_json_field(metadata, "build_config", path)
+            _guard(path, "build_config cannot be applied", lambda: _apply_build_config(model, build))
+    assign_weights(model, weights, path)
     return model
 
 

@@ -48,6 +48,32 @@ def _float_dtype(dtype, who):
 
 
 @contextlib.contextmanager
+def weight_budget(max_elements):
+    """Refuse to create more than ``max_elements`` weight elements in this block.
+
+    Loading a model from a file rebuilds its architecture before its weights
+    are checked; the budget (the element count the file really holds) keeps a
+    hostile config such as ``Dense(10**9)`` from allocating gigabytes first.
+    """
+    previous = getattr(_context, "weight_budget", None)
+    _context.weight_budget = [int(max_elements)]
+    try:
+        yield
+    finally:
+        _context.weight_budget = previous
+
+
+def _spend_weight_budget(count, describe):
+    budget = getattr(_context, "weight_budget", None)
+    if budget is None:
+        return
+    if count > budget[0]:
+        raise ValueError(f"{describe()}: a weight of {count:,} elements exceeds what remains of the budget "
+                         f"({budget[0]:,} elements)")
+    budget[0] -= count
+
+
+@contextlib.contextmanager
 def _training_scope(training):
     previous = getattr(_context, "training", None)
     _context.training = training
@@ -235,6 +261,7 @@ class Layer:
         """Create a weight Tensor named ``"<layer>/<name>"`` and track it."""
         dtype = _float_dtype(dtype or self.dtype, self.describe())
         shape = tuple(int(s) for s in shape)
+        _spend_weight_budget(int(np.prod(shape, dtype=object)), self.describe)
         init = self._initializer(initializer, f"{name} initializer")
         value = np.asarray(init(shape, dtype), dtype=dtype)
         if value.shape != shape:

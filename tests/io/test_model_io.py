@@ -268,3 +268,20 @@ def test_zoo_models_round_trip(tmp_path, name):
     x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype=np.float32)
     model.save(tmp_path / name)
     np.testing.assert_array_equal(nnkit.load_model(tmp_path / name).predict(x), model.predict(x))
+
+
+def test_config_asking_for_huge_weights_is_refused_before_allocating(tmp_path, cnn):
+    import tracemalloc
+
+    config = ('{"class_name": "Sequential", "config": {"name": "big", "layers": ['
+              '{"class_name": "Dense", "config": {"units": 100000000, "batch_input_shape": [null, 100]}}]}}')
+    path = _with_config(tmp_path, cnn, config)
+    tracemalloc.start()
+    try:
+        with pytest.raises(FileFormatError) as info:
+            model_io.load_model(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(path) in str(info.value) and "exceeds what remains of the budget" in str(info.value)
+    assert peak < 64 * 2**20
