@@ -26,9 +26,14 @@ from denormal cimport nnkit_flush_denormals
 cdef enum:
     BLOCK_ELEMENTS = 4096
     MAX_BLOCK_ROWS = 256
-    # Smaller problems run on the calling thread (same chunks, same results):
-    # waking the team would cost more than it saves.
-    PARALLEL_MIN_ELEMENTS = 32768
+    PARALLEL_MIN_ELEMENTS = 32768  # see _team; the chunks, hence the results, stay the same
+
+
+cdef inline int _team(Py_ssize_t elements) noexcept nogil:
+    """Threads for a problem of this many elements: all of them, or just the
+    calling thread below PARALLEL_MIN_ELEMENTS (waking the team would cost
+    more than it saves)."""
+    return openmp.omp_get_max_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
 
 
 cdef inline Py_ssize_t _block_rows(Py_ssize_t C) noexcept nogil:
@@ -246,7 +251,7 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
         free(scale)
         raise MemoryError("batch_norm: out of memory for partial sums")
     try:
-        with nogil, parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
+        with nogil, parallel(num_threads=_team(M * C)):
             nnkit_flush_denormals()
             work = <floating*>malloc(2 * C * sizeof(floating))
             tmp = <double*>malloc(2 * C * sizeof(double))
@@ -276,7 +281,7 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
                 mean[c] = <floating>part[c]
                 invstd[c] = <floating>(1 / sqrt(var + eps))
                 scale[c] = <floating>(gamma[c] / sqrt(var + eps))
-            with parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
+            with parallel(num_threads=_team(M * C)):
                 nnkit_flush_denormals()
                 for t in prange(chunks, schedule='static'):
                     r0 = _chunk(M, chunks, t)
@@ -320,7 +325,7 @@ def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
         free(coef)
         raise MemoryError("batch_norm: out of memory for partial sums")
     try:
-        with nogil, parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
+        with nogil, parallel(num_threads=_team(M * C)):
             nnkit_flush_denormals()
             work = <floating*>malloc(2 * C * sizeof(floating))
             for t in prange(T, schedule='static'):
@@ -345,7 +350,7 @@ def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
                 dgamma[c] = <floating>(sdyx * invstd[c])
                 coef[c] = gamma[c] * invstd[c] / M      # the reference's rounding steps
                 coef[C + c] = invstd[c] * dgamma[c]
-            with parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
+            with parallel(num_threads=_team(M * C)):
                 nnkit_flush_denormals()
                 for t in prange(chunks, schedule='static'):
                     r0 = _chunk(M, chunks, t)
@@ -383,7 +388,7 @@ def batch_norm_inference(const floating[:, ::1] x, const floating[::1] gamma,
     with nogil:
         for c in range(C):
             scale[c] = <floating>(gamma[c] / sqrt(<double>var[c] + eps))
-        with parallel(use_threads_if=M * C >= PARALLEL_MIN_ELEMENTS):
+        with parallel(num_threads=_team(M * C)):
             nnkit_flush_denormals()
             for t in prange(chunks, schedule='static'):
                 r0 = _chunk(M, chunks, t)

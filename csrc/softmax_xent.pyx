@@ -10,6 +10,7 @@ sum, so this file carries its own exp (Cephes' range reduction and
 polynomial, within 2 ulp; written so gcc vectorises the loops that call it)
 and sums with eight independent accumulators.
 """
+cimport openmp
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport log, logf
@@ -28,10 +29,15 @@ cdef union Bits64:
     int64_t i
 
 
-# Rows below this many elements in total run on one thread: the parallel
-# region would cost more than it saves.
 cdef enum:
-    PARALLEL_MIN_ELEMENTS = 32768
+    PARALLEL_MIN_ELEMENTS = 32768  # logits
+
+
+cdef inline int _team(Py_ssize_t elements) noexcept nogil:
+    """Threads for a problem of this many elements: all of them, or just the
+    calling thread below PARALLEL_MIN_ELEMENTS (waking the team would cost
+    more than it saves)."""
+    return openmp.omp_get_max_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -202,7 +208,7 @@ def softmax_cross_entropy_forward_labels(const floating[:, ::1] logits,
     cdef floating ls = <floating>label_smoothing, m, logsum
     if N == 0:
         return
-    with nogil, parallel(use_threads_if=N * K >= PARALLEL_MIN_ELEMENTS):
+    with nogil, parallel(num_threads=_team(N * K)):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             m = _max(&logits[i, 0], K)
@@ -234,7 +240,7 @@ def softmax_cross_entropy_forward_dense(const floating[:, ::1] logits,
     cdef floating ls = <floating>label_smoothing, m, logsum
     if N == 0:
         return
-    with nogil, parallel(use_threads_if=N * K >= PARALLEL_MIN_ELEMENTS):
+    with nogil, parallel(num_threads=_team(N * K)):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             m = _max(&logits[i, 0], K)
@@ -269,7 +275,7 @@ def softmax_cross_entropy_backward_labels(const floating[::1] dloss,
     cdef floating* out
     if N == 0:
         return
-    with nogil, parallel(use_threads_if=N * K >= PARALLEL_MIN_ELEMENTS):
+    with nogil, parallel(num_threads=_team(N * K)):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             g = dloss[i]
@@ -305,7 +311,7 @@ def softmax_cross_entropy_backward_dense(const floating[::1] dloss,
     cdef floating* out
     if N == 0:
         return
-    with nogil, parallel(use_threads_if=N * K >= PARALLEL_MIN_ELEMENTS):
+    with nogil, parallel(num_threads=_team(N * K)):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             g = dloss[i]
