@@ -24,7 +24,7 @@ import time
 __all__ = ["main", "train"]
 
 DEFAULTS = {  # per model: epochs, batch size, learning rate (Adam)
-    "lenet5": {"epochs": 4, "batch_size": 32, "lr": 2e-3},
+    "lenet5": {"epochs": 8, "batch_size": 128, "lr": 3e-3},
     "vgg-small": {"epochs": 15, "batch_size": 128, "lr": 1e-3},
 }
 
@@ -45,10 +45,10 @@ def _parser():
     train.add_argument("--dataset", default="fashion-mnist-sample", choices=list(recipes.DATASETS),
                        help="fashion-mnist-sample is bundled (6,000/1,000 images); fashion-mnist is the full set "
                             "(from NNKIT_DATA, the dataset-fashion-mnist package or a download)")
-    train.add_argument("--epochs", type=int, help="default: 4 for lenet5, 15 for vgg-small")
-    train.add_argument("--batch-size", type=int, help="default: 32 for lenet5, 128 for vgg-small")
+    train.add_argument("--epochs", type=int, help="default: 8 for lenet5, 15 for vgg-small")
+    train.add_argument("--batch-size", type=int, help="default: 128")
     train.add_argument("--optimizer", default="adam", choices=optimizers.names())
-    train.add_argument("--lr", type=float, help="learning rate (default: 2e-3 for lenet5, 1e-3 for vgg-small)")
+    train.add_argument("--lr", type=float, help="learning rate (default: 3e-3 for lenet5, 1e-3 for vgg-small)")
     train.add_argument("--threads", type=int, help="threads for the kernels and BLAS (default: all cores)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0): same seed, same weights")
     train.add_argument("--checkpoint-dir", help="write a full checkpoint here after every epoch")
