@@ -26,7 +26,6 @@ results do not depend on scheduling.
 
 Every argument is checked by the Python wrapper before it gets here.
 """
-cimport openmp
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc
@@ -50,17 +49,19 @@ cdef struct Geom:
     Py_ssize_t sh, sw, pt, pl, dil_h, dil_w
     Py_ssize_t groups, cg, fg       # groups, channels and filters per group
     Py_ssize_t k, kg                # column length: all groups, one group
+    int nthreads                    # OpenMP threads to use (the caller's choice)
 
 
 cdef Geom make_geom(Py_ssize_t* x_shape, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t f,
                     Py_ssize_t oh, Py_ssize_t ow, int sh, int sw, int pt, int pl,
-                    int dil_h, int dil_w, int groups) noexcept:
+                    int dil_h, int dil_w, int groups, int nthreads) noexcept:
     cdef Geom g
     g.n, g.h, g.w, g.c = x_shape[0], x_shape[1], x_shape[2], x_shape[3]
     g.kh, g.kw, g.f, g.oh, g.ow = kh, kw, f, oh, ow
     g.sh, g.sw, g.pt, g.pl, g.dil_h, g.dil_w = sh, sw, pt, pl, dil_h, dil_w
     g.groups, g.cg, g.fg = groups, g.c // groups, f // groups
     g.k, g.kg = kh * kw * g.c, kh * kw * g.c // groups
+    g.nthreads = max(nthreads, 1)
     return g
 
 
@@ -190,42 +191,46 @@ cdef void im2col_t_rows(const floating* x, floating* cols, const Geom* g,
     dimension m = (r1 - r0) * OW.  Each (tap, channel) is a run along ow: for C == 1 and
     stride 1 a contiguous copy, where the row-major layout would copy KW values at a time."""
     cdef Py_ssize_t m = (r1 - r0) * g.ow, step = g.sw * g.c
-    cdef Py_ssize_t r, n, oh, i, j, c, ih, first, last
+    cdef Py_ssize_t r, oh, i, j, c, ih, first, last, x_off
     cdef floating* dst
-    for r in range(r0, r1):
-        n, oh = r // g.oh, r % g.oh
-        for i in range(g.kh):
-            ih = oh * g.sh - g.pt + i * g.dil_h
-            for j in range(g.kw):
-                valid_taps(g.pl, j * g.dil_w, g.sw, g.w, g.ow, &first, &last)
-                if ih < 0 or ih >= g.h:
-                    first = last = 0
-                for c in range(g.c):
-                    dst = cols + ((i * g.kw + j) * g.c + c) * m + (r - r0) * g.ow
-                    zero_run(dst, first)
-                    if last > first:
-                        gather_run(dst + first, x + ((n * g.h + ih) * g.w + first * g.sw - g.pl
-                                                     + j * g.dil_w) * g.c + c, step, last - first)
-                    zero_run(dst + last, g.ow - last)
+    for i in range(g.kh):
+        for j in range(g.kw):
+            valid_taps(g.pl, j * g.dil_w, g.sw, g.w, g.ow, &first, &last)
+            x_off = (first * g.sw - g.pl + j * g.dil_w) * g.c
+            for c in range(g.c):
+                dst = cols + ((i * g.kw + j) * g.c + c) * m
+                for r in range(r0, r1):
+                    oh = r % g.oh
+                    ih = oh * g.sh - g.pt + i * g.dil_h
+                    if ih < 0 or ih >= g.h:
+                        zero_run(dst, g.ow)
+                    else:
+                        zero_run(dst, first)
+                        gather_run(dst + first, x + (r // g.oh * g.h + ih) * g.w * g.c + x_off + c, step,
+                                   last - first)
+                        zero_run(dst + last, g.ow - last)
+                    dst += g.ow
 
 
 cdef void col2im_t_rows(const floating* cols, floating* dx, const Geom* g,
                         Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
     """Adjoint of `im2col_t_rows`: dx += the transposed columns of output rows r0..r1."""
     cdef Py_ssize_t m = (r1 - r0) * g.ow, step = g.sw * g.c
-    cdef Py_ssize_t r, n, oh, i, j, c, ih, first, last
-    for r in range(r0, r1):
-        n, oh = r // g.oh, r % g.oh
-        for i in range(g.kh):
-            ih = oh * g.sh - g.pt + i * g.dil_h
-            if ih < 0 or ih >= g.h:
-                continue
-            for j in range(g.kw):
-                valid_taps(g.pl, j * g.dil_w, g.sw, g.w, g.ow, &first, &last)
-                for c in range(g.c):
-                    scatter_add_run(dx + ((n * g.h + ih) * g.w + first * g.sw - g.pl + j * g.dil_w) * g.c + c,
-                                    step, cols + ((i * g.kw + j) * g.c + c) * m + (r - r0) * g.ow + first,
-                                    last - first)
+    cdef Py_ssize_t r, oh, i, j, c, ih, first, last, x_off
+    cdef const floating* src
+    for i in range(g.kh):
+        for j in range(g.kw):
+            valid_taps(g.pl, j * g.dil_w, g.sw, g.w, g.ow, &first, &last)
+            x_off = (first * g.sw - g.pl + j * g.dil_w) * g.c
+            for c in range(g.c):
+                src = cols + ((i * g.kw + j) * g.c + c) * m + first
+                for r in range(r0, r1):
+                    oh = r % g.oh
+                    ih = oh * g.sh - g.pt + i * g.dil_h
+                    if 0 <= ih < g.h:
+                        scatter_add_run(dx + (r // g.oh * g.h + ih) * g.w * g.c + x_off + c, step, src,
+                                        last - first)
+                    src += g.ow
 
 
 # ----------------------------------------------------------------------------- reductions
@@ -248,16 +253,54 @@ cdef void column_sums(const floating* a, Py_ssize_t m, Py_ssize_t f, floating* o
 
 # ----------------------------------------------------------------------------- depthwise (groups == C)
 
+cdef enum:
+    DW_BLOCK = 16  # channels whose sums stay in registers across all taps (depthwise, multiplier 1)
+
+
 cdef void depthwise_forward_row(const floating* x, const floating* w, const floating* b, floating* y,
                                 const Geom* g, Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
-    """y[n, oh, ow, c*m + q] = b + sum_taps x[n, ih, iw, c] * w[i, j, 0, c*m + q] for one output row."""
-    cdef Py_ssize_t ow, i, j, ih, c, q, first, last
-    cdef Py_ssize_t mult = g.fg
+    """y[n, oh, ow, c*m + q] = b + sum_taps x[n, ih, iw, c] * w[i, j, 0, c*m + q] for one output row.
+
+    Multiplier 1: for each pixel and block of DW_BLOCK channels, the sum over every tap
+    is kept in registers and stored once."""
+    cdef Py_ssize_t ow, i, j, ih, c, cb, c0, q, t, first, last, iw0, j_lo, j_hi
+    cdef Py_ssize_t mult = g.fg, xstep = g.dil_w * g.c
+    cdef floating acc[DW_BLOCK]
     cdef floating* yp
     cdef const floating* xp
     cdef const floating* wp
     cdef floating xv
     cdef floating* yrow = y + (n * g.oh + oh) * g.ow * g.f
+    if mult == 1:
+        for ow in range(g.ow):
+            iw0 = ow * g.sw - g.pl
+            j_lo = max(0, ceil_div(-iw0, g.dil_w))
+            j_hi = min(g.kw, ceil_div(g.w - iw0, g.dil_w))
+            yp = yrow + ow * g.f
+            for cb in range(g.c // DW_BLOCK):
+                c0 = cb * DW_BLOCK
+                for t in range(DW_BLOCK):
+                    acc[t] = 0 if b == NULL else b[c0 + t]
+                for i in range(g.kh):
+                    ih = oh * g.sh - g.pt + i * g.dil_h
+                    if 0 <= ih < g.h:
+                        xp = x + ((n * g.h + ih) * g.w + iw0) * g.c + c0
+                        wp = w + i * g.kw * g.f + c0
+                        for j in range(j_lo, j_hi):
+                            for t in range(DW_BLOCK):
+                                acc[t] += xp[j * xstep + t] * wp[j * g.f + t]
+                for t in range(DW_BLOCK):
+                    yp[c0 + t] = acc[t]
+            for c in range(g.c - g.c % DW_BLOCK, g.c):  # the last channels, one at a time
+                acc[0] = 0 if b == NULL else b[c]
+                for i in range(g.kh):
+                    ih = oh * g.sh - g.pt + i * g.dil_h
+                    if 0 <= ih < g.h:
+                        xp = x + ((n * g.h + ih) * g.w + iw0) * g.c + c
+                        for j in range(j_lo, j_hi):
+                            acc[0] += xp[j * xstep] * w[(i * g.kw + j) * g.f + c]
+                yp[c] = acc[0]
+        return
     for ow in range(g.ow):
         if b != NULL:
             copy_run(yrow + ow * g.f, b, g.f)
@@ -273,25 +316,60 @@ cdef void depthwise_forward_row(const floating* x, const floating* w, const floa
             for ow in range(first, last):
                 yp = yrow + ow * g.f
                 xp = x + ((n * g.h + ih) * g.w + ow * g.sw - g.pl + j * g.dil_w) * g.c
-                if mult == 1:
-                    fma_run(yp, xp, wp, g.c)
-                else:
-                    for c in range(g.c):
-                        xv = xp[c]
-                        for q in range(mult):
-                            yp[c * mult + q] += xv * wp[c * mult + q]
+                for c in range(g.c):
+                    xv = xp[c]
+                    for q in range(mult):
+                        yp[c * mult + q] += xv * wp[c * mult + q]
 
 
 cdef void depthwise_dx_row(const floating* dy, const floating* w, floating* dx,
                            const Geom* g, Py_ssize_t n, Py_ssize_t ih) noexcept nogil:
-    """dx[n, ih] (written, not accumulated) = sum over the taps that read it of dy * w."""
-    cdef Py_ssize_t i, j, t, oh, ow, c, q, first, last
-    cdef Py_ssize_t mult = g.fg
+    """dx[n, ih] (written, not accumulated) = sum over the taps that read it of dy * w.
+
+    Multiplier 1 and width stride 1: each pixel's sum over taps stays in registers, as in
+    `depthwise_forward_row`; otherwise the taps are added in turn."""
+    cdef Py_ssize_t i, j, t, oh, ow, c, cb, c0, q, first, last, iw, j_lo, j_hi
+    cdef Py_ssize_t mult = g.fg, ystep = g.dil_w * g.f
+    cdef floating acc[DW_BLOCK]
     cdef floating* dxp
     cdef const floating* dyp
     cdef const floating* wp
-    cdef floating acc
     cdef floating* dxrow = dx + (n * g.h + ih) * g.w * g.c
+    cdef Py_ssize_t row_of[16]  # output row read by kernel row i, or -1
+    cdef bint blocked = mult == 1 and g.sw == 1 and g.kh <= 16
+    for i in range(g.kh):
+        t = ih + g.pt - i * g.dil_h
+        oh = t // g.sh
+        if blocked:
+            row_of[i] = oh if t >= 0 and t % g.sh == 0 and oh < g.oh else -1
+    if blocked:
+        for iw in range(g.w):
+            # taps j with output column ow = iw + pl - j * dil_w in [0, OW)
+            j_lo = max(0, ceil_div(iw + g.pl - g.ow + 1, g.dil_w))
+            j_hi = min(g.kw, (iw + g.pl) // g.dil_w + 1) if iw + g.pl >= 0 else 0
+            dxp = dxrow + iw * g.c
+            for cb in range(g.c // DW_BLOCK):
+                c0 = cb * DW_BLOCK
+                for t in range(DW_BLOCK):
+                    acc[t] = 0
+                for i in range(g.kh):
+                    if row_of[i] >= 0:
+                        dyp = dy + ((n * g.oh + row_of[i]) * g.ow + iw + g.pl) * g.f + c0
+                        wp = w + i * g.kw * g.f + c0
+                        for j in range(j_lo, j_hi):
+                            for t in range(DW_BLOCK):
+                                acc[t] += dyp[t - j * ystep] * wp[j * g.f + t]
+                for t in range(DW_BLOCK):
+                    dxp[c0 + t] = acc[t]
+            for c in range(g.c - g.c % DW_BLOCK, g.c):
+                acc[0] = 0
+                for i in range(g.kh):
+                    if row_of[i] >= 0:
+                        dyp = dy + ((n * g.oh + row_of[i]) * g.ow + iw + g.pl) * g.f + c
+                        for j in range(j_lo, j_hi):
+                            acc[0] += dyp[-j * ystep] * w[(i * g.kw + j) * g.f + c]
+                dxp[c] = acc[0]
+        return
     zero_run(dxrow, g.w * g.c)
     for i in range(g.kh):
         t = ih + g.pt - i * g.dil_h
@@ -310,17 +388,20 @@ cdef void depthwise_dx_row(const floating* dy, const floating* w, floating* dx,
                     fma_run(dxp, dyp, wp, g.c)
                 else:
                     for c in range(g.c):
-                        acc = 0
+                        acc[0] = 0
                         for q in range(mult):
-                            acc = acc + dyp[c * mult + q] * wp[c * mult + q]
-                        dxp[c] += acc
+                            acc[0] += dyp[c * mult + q] * wp[c * mult + q]
+                        dxp[c] += acc[0]
 
 
 cdef void depthwise_dw_row(const floating* dy, const floating* x, floating* dw,
                            const Geom* g, Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
-    """dw[i, j, 0, c*m + q] += sum over output row (n, oh) of dy * x (dw is a thread's slot)."""
-    cdef Py_ssize_t i, j, ih, ow, c, q, first, last
-    cdef Py_ssize_t mult = g.fg
+    """dw[i, j, 0, c*m + q] += sum over output row (n, oh) of dy * x (dw is a thread's slot).
+
+    Multiplier 1: per tap and block of channels, the sum along the row stays in registers."""
+    cdef Py_ssize_t i, j, ih, ow, c, cb, c0, q, t, first, last
+    cdef Py_ssize_t mult = g.fg, xstep = g.sw * g.c
+    cdef floating acc[DW_BLOCK]
     cdef floating* dwp
     cdef const floating* dyp
     cdef const floating* xp
@@ -332,22 +413,37 @@ cdef void depthwise_dw_row(const floating* dy, const floating* x, floating* dw,
         for j in range(g.kw):
             dwp = dw + (i * g.kw + j) * g.f
             valid_taps(g.pl, j * g.dil_w, g.sw, g.w, g.ow, &first, &last)
-            for ow in range(first, last):
-                dyp = dy + ((n * g.oh + oh) * g.ow + ow) * g.f
-                xp = x + ((n * g.h + ih) * g.w + ow * g.sw - g.pl + j * g.dil_w) * g.c
-                if mult == 1:
-                    fma_run(dwp, dyp, xp, g.c)
-                else:
+            if first == last:
+                continue
+            dyp = dy + ((n * g.oh + oh) * g.ow + first) * g.f
+            xp = x + ((n * g.h + ih) * g.w + first * g.sw - g.pl + j * g.dil_w) * g.c
+            if mult == 1:
+                for cb in range(g.c // DW_BLOCK):
+                    c0 = cb * DW_BLOCK
+                    for t in range(DW_BLOCK):
+                        acc[t] = 0
+                    for ow in range(last - first):
+                        for t in range(DW_BLOCK):
+                            acc[t] += dyp[ow * g.f + c0 + t] * xp[ow * xstep + c0 + t]
+                    for t in range(DW_BLOCK):
+                        dwp[c0 + t] += acc[t]
+                for c in range(g.c - g.c % DW_BLOCK, g.c):
+                    acc[0] = 0
+                    for ow in range(last - first):
+                        acc[0] += dyp[ow * g.f + c] * xp[ow * xstep + c]
+                    dwp[c] += acc[0]
+            else:
+                for ow in range(last - first):
                     for c in range(g.c):
-                        xv = xp[c]
+                        xv = xp[ow * xstep + c]
                         for q in range(mult):
-                            dwp[c * mult + q] += xv * dyp[c * mult + q]
+                            dwp[c * mult + q] += xv * dyp[ow * g.f + c * mult + q]
 
 
 cdef void depthwise_forward(const floating* x, const floating* w, const floating* b, floating* y,
                             const Geom* g) noexcept nogil:
     cdef Py_ssize_t r
-    with parallel():
+    with parallel(num_threads=g.nthreads):
         nnkit_flush_denormals()
         for r in prange(g.n * g.oh, schedule='static'):
             depthwise_forward_row(x, w, b, y, g, r // g.oh, r % g.oh)
@@ -357,10 +453,10 @@ cdef int depthwise_backward(const floating* dy, const floating* x, const floatin
                             floating* dx, floating* dw, const Geom* g) noexcept nogil:
     """dx and/or dw (either may be NULL); returns -1 when out of memory."""
     cdef Py_ssize_t r, t, size = g.kh * g.kw * g.f
-    cdef int nthreads = openmp.omp_get_max_threads()
+    cdef int nthreads = g.nthreads
     cdef floating* slots
     if dx != NULL:
-        with parallel():
+        with parallel(num_threads=g.nthreads):
             nnkit_flush_denormals()
             for r in prange(g.n * g.h, schedule='static'):
                 depthwise_dx_row(dy, w, dx, g, r // g.h, r % g.h)
@@ -470,7 +566,7 @@ cdef int gemm_forward(const floating* x, const floating* w, const floating* b, f
     cdef int failed = 0
     cdef int* failed_p = &failed
     cdef floating* buf = NULL
-    with parallel():
+    with parallel(num_threads=g.nthreads):
         nnkit_flush_denormals()
         buf = NULL
         if algorithm != ALGO_POINTWISE:
@@ -494,7 +590,7 @@ cdef int gemm_backward(const floating* dy, const floating* x, const floating* w,
     cdef Py_ssize_t nphases = 1 if pointwise else phase_count(g, chunk_rows)
     cdef Py_ssize_t buf_size = 0 if pointwise else chunk_rows * g.ow * g.k
     cdef Py_ssize_t dw_size = 0 if dw == NULL else g.kh * g.kw * g.cg * g.f
-    cdef int nthreads = openmp.omp_get_max_threads()
+    cdef int nthreads = g.nthreads
     cdef floating* buf = NULL
     cdef floating* dw_acc = NULL
     # Thread t's column buffer, then the dw partials of threads 1.. (thread 0 sums into dw).
@@ -526,7 +622,7 @@ cdef int gemm_backward(const floating* dy, const floating* x, const floating* w,
 
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const floating[::1] b,
                    floating[:, :, :, ::1] y, int sh, int sw, int pt, int pl, int dil_h, int dil_w,
-                   int groups, int algorithm, Py_ssize_t chunk_rows):
+                   int groups, int algorithm, Py_ssize_t chunk_rows, int nthreads):
     """Convolution forward pass into a caller-allocated output.
 
     Parameters
@@ -545,6 +641,8 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     chunk_rows : int
         Output rows (n, oh) per task, at least 1; each thread's column buffer
         holds ``chunk_rows * OW * KH * KW * C`` values.
+    nthreads : int
+        OpenMP threads to use.
 
     Notes
     -----
@@ -553,7 +651,7 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     single-threaded while more than one OpenMP thread is in use.
     """
     cdef Geom g = make_geom(x.shape, w.shape[0], w.shape[1], w.shape[3], y.shape[1], y.shape[2],
-                            sh, sw, pt, pl, dil_h, dil_w, groups)
+                            sh, sw, pt, pl, dil_h, dil_w, groups, nthreads)
     cdef const floating* bp = NULL
     if b is not None:
         bp = &b[0]
@@ -571,7 +669,8 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
 def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
                     const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
                     floating[:, :, :, ::1] dw, floating[::1] db, int sh, int sw, int pt, int pl,
-                    int dil_h, int dil_w, int groups, int algorithm, Py_ssize_t chunk_rows):
+                    int dil_h, int dil_w, int groups, int algorithm, Py_ssize_t chunk_rows,
+                    int nthreads):
     """Convolution backward pass into caller-allocated gradients.
 
     Parameters
@@ -582,23 +681,22 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     dx : (N, H, W, C) array or None, OUT (fully written)
     dw : (KH, KW, C // groups, F) array or None, OUT (fully written)
     db : (F,) array or None, OUT (fully written)
-    sh, sw, pt, pl, dil_h, dil_w, groups, algorithm, chunk_rows
+    sh, sw, pt, pl, dil_h, dil_w, groups, algorithm, chunk_rows, nthreads
         As for `conv2d_forward` (and the same BLAS caveat).
     """
     cdef Geom g = make_geom(x.shape, w.shape[0], w.shape[1], w.shape[3], dy.shape[1], dy.shape[2],
-                            sh, sw, pt, pl, dil_h, dil_w, groups)
+                            sh, sw, pt, pl, dil_h, dil_w, groups, nthreads)
     cdef floating* dxp = NULL if dx is None else &dx[0, 0, 0, 0]
     cdef floating* dwp = NULL if dw is None else &dw[0, 0, 0, 0]
     cdef floating* slots
-    cdef int nthreads = openmp.omp_get_max_threads()
     cdef int status = 0
     with nogil:
         if db is not None:
-            slots = <floating*>malloc(nthreads * g.f * sizeof(floating))
+            slots = <floating*>malloc(g.nthreads * g.f * sizeof(floating))
             if slots == NULL:
                 status = -1
             else:
-                column_sums(&dy[0, 0, 0, 0], g.n * g.oh * g.ow, g.f, &db[0], slots, nthreads)
+                column_sums(&dy[0, 0, 0, 0], g.n * g.oh * g.ow, g.f, &db[0], slots, g.nthreads)
                 free(slots)
         if status == 0 and (dxp != NULL or dwp != NULL):
             if algorithm == ALGO_DEPTHWISE:
@@ -611,29 +709,31 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
 
 
 def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw, int sh, int sw,
-           int pt, int pl, int dil_h, int dil_w, Py_ssize_t oh, Py_ssize_t ow):
+           int pt, int pl, int dil_h, int dil_w, Py_ssize_t oh, Py_ssize_t ow, int nthreads):
     """Unfold NHWC ``x`` (IN) into ``cols`` (OUT, (N*OH*OW, KH*KW*C), columns (kh, kw, c)).
 
     Padded taps are written as 0.
     """
-    cdef Geom g = make_geom(x.shape, kh, kw, x.shape[3], oh, ow, sh, sw, pt, pl, dil_h, dil_w, 1)
+    cdef Geom g = make_geom(x.shape, kh, kw, x.shape[3], oh, ow, sh, sw, pt, pl, dil_h, dil_w, 1,
+                            nthreads)
     cdef Py_ssize_t r
-    with nogil, parallel():
+    with nogil, parallel(num_threads=g.nthreads):
         nnkit_flush_denormals()
         for r in prange(g.n * g.oh, schedule='static'):
             im2col_row(&x[0, 0, 0, 0], &cols[0, 0] + r * g.ow * g.k, &g, r // g.oh, r % g.oh)
 
 
 def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx, int kh, int kw, int sh, int sw,
-           int pt, int pl, int dil_h, int dil_w, Py_ssize_t oh, Py_ssize_t ow):
+           int pt, int pl, int dil_h, int dil_w, Py_ssize_t oh, Py_ssize_t ow, int nthreads):
     """Fold ``cols`` (IN, as produced by `im2col`) into ``dx`` (IN/OUT, zero-filled by the caller).
 
     The exact adjoint of `im2col`: overlapping contributions are summed.  Each
     thread gathers whole dx rows, so no two threads write the same element.
     """
-    cdef Geom g = make_geom(dx.shape, kh, kw, dx.shape[3], oh, ow, sh, sw, pt, pl, dil_h, dil_w, 1)
+    cdef Geom g = make_geom(dx.shape, kh, kw, dx.shape[3], oh, ow, sh, sw, pt, pl, dil_h, dil_w, 1,
+                            nthreads)
     cdef Py_ssize_t q
-    with nogil, parallel():
+    with nogil, parallel(num_threads=g.nthreads):
         nnkit_flush_denormals()
         for q in prange(g.n * g.h, schedule='static'):
             col2im_row(&cols[0, 0], &dx[0, 0, 0, 0], &g, q // g.h, q % g.h, 0, g.n * g.oh)

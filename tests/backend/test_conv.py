@@ -36,9 +36,15 @@ def out_size(size, k, s, pads, d):
 
 @contextlib.contextmanager
 def cython_settings(nthreads=None, workspace=None, algorithm=None):
-    """Thread count, workspace limit and a forced algorithm for the Cython backend, restored after."""
+    """Thread count, workspace limit and a forced algorithm for the Cython backend, restored after.
+
+    Inside, even tiny problems use every thread (``_MIN_PARALLEL_FLOP = 0``),
+    so the parallel paths are exercised on test-sized inputs.
+    """
     old_threads, old_limit, old_algorithm = threads.get_num_threads(), cy.get_workspace_limit(), cy._algorithm
+    old_min_flop = cy._MIN_PARALLEL_FLOP
     try:
+        cy._MIN_PARALLEL_FLOP = 0
         if nthreads is not None:
             threads.set_num_threads(nthreads)
         if workspace is not None:
@@ -50,6 +56,7 @@ def cython_settings(nthreads=None, workspace=None, algorithm=None):
         threads.set_num_threads(old_threads)
         cy.set_workspace_limit(old_limit)
         cy._algorithm = old_algorithm
+        cy._MIN_PARALLEL_FLOP = old_min_flop
 
 
 def relayout(a, kind):
@@ -96,8 +103,8 @@ def conv_cases(draw, allow_groups=True):
     if kind == "grouped":
         groups = draw(st.integers(2, 3))
         c, f = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
-    elif kind == "depthwise":
-        c = groups = draw(st.integers(1, 6))
+    elif kind == "depthwise":  # 16 channels and more use the blocked depthwise loops
+        c = groups = draw(st.integers(1, 6) | st.sampled_from([16, 19, 35]))
         f = c * draw(st.integers(1, 2))
     else:
         groups, c, f = 1, draw(st.integers(1, 7)), draw(st.integers(1, 5))

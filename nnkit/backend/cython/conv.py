@@ -26,9 +26,14 @@ _workspace_limit = 64 * 2**20
 # Each thread's column buffer is written by im2col and read straight back by its
 # GEMM while still in that core's cache (measured: benchmarks/test_bench_conv.py).
 _CACHE_CHUNK_BYTES = 1 * 2**20
+# ... and holds at most this many output pixels (few-channel layers, whose rows are
+# short, otherwise get chunks whose GEMM output no longer fits beside the columns).
+_CHUNK_PIXELS = 4096
 # Up to this many input channels the columns are built transposed, one run per
 # (tap, channel) along the output row, instead of KW * C values at a time.
 _FEW_CHANNELS = 4
+# Below this much work (multiply-adds x 2, or bytes copied) a call runs on one thread.
+_MIN_PARALLEL_FLOP = 2_000_000
 
 
 def set_workspace_limit(nbytes):
@@ -96,25 +101,40 @@ def _algorithm(x_shape, w_shape, strides, padding, groups):
     return _k.IM2COL
 
 
-def _chunk_rows(x, w_shape, out_size, strides, dilation, nthreads, backward):
-    """Output rows per task: each thread's columns within its share of the workspace limit
-    and within cache, and a whole number of rounds of tasks for every thread."""
+def _plan(x, w_shape, out_size, strides, dilation, groups, backward):
+    """(output rows per task, OpenMP threads) for one call.
+
+    Small problems run on one thread (a parallel region costs more than it
+    saves).  Otherwise each thread's columns stay within its share of the
+    workspace limit and within cache, and there is a whole number of rounds of
+    tasks for every thread (backward folds overlapping chunks in two or more
+    phases: balance each phase).
+    """
     rows = x.shape[0] * out_size[0]
+    flop = 2 * rows * out_size[1] * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3]
+    nthreads = _threads.get_num_threads() if flop >= _MIN_PARALLEL_FLOP else 1
     row_bytes = out_size[1] * w_shape[0] * w_shape[1] * x.shape[3] * x.itemsize
-    cap = max(1, min(_workspace_limit // nthreads, _CACHE_CHUNK_BYTES) // row_bytes)
-    # Backward folds overlapping chunks in two (or more) phases: balance each phase.
+    cap = max(1, min(min(_workspace_limit // nthreads, _CACHE_CHUNK_BYTES) // row_bytes,
+                     _CHUNK_PIXELS // out_size[1]))
     rounds = nthreads * (2 if backward and (w_shape[0] - 1) * dilation[0] >= strides[0] else 1)
     tasks = -(-rows // cap)
-    tasks = min(rows, -(-tasks // rounds) * rounds)
-    return -(-rows // tasks)
+    if nthreads > 1:
+        tasks = min(rows, -(-tasks // rounds) * rounds)
+    return -(-rows // tasks), nthreads
 
 
-def _run(kernel, algorithm, *args):
-    if algorithm != _k.DEPTHWISE and _threads.get_num_threads() > 1:
+def _run(kernel, algorithm, nthreads, *args):
+    """Call a conv kernel; the GEMM algorithms want a single-threaded BLAS inside OpenMP workers."""
+    if algorithm != _k.DEPTHWISE and nthreads > 1:
         with _single_threaded_blas:
-            kernel(*args)
+            kernel(*args, nthreads)
     else:
-        kernel(*args)
+        kernel(*args, nthreads)
+
+
+def _copy_threads(nbytes):
+    """OpenMP threads for a pure copy (im2col, col2im) of ``nbytes``."""
+    return _threads.get_num_threads() if nbytes >= _MIN_PARALLEL_FLOP else 1
 
 
 def _geometry(strides, padding, dilation):
@@ -131,7 +151,7 @@ def im2col(x, kernel_size, strides, padding, dilation):
                                                                     padding, dilation)
     cols = np.empty((x.shape[0] * oh * ow, kh * kw * x.shape[3]), x.dtype)
     if cols.size:
-        _k.im2col(x, cols, kh, kw, *_geometry(strides, padding, dilation), oh, ow)
+        _k.im2col(x, cols, kh, kw, *_geometry(strides, padding, dilation), oh, ow, _copy_threads(cols.nbytes))
     return cols
 
 
@@ -141,7 +161,7 @@ def col2im(cols, x_shape, kernel_size, strides, padding, dilation):
         "col2im", cols, x_shape, kernel_size, strides, padding, dilation)
     dx = np.zeros(x_shape, cols.dtype)
     if cols.size:
-        _k.col2im(cols, dx, kh, kw, *_geometry(strides, padding, dilation), oh, ow)
+        _k.col2im(cols, dx, kh, kw, *_geometry(strides, padding, dilation), oh, ow, _copy_threads(cols.nbytes))
     return dx
 
 
@@ -152,10 +172,9 @@ def conv2d_forward(x, w, b, strides, padding, dilation, groups):
     y = np.empty((x.shape[0],) + out + (w.shape[3],), x.dtype)
     if y.size:
         algorithm = _algorithm(x.shape, w.shape, strides, padding, groups)
-        nthreads = _threads.get_num_threads()
-        chunk = _chunk_rows(x, w.shape, out, strides, dilation, nthreads, backward=False)
-        _run(_k.conv2d_forward, algorithm, x, w, b, y, *_geometry(strides, padding, dilation), groups,
-             algorithm, chunk)
+        chunk, nthreads = _plan(x, w.shape, out, strides, dilation, groups, backward=False)
+        _run(_k.conv2d_forward, algorithm, nthreads, x, w, b, y, *_geometry(strides, padding, dilation),
+             groups, algorithm, chunk)
     return y
 
 
@@ -169,8 +188,7 @@ def conv2d_backward(dy, x, w, strides, padding, dilation, groups, need_dx=True, 
     dw = alloc(w.shape, w.dtype) if need_dw else None
     db = alloc(w.shape[3], w.dtype) if need_db else None
     if dy.size:
-        nthreads = _threads.get_num_threads()
-        chunk = _chunk_rows(x, w.shape, out, strides, dilation, nthreads, backward=True)
-        _run(_k.conv2d_backward, algorithm, dy, x, w, dx, dw, db, *_geometry(strides, padding, dilation),
-             groups, algorithm, chunk)
+        chunk, nthreads = _plan(x, w.shape, out, strides, dilation, groups, backward=True)
+        _run(_k.conv2d_backward, algorithm, nthreads, dy, x, w, dx, dw, db,
+             *_geometry(strides, padding, dilation), groups, algorithm, chunk)
     return dx, dw, db
