@@ -1,8 +1,8 @@
 """The ``nnkit`` command (also ``python -m nnkit``).
 
     nnkit train [--model lenet5] [--dataset fashion-mnist-sample] [--epochs N] [--batch-size B]
-                [--optimizer adam] [--lr LR] [--threads T] [--seed S] [--checkpoint-dir DIR] [--resume]
-                [--plot PNG | --no-plot] [--save PATH] [--verbose 0|1|2]
+                [--optimizer adam] [--lr LR] [--schedule constant|cosine] [--threads T] [--seed S]
+                [--checkpoint-dir DIR] [--resume] [--plot PNG | --no-plot] [--save PATH] [--verbose 0|1|2]
     nnkit bench ...          side-by-side kernel benchmarks (nnkit.bench)
 
 ``nnkit train`` with no arguments trains LeNet-5 on the bundled Fashion-MNIST
@@ -23,10 +23,11 @@ import time
 
 __all__ = ["main", "train"]
 
-DEFAULTS = {  # per model: epochs, batch size, learning rate (Adam)
-    "lenet5": {"epochs": 8, "batch_size": 128, "lr": 3e-3},
-    "vgg-small": {"epochs": 15, "batch_size": 128, "lr": 1e-3},
+DEFAULTS = {  # per model: epochs, batch size, learning rate (Adam), learning-rate schedule
+    "lenet5": {"epochs": 8, "batch_size": 128, "lr": 3e-3, "schedule": "constant"},
+    "vgg-small": {"epochs": 12, "batch_size": 128, "lr": 2e-3, "schedule": "cosine"},
 }
+SCHEDULES = ("constant", "cosine")
 
 
 def _parser():
@@ -45,10 +46,13 @@ def _parser():
     train.add_argument("--dataset", default="fashion-mnist-sample", choices=list(recipes.DATASETS),
                        help="fashion-mnist-sample is bundled (6,000/1,000 images); fashion-mnist is the full set "
                             "(from NNKIT_DATA, the dataset-fashion-mnist package or a download)")
-    train.add_argument("--epochs", type=int, help="default: 8 for lenet5, 15 for vgg-small")
+    train.add_argument("--epochs", type=int, help="default: 8 for lenet5, 12 for vgg-small")
     train.add_argument("--batch-size", type=int, help="default: 128")
     train.add_argument("--optimizer", default="adam", choices=optimizers.names())
-    train.add_argument("--lr", type=float, help="learning rate (default: 3e-3 for lenet5, 1e-3 for vgg-small)")
+    train.add_argument("--lr", type=float, help="learning rate (default: 3e-3 for lenet5, 2e-3 for vgg-small)")
+    train.add_argument("--schedule", choices=SCHEDULES, help="learning rate: constant, or cosine decay to 1 %% "
+                                                              "over the run (default: constant for lenet5, cosine "
+                                                              "for vgg-small)")
     train.add_argument("--threads", type=int, help="threads for the kernels and BLAS (default: all cores)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0): same seed, same weights")
     train.add_argument("--checkpoint-dir", help="write a full checkpoint here after every epoch")
@@ -88,7 +92,7 @@ def _resume_hook(model, directory, log):
 
 def train(args, out=None):
     import nnkit
-    from nnkit import callbacks, optimizers, plot
+    from nnkit import callbacks, optimizers, plot, schedules
     from nnkit.training import recipes
 
     log = (lambda *a: print(*a, file=out or sys.stdout, flush=True))
@@ -96,6 +100,7 @@ def train(args, out=None):
     epochs = args.epochs if args.epochs is not None else defaults["epochs"]
     batch_size = args.batch_size if args.batch_size is not None else defaults["batch_size"]
     lr = args.lr if args.lr is not None else defaults["lr"]
+    schedule = args.schedule or defaults["schedule"]
     for name, value in (("epochs", epochs), ("batch-size", batch_size), ("threads", args.threads)):
         _positive(name, value)
     if not lr > 0:
@@ -112,10 +117,13 @@ def train(args, out=None):
     (x_train, y_train), (x_test, y_test) = recipes.load_data(args.dataset)
     nnkit.set_seed(args.seed)
     model = recipes.build_model(args.model)
-    model.compile(optimizers.get(args.optimizer, learning_rate=lr), "sparse_categorical_crossentropy",
+    rate = lr
+    if schedule == "cosine":
+        rate = schedules.CosineDecay(lr, decay_steps=epochs * -(-len(x_train) // batch_size), alpha=0.01)
+    model.compile(optimizers.get(args.optimizer, learning_rate=rate), "sparse_categorical_crossentropy",
                   ["accuracy"])
     log(f"nnkit {nnkit.__version__}: training {args.model} on {args.dataset} ({len(x_train)} train / "
-        f"{len(x_test)} test images), {epochs} epochs, batch {batch_size}, {args.optimizer} lr {lr:g}, "
+        f"{len(x_test)} test images), {epochs} epochs, batch {batch_size}, {args.optimizer} lr {lr:g} {schedule}, "
         f"{nnkit.get_num_threads()} threads, backend {nnkit.get_backend()}, seed {args.seed}")
 
     cbs, initial_epoch = [], 0

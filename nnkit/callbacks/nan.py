@@ -12,7 +12,8 @@ class TerminateOnNaN(Callback):
 
     The report (printed to stderr and kept in ``self.report``) names the
     first layer whose output went non-finite when the batch is replayed, and
-    the first layer whose gradient did.
+    the first layer whose gradient did.  The update computed from the bad
+    batch is not applied, so the model keeps the last finite weights.
     """
 
     def __init__(self):

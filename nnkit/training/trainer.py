@@ -31,6 +31,7 @@ from nnkit import ops
 from nnkit import optimizers as nnoptimizers
 from nnkit import random as nnrandom
 from nnkit.callbacks.base import CallbackList
+from nnkit.callbacks.nan import TerminateOnNaN
 from nnkit.tensor import Tensor, no_grad
 
 from . import serialize
@@ -162,9 +163,10 @@ class Trainer:
         val_source = self._validation_source(op, source, validation_split, validation_data)
         if validation_split:
             source, val_source = source.split(validation_split, op)
-        val_batch = self._batch_size(op, "validation_batch_size", validation_batch_size or
-                                     (batch_size if not isinstance(val_source, nndata.GeneratorSource) else None),
-                                     val_source) if val_source is not None else None
+        val_batch = None
+        if val_source is not None:
+            default = None if isinstance(val_source, nndata.GeneratorSource) else batch_size
+            val_batch = self._batch_size(op, "validation_batch_size", validation_batch_size or default, val_source)
         self._preflight(op, source)
         if val_source is not None:
             self._preflight(op + " (validation data)", val_source)
@@ -190,7 +192,7 @@ class Trainer:
 
         self.stop_training = False
         self._nan_warned = False
-        self._watch_nan = not any(type(cb).__name__ == "TerminateOnNaN" for cb in user)
+        self._watch_nan = not any(isinstance(cb, TerminateOnNaN) for cb in user)
         epoch_logs = {}
         try:
             cbs.on_train_begin()
@@ -310,7 +312,7 @@ class Trainer:
         if y is None:
             raise ValueError("fit: a batch without targets; the data must provide (x, y)")
         weights = self.trainable_weights
-        rng_before = nnrandom.get_state() if self._watch_nan or not self._nan_warned else None
+        rng_before = nnrandom.get_state()  # for replaying this step if its loss turns out non-finite
         for t in weights:
             t.grad = None
         out, loss = self._forward_loss(x, y, w, training=True)
@@ -323,7 +325,9 @@ class Trainer:
                               f"Add nnkit.callbacks.TerminateOnNaN() to stop there and name the layer.",
                               RuntimeWarning, stacklevel=3)
                 self._nan_warned = True
-        self.optimizer.apply_gradients(weights)
+        if np.isfinite(value) or self._watch_nan:
+            self.optimizer.apply_gradients(weights)
+        # else: TerminateOnNaN will stop the run; the bad update is not applied, the weights stay finite
         for t in weights:
             t.grad = None
         return self._update_metrics(value, y, out, w)
