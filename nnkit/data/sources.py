@@ -23,14 +23,24 @@ def _array(a):
 
 
 def check_finite(op, name, a, where=""):
-    """Raise if a float array holds NaN or infinity, naming the first bad sample."""
+    """Raise if a float array holds NaN or infinity, naming the first bad sample.
+
+    Scans in blocks of rows, so a memory-mapped array larger than memory is
+    checked without a full-size temporary.
+    """
     if a is None or a.dtype.kind not in "fc":
         return
-    finite = np.isfinite(a)
-    if not finite.all():
-        bad = np.argwhere(~finite.reshape(len(a), -1).all(axis=1)).ravel() if a.ndim else np.array([0])
-        raise ValueError(f"{op}: {name} contains NaN or infinite values in {len(bad)} sample(s){where}, "
-                         f"the first at index {bad[0]}; clean or impute the data before training")
+    rows = a.reshape(len(a), -1) if a.ndim else a.reshape(1, 1)
+    step = max(1, (1 << 22) // max(1, rows.shape[1]))
+    first, count = None, 0
+    for start in range(0, len(rows), step):
+        ok = np.isfinite(rows[start:start + step]).all(axis=1)
+        if not ok.all():
+            count += int((~ok).sum())
+            first = start + int(np.argmin(ok)) if first is None else first
+    if count:
+        raise ValueError(f"{op}: {name} contains NaN or infinite values in {count} sample(s){where}, "
+                         f"the first at index {first}; clean or impute the data before training")
 
 
 class Source:
