@@ -10,11 +10,14 @@ convolution of that shape performs (forward ``cols @ W``; backward
 ``cols^T @ dY`` and ``dY @ W^T``), so "fraction of roofline" is the time of
 those GEMMs alone over the time of the whole convolution.
 
-Side-by-side ratio table at 1 and 2 threads (``python benchmarks/test_bench_conv.py``):
-measured in one run, in alternating blocks (cython, numpy, sgemm, ...), each
-block warmed up and reported as its median, after a pause that lets the
-previous library's spinning worker threads go to sleep.
+Side-by-side ratio table at 1 and 2 threads (``PYTHONPATH=. python benchmarks/test_bench_conv.py
+[shape ...]``): measured in one run, in rounds that alternate thread counts and
+backends (cython, numpy, sgemm, a 2048^3 sgemm for the machine's peak); each
+block is warmed up and reported as its median, after a pause that lets the
+previous library's spinning worker threads go to sleep.  Ratios are taken
+within a round, then the median over rounds.
 """
+import os
 import platform
 import sys
 import time
@@ -105,14 +108,26 @@ def test_conv2d(benchmark, name, mode, backend):
     else:
         fn = conv_fn(backend, *make_case(name), backward)
     benchmark.extra_info.update(gflop=flops(name, backward) / 1e9, omp_threads=threads.get_num_threads(),
-                                machine=f"{platform.machine()} {platform.processor()}")
+                                machine=machine())
     benchmark(fn)
 
 
 # ----------------------------------------------------------------------------- ratio table
 
-def _median_time(fn, reps):
-    fn()  # warm-up: caches, page faults, the other library's spinning threads
+def machine():
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, {os.cpu_count()} logical CPUs"
+
+
+def _block(fn, reps):
+    """Median of ``reps`` timed calls after one warm-up call (caches, page faults, the other
+    library's spinning worker threads)."""
+    fn()
     times = []
     for _ in range(reps):
         t = time.perf_counter()
@@ -121,46 +136,64 @@ def _median_time(fn, reps):
     return float(np.median(times))
 
 
-def ratio_table(thread_counts=(1, 2), rounds=3, reps=5, pause=0.15, names=None):
-    """Rows of (threads, shape, mode, t_cython, t_numpy, t_sgemm) in seconds, medians over rounds."""
+def ratio_table(thread_counts=(1, 2), rounds=5, pause=0.15, names=None):
+    """Side-by-side timings; returns rows of dicts, medians over ``rounds``.
+
+    Every round times each (threads, backend) pair in turn, so slow drifts of the
+    machine hit all of them alike; ratios are taken within a round, then the median.
+    BLAS threads and OpenMP threads are both set to the thread count.
+    """
     from threadpoolctl import threadpool_limits
 
+    old_threads = threads.get_num_threads()
     rows = []
-    for nt in thread_counts:
-        threads.set_num_threads(nt)
-        with threadpool_limits(limits=nt, user_api="blas"):
-            big = np.ones((2048, 2048), np.float32)
-            peak = 2 * 2048**3 / _median_time(lambda: big @ big, reps)
-            for name in names or SHAPES:
-                case = make_case(name)
-                for backward in (False, True):
-                    fns = {"cython": conv_fn("cython", *case, backward), "numpy": conv_fn("numpy", *case, backward),
-                           "sgemm": roofline_fn(name, backward)}
-                    times = {k: [] for k in fns if fns[k] is not None}
-                    for _ in range(rounds):
-                        for k in times:
-                            time.sleep(pause)
-                            times[k].append(_median_time(fns[k], reps))
-                    med = {k: float(np.median(v)) for k, v in times.items()}
-                    rows.append((nt, name, "fwd+bwd" if backward else "fwd", med["cython"], med["numpy"],
-                                 med.get("sgemm"), flops(name, backward), peak))
+    big = np.ones((2048, 2048), np.float32)
+    peak_fn = lambda: big @ big  # noqa: E731
+    try:
+        for name in names or SHAPES:
+            case = make_case(name)
+            for backward in (False, True):
+                fns = {"cython": conv_fn("cython", *case, backward), "numpy": conv_fn("numpy", *case, backward),
+                       "sgemm": roofline_fn(name, backward), "peak": peak_fn}
+                fns = {k: f for k, f in fns.items() if f is not None}
+                reps = {k: max(3, min(15, int(0.2 / max(_block(f, 1), 1e-6)))) for k, f in fns.items()}
+                times = {(nt, k): [] for nt in thread_counts for k in fns}
+                for _ in range(rounds):
+                    for nt in thread_counts:
+                        threads.set_num_threads(nt)
+                        with threadpool_limits(limits=nt, user_api="blas"):
+                            for k, f in fns.items():
+                                time.sleep(pause)
+                                times[nt, k].append(_block(f, reps[k]))
+                for nt in thread_counts:
+                    t = {k: np.array(times[nt, k]) for k in fns}
+                    row = dict(threads=nt, shape=name, mode="fwd+bwd" if backward else "fwd",
+                               gflop=flops(name, backward) / 1e9,
+                               cython_ms=1e3 * np.median(t["cython"]), numpy_ms=1e3 * np.median(t["numpy"]),
+                               x_numpy=np.median(t["numpy"] / t["cython"]),
+                               peak_gflops=2 * 2048**3 / np.median(t["peak"]) / 1e9)
+                    if "sgemm" in t:
+                        row.update(sgemm_ms=1e3 * np.median(t["sgemm"]),
+                                   roofline=np.median(t["sgemm"] / t["cython"]))
+                    if nt != thread_counts[0]:
+                        row["speedup"] = np.median(np.array(times[thread_counts[0], "cython"]) / t["cython"])
+                    rows.append(row)
+    finally:
+        threads.set_num_threads(old_threads)
     return rows
 
 
 def print_table(rows, out=sys.stdout):
-    out.write(f"machine: {platform.machine()} {platform.processor()}, BLAS threads = OpenMP threads = T\n")
+    out.write(f"machine: {machine()}; T = OpenMP threads = BLAS threads\n")
     out.write(f"{'T':>2} {'shape':17s} {'mode':8s} {'cython ms':>10s} {'numpy ms':>10s} {'x numpy':>8s} "
-              f"{'GFLOP/s':>8s} {'sgemm same-shape GF/s':>22s} {'% roof':>7s} {'sgemm 2048^3':>13s}\n")
-    for nt, name, mode, tc, tn, ts, fl, peak in rows:
-        roof = f"{fl / ts / 1e9:22.1f} {100 * ts / tc:6.0f}%" if ts else f"{'-':>22s} {'-':>7s}"
-        out.write(f"{nt:2d} {name:17s} {mode:8s} {tc * 1e3:10.2f} {tn * 1e3:10.2f} {tn / tc:8.1f} "
-                  f"{fl / tc / 1e9:8.1f} {roof} {peak / 1e9:13.1f}\n")
-    scal = {(name, mode): tc for nt, name, mode, tc, *_ in rows if nt == 1}
-    if any(nt == 2 for nt, *_ in rows):
-        out.write("\n2-thread speed-up of the Cython kernels (t1 / t2):\n")
-        for nt, name, mode, tc, *_ in rows:
-            if nt == 2 and (name, mode) in scal:
-                out.write(f"   {name:17s} {mode:8s} {scal[name, mode] / tc:5.2f}x\n")
+              f"{'GFLOP/s':>8s} {'sgemm GF/s':>10s} {'% roofline':>10s} {'peak GF/s':>9s} {'vs T=1':>7s}\n")
+    for r in rows:
+        gflops = r["gflop"] / r["cython_ms"] * 1e3
+        roof = (f"{r['gflop'] / r['sgemm_ms'] * 1e3:10.1f} {100 * r['roofline']:9.0f}%" if "roofline" in r
+                else f"{'-':>10s} {'-':>10s}")
+        speedup = f"{r['speedup']:6.2f}x" if "speedup" in r else f"{'':>7s}"
+        out.write(f"{r['threads']:2d} {r['shape']:17s} {r['mode']:8s} {r['cython_ms']:10.2f} {r['numpy_ms']:10.2f} "
+                  f"{r['x_numpy']:8.1f} {gflops:8.1f} {roof} {r['peak_gflops']:9.1f} {speedup}\n")
 
 
 if __name__ == "__main__":

@@ -1,28 +1,34 @@
 """2-D convolution kernels, NHWC input and HWIO kernel (float32 and float64).
 
-Three algorithms, chosen by the caller (``nnkit.backend.cython.conv``):
+Four algorithms, chosen by the caller (``nnkit.backend.cython.conv``):
 
 IM2COL     Unfold a chunk of output rows into a column buffer and multiply it
            by the kernel with one GEMM per group.  NHWC makes each column row
            ``KH * KW`` contiguous runs of input channels, and the GEMM result
            is NHWC already.
+IM2COL_T   The same with transposed columns (groups == 1), one run per (tap,
+           channel) along the output row: for few input channels the runs of
+           IM2COL would be a handful of values long.
 POINTWISE  1x1, stride 1, no padding: the input itself is the column matrix.
 DEPTHWISE  groups == C: a direct channels-last loop over taps whose inner loop
            runs over channels.
 
-Column buffer layout (``work``): row ``p`` of a chunk holds output pixel ``p``'s
-receptive field, ordered (group, kh, kw, channel-in-group).  For groups == 1
-that is the public (kh, kw, c) order of ``im2col``; for groups > 1, group
-``g``'s columns are the ``KH * KW * C / groups`` entries at offset ``g * KG``, a
-plain submatrix with leading dimension ``K``.  The caller sizes ``work`` for
-``chunk_rows`` output rows, so the batch is processed in chunks whose columns
-stay within a workspace budget (and, when small, in cache).
+Column layout: row ``p`` of a chunk holds output pixel ``p``'s receptive field,
+ordered (group, kh, kw, channel-in-group).  For groups == 1 that is the public
+(kh, kw, c) order of ``im2col``; for groups > 1, group ``g``'s columns are the
+``KH * KW * C / groups`` entries at offset ``g * KG``, a plain submatrix with
+leading dimension ``K``.
 
-Parallelism: OpenMP ``prange`` over output rows (im2col, direct kernels) or
-input rows (col2im, depthwise dx: a gather, so no two threads ever write the
-same element); GEMMs use the BLAS's own threads.  Reductions (db, depthwise
-dw) go through one slot per thread, summed in a fixed order afterwards, so
-results do not depend on scheduling.
+Parallelism.  The GEMM algorithms hand whole chunks of ``chunk_rows`` output
+rows to OpenMP threads; each thread im2cols its chunk into its own buffer and
+multiplies it with a single-threaded BLAS call while the columns are still in
+its core's cache (the caller keeps the BLAS single-threaded meanwhile: a second
+thread pool on the same cores only gets in the way).  The weight gradient sums
+one partial per thread; the input gradient folds chunks in phases so that no
+two threads touch the same dx row at once.  Direct kernels use ``prange`` over
+output rows, or over input rows for dx (a gather: each thread owns its rows).
+Reductions go through one slot per thread, summed in a fixed order afterwards,
+so results do not depend on scheduling.
 
 Every argument is checked by the Python wrapper before it gets here.
 """
@@ -191,7 +197,7 @@ cdef void im2col_t_rows(const floating* x, floating* cols, const Geom* g,
     dimension m = (r1 - r0) * OW.  Each (tap, channel) is a run along ow: for C == 1 and
     stride 1 a contiguous copy, where the row-major layout would copy KW values at a time."""
     cdef Py_ssize_t m = (r1 - r0) * g.ow, step = g.sw * g.c
-    cdef Py_ssize_t r, oh, i, j, c, ih, first, last, x_off
+    cdef Py_ssize_t r, n, oh, i, j, c, ih, first, last, x_off
     cdef floating* dst
     for i in range(g.kh):
         for j in range(g.kw):
@@ -199,24 +205,26 @@ cdef void im2col_t_rows(const floating* x, floating* cols, const Geom* g,
             x_off = (first * g.sw - g.pl + j * g.dil_w) * g.c
             for c in range(g.c):
                 dst = cols + ((i * g.kw + j) * g.c + c) * m
+                n, oh = r0 // g.oh, r0 % g.oh
                 for r in range(r0, r1):
-                    oh = r % g.oh
                     ih = oh * g.sh - g.pt + i * g.dil_h
                     if ih < 0 or ih >= g.h:
                         zero_run(dst, g.ow)
                     else:
                         zero_run(dst, first)
-                        gather_run(dst + first, x + (r // g.oh * g.h + ih) * g.w * g.c + x_off + c, step,
-                                   last - first)
+                        gather_run(dst + first, x + (n * g.h + ih) * g.w * g.c + x_off + c, step, last - first)
                         zero_run(dst + last, g.ow - last)
                     dst += g.ow
+                    oh += 1
+                    if oh == g.oh:
+                        n, oh = n + 1, 0
 
 
 cdef void col2im_t_rows(const floating* cols, floating* dx, const Geom* g,
                         Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
     """Adjoint of `im2col_t_rows`: dx += the transposed columns of output rows r0..r1."""
     cdef Py_ssize_t m = (r1 - r0) * g.ow, step = g.sw * g.c
-    cdef Py_ssize_t r, oh, i, j, c, ih, first, last, x_off
+    cdef Py_ssize_t r, n, oh, i, j, c, ih, first, last, x_off
     cdef const floating* src
     for i in range(g.kh):
         for j in range(g.kw):
@@ -224,13 +232,15 @@ cdef void col2im_t_rows(const floating* cols, floating* dx, const Geom* g,
             x_off = (first * g.sw - g.pl + j * g.dil_w) * g.c
             for c in range(g.c):
                 src = cols + ((i * g.kw + j) * g.c + c) * m + first
+                n, oh = r0 // g.oh, r0 % g.oh
                 for r in range(r0, r1):
-                    oh = r % g.oh
                     ih = oh * g.sh - g.pt + i * g.dil_h
                     if 0 <= ih < g.h:
-                        scatter_add_run(dx + (r // g.oh * g.h + ih) * g.w * g.c + x_off + c, step, src,
-                                        last - first)
+                        scatter_add_run(dx + (n * g.h + ih) * g.w * g.c + x_off + c, step, src, last - first)
                     src += g.ow
+                    oh += 1
+                    if oh == g.oh:
+                        n, oh = n + 1, 0
 
 
 # ----------------------------------------------------------------------------- reductions

@@ -5,9 +5,14 @@ The kernel picks no algorithm itself; ``_algorithm`` does, here:
 
 - depthwise (``groups == C``): a direct channels-last loop, no GEMM;
 - pointwise (1x1, stride 1, no padding): the input is the column matrix;
-- otherwise im2col + GEMM over chunks of output rows, so the column buffer
-  stays within the workspace limit (``set_workspace_limit``) and, for speed,
-  within ``_CACHE_CHUNK_BYTES`` where possible.
+- few input channels (``groups == 1``, ``C <= _FEW_CHANNELS``): im2col into
+  transposed columns, one long run per tap;
+- otherwise im2col + one GEMM per group.
+
+The GEMM algorithms split the output rows into chunks (``_plan``); each OpenMP
+thread takes whole chunks, im2cols one into its own buffer and multiplies it
+with a single-threaded BLAS call while the columns are still in its core's
+cache.  The buffers stay within the workspace limit (``set_workspace_limit``).
 """
 import operator
 import threading
