@@ -84,6 +84,9 @@ def test_cython_matches_reference_on_large_parallel_input(dtype):
     dy = rng.standard_normal(x.shape).astype(dtype)
     assert_all_close(cy.batch_norm_backward(dy, x, expected[1], expected[2], gamma),
                      ref.batch_norm_backward(dy, x, expected[1], expected[2], gamma), x, expected[2])
+    var = rng.uniform(0.5, 2, 13).astype(dtype)
+    assert_all_close([cy.batch_norm_inference(x, gamma, beta, expected[1], var, 1e-5)],
+                     [ref.batch_norm_inference(x, gamma, beta, expected[1], var, 1e-5)], x, 1 / np.sqrt(var))
 
 
 # ----------------------------------------------------------------------------- reference == naive loops
