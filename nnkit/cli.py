@@ -25,7 +25,7 @@ __all__ = ["main", "train"]
 
 DEFAULTS = {  # per model: epochs, batch size, learning rate (Adam), learning-rate schedule
     "lenet5": {"epochs": 8, "batch_size": 128, "lr": 3e-3, "schedule": "constant"},
-    "vgg-small": {"epochs": 12, "batch_size": 128, "lr": 2e-3, "schedule": "cosine"},
+    "vgg-small": {"epochs": 10, "batch_size": 128, "lr": 2e-3, "schedule": "cosine"},
 }
 SCHEDULES = ("constant", "cosine")
 
@@ -46,7 +46,7 @@ def _parser():
     train.add_argument("--dataset", default="fashion-mnist-sample", choices=list(recipes.DATASETS),
                        help="fashion-mnist-sample is bundled (6,000/1,000 images); fashion-mnist is the full set "
                             "(from NNKIT_DATA, the dataset-fashion-mnist package or a download)")
-    train.add_argument("--epochs", type=int, help="default: 8 for lenet5, 12 for vgg-small")
+    train.add_argument("--epochs", type=int, help="default: 8 for lenet5, 10 for vgg-small")
     train.add_argument("--batch-size", type=int, help="default: 128")
     train.add_argument("--optimizer", default="adam", choices=optimizers.names())
     train.add_argument("--lr", type=float, help="learning rate (default: 3e-3 for lenet5, 2e-3 for vgg-small)")

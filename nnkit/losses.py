@@ -237,7 +237,7 @@ class Loss:
             raise ValueError(f"{type(self).__name__}: unknown reduction {reduction!r}; "
                              f"valid choices: {', '.join(REDUCTIONS)}")
         self.reduction = reduction
-        self.name = name or _snake(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)
 
     def call(self, y_true, y_pred):
         raise NotImplementedError
@@ -389,7 +389,8 @@ class KLDivergence(Loss):
         return kl_divergence(y_true, y_pred)
 
 
-def _snake(name):
+def snake_case(name):
+    """``'KLDivergence'`` -> ``'kl_divergence'`` (default names of losses and metrics)."""
     out = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
     return out.replace("k_l_", "kl_")
 

@@ -126,7 +126,7 @@ class Metric:
     """Base class: ``update_state`` accumulates, ``result`` reads, ``reset_state`` clears."""
 
     def __init__(self, name=None):
-        self.name = name or _snake(type(self).__name__)
+        self.name = name or _losses.snake_case(type(self).__name__)
         self.reset_state()
 
     def reset_state(self):
@@ -353,10 +353,6 @@ class AUC(_Confusion):
 
     def get_config(self):
         return {"name": self.name, "curve": self.curve, "class_id": self.class_id, "from_logits": self.from_logits}
-
-
-def _snake(name):
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
 
 
 _NAMES = {

@@ -97,3 +97,20 @@ def test_python_dash_m(tmp_path):
                             cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(
                                 os.path.abspath(cli.__file__)))})
     assert result.returncode == 0 and "--checkpoint-dir" in result.stdout and "--resume" in result.stdout
+
+
+@pytest.mark.slow
+def test_readme_command_reaches_80_percent_in_two_minutes(tmp_path, capsys, monkeypatch):
+    """`nnkit train` as the README states it: LeNet-5 on the bundled sample, >= 80 % test accuracy, < 2 min."""
+    import time
+    monkeypatch.chdir(tmp_path)
+    start = time.perf_counter()
+    code = cli.main(["train"])
+    elapsed = time.perf_counter() - start
+    out = capsys.readouterr().out
+    assert code == 0
+    accuracy = float(out.split("Test accuracy: ")[1].split()[0])
+    assert accuracy >= 0.80, out
+    assert elapsed < 120, f"took {elapsed:.0f}s\n{out}"
+    if plot.have_matplotlib():
+        assert (tmp_path / "learning_curves.png").exists()
