@@ -22,6 +22,14 @@ def _array(a):
     return a.data if isinstance(a, Tensor) else np.asarray(a)
 
 
+def _as_samples(op, name, a):
+    try:
+        return _array(a)
+    except ValueError:
+        raise ValueError(f"{op}: cannot make one array of {name} from a list of differently shaped items; pass an "
+                         f"ndarray, or a generator (or callable) yielding batches") from None
+
+
 def check_finite(op, name, a, where=""):
     """Raise if a float array holds NaN or infinity, naming the first bad sample.
 
@@ -74,9 +82,8 @@ class ArraySource(Source):
     """Samples held in memory: ``x`` (N, ...), optional ``y`` (N, ...) and ``sample_weight`` (N,)."""
 
     def __init__(self, x, y=None, sample_weight=None, op="fit", check=True):
-        self.x = _array(x)
-        self.y = None if y is None else _array(y)
-        self.sample_weight = None if sample_weight is None else _array(sample_weight)
+        self.x, self.y, self.sample_weight = (None if a is None else _as_samples(op, name, a) for name, a in
+                                              (("x", x), ("y", y), ("sample_weight", sample_weight)))
         if self.x.ndim == 0:
             raise ValueError(f"{op}: x must have a leading sample axis, got a scalar")
         n = len(self.x)

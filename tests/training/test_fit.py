@@ -213,3 +213,34 @@ def test_terminal_progress_bar_shows_eta_rate_and_metrics():
     assert "\r" in out and "Epoch 1/2" in out and "Epoch 2/2" in out
     assert "samples/s" in out and "loss: " in out and "val_accuracy: " in out
     assert "12/12" in out and "<" in out  # tqdm's count and ETA
+
+
+def test_validation_freq_and_history_epochs():
+    h = make().fit(X, Y, epochs=4, verbose=0, validation_data=(X[:20], Y[:20]), validation_freq=2)
+    assert len(h.history["loss"]) == 4 and len(h.history["val_loss"]) == 2
+    assert h.epochs_of["val_loss"] == [1, 3]
+
+
+def test_with_replacement_sampling_trains():
+    model = make()
+    h = model.fit(X, Y, epochs=3, batch_size=16, verbose=0, sampling="with_replacement")
+    seen = np.concatenate([b[:, 0] for b in model.seen[:8]])
+    assert len(seen) == len(X) and len(np.unique(seen)) < len(X)  # some samples drawn twice
+    assert h.history["loss"][-1] < h.history["loss"][0]
+
+
+def test_predict_from_a_generator_and_evaluate_callbacks():
+    model = make()
+    batches = [X[i:i + 50] for i in range(0, 120, 50)]
+    np.testing.assert_allclose(model.predict(lambda: iter(batches)), model.predict(X), rtol=1e-6)
+    with pytest.raises(ValueError, match="differently shaped items"):
+        model.predict(batches)
+    seen = []
+
+    class Count(nnkit.callbacks.Callback):
+        def on_test_batch_end(self, batch, logs=None):
+            seen.append(logs["size"])
+    model.evaluate(X, Y, batch_size=50, verbose=0, callbacks=[Count()])
+    assert seen == [50, 50, 20]
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        model.evaluate(X, Y, steps=0, verbose=0)
