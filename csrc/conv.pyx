@@ -243,24 +243,6 @@ cdef void col2im_t_rows(const floating* cols, floating* dx, const Geom* g,
                         n, oh = n + 1, 0
 
 
-# ----------------------------------------------------------------------------- reductions
-
-cdef void column_sums(const floating* a, Py_ssize_t m, Py_ssize_t f, floating* out,
-                      floating* slots, int nthreads) noexcept nogil:
-    """out[j] = sum_i a[i, j] for an (m, f) matrix; ``slots`` holds nthreads * f partial sums."""
-    cdef Py_ssize_t i, j
-    cdef floating* acc = NULL
-    zero_run(slots, nthreads * f)
-    with parallel(num_threads=nthreads):
-        nnkit_flush_denormals()
-        acc = slots + threadid() * f
-        for i in prange(m, schedule='static'):
-            add_run(acc, a + i * f, f)
-    copy_run(out, slots, f)
-    for i in range(1, nthreads):
-        add_run(out, slots + i * f, f)
-
-
 # ----------------------------------------------------------------------------- depthwise (groups == C)
 
 cdef enum:
@@ -404,9 +386,10 @@ cdef void depthwise_dx_row(const floating* dy, const floating* w, floating* dx,
                         dxp[c] += acc[0]
 
 
-cdef void depthwise_dw_row(const floating* dy, const floating* x, floating* dw,
+cdef void depthwise_dw_row(const floating* dy, const floating* x, floating* dw, floating* db,
                            const Geom* g, Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
-    """dw[i, j, 0, c*m + q] += sum over output row (n, oh) of dy * x (dw is a thread's slot).
+    """dw[i, j, 0, c*m + q] += sum over output row (n, oh) of dy * x, and db += that row of dy
+    (a thread's partial sums; either may be NULL).
 
     Multiplier 1: per tap and block of channels, the sum along the row stays in registers."""
     cdef Py_ssize_t i, j, ih, ow, c, cb, c0, q, t, first, last
@@ -416,6 +399,11 @@ cdef void depthwise_dw_row(const floating* dy, const floating* x, floating* dw,
     cdef const floating* dyp
     cdef const floating* xp
     cdef floating xv
+    if db != NULL:
+        for ow in range(g.ow):
+            add_run(db, dy + ((n * g.oh + oh) * g.ow + ow) * g.f, g.f)
+    if dw == NULL:
+        return
     for i in range(g.kh):
         ih = oh * g.sh - g.pt + i * g.dil_h
         if ih < 0 or ih >= g.h:
@@ -455,34 +443,47 @@ cdef void depthwise_forward(const floating* x, const floating* w, const floating
     cdef Py_ssize_t r
     with parallel(num_threads=g.nthreads):
         nnkit_flush_denormals()
-        for r in prange(g.n * g.oh, schedule='static'):
+        for r in prange(g.n * g.oh, schedule='dynamic'):
             depthwise_forward_row(x, w, b, y, g, r // g.oh, r % g.oh)
 
 
+cdef void sum_slots(floating* slots, Py_ssize_t size, int nslots, floating* a, Py_ssize_t a_size,
+                    floating* b) noexcept nogil:
+    """Add up ``nslots`` partial sums of ``size`` values, in slot order; the first ``a_size``
+    values go to ``a``, the rest to ``b`` (either may be NULL when it has no values)."""
+    cdef Py_ssize_t t
+    for t in range(1, nslots):
+        add_run(slots, slots + t * size, size)
+    copy_run(a, slots, a_size)
+    copy_run(b, slots + a_size, size - a_size)
+
+
 cdef int depthwise_backward(const floating* dy, const floating* x, const floating* w,
-                            floating* dx, floating* dw, const Geom* g) noexcept nogil:
-    """dx and/or dw (either may be NULL); returns -1 when out of memory."""
-    cdef Py_ssize_t r, t, size = g.kh * g.kw * g.f
-    cdef int nthreads = g.nthreads
+                            floating* dx, floating* dw, floating* db, const Geom* g) noexcept nogil:
+    """Any of dx, dw, db (NULL when not wanted); returns -1 when out of memory."""
+    cdef Py_ssize_t r, dw_size = 0 if dw == NULL else g.kh * g.kw * g.f
+    cdef Py_ssize_t size = dw_size + (0 if db == NULL else g.f)
     cdef floating* slots
+    cdef floating* slot = NULL
     if dx != NULL:
         with parallel(num_threads=g.nthreads):
             nnkit_flush_denormals()
-            for r in prange(g.n * g.h, schedule='static'):
+            for r in prange(g.n * g.h, schedule='dynamic'):
                 depthwise_dx_row(dy, w, dx, g, r // g.h, r % g.h)
-    if dw != NULL:
-        slots = <floating*>malloc(nthreads * size * sizeof(floating))
-        if slots == NULL:
-            return -1
-        zero_run(slots, nthreads * size)
-        with parallel(num_threads=nthreads):
-            nnkit_flush_denormals()
-            for r in prange(g.n * g.oh, schedule='static'):
-                depthwise_dw_row(dy, x, slots + threadid() * size, g, r // g.oh, r % g.oh)
-        copy_run(dw, slots, size)
-        for t in range(1, nthreads):
-            add_run(dw, slots + t * size, size)
-        free(slots)
+    if size == 0:
+        return 0
+    slots = <floating*>malloc(g.nthreads * size * sizeof(floating))
+    if slots == NULL:
+        return -1
+    zero_run(slots, g.nthreads * size)
+    with parallel(num_threads=g.nthreads):  # static: the same rows add into the same slot every run
+        nnkit_flush_denormals()
+        slot = slots + threadid() * size
+        for r in prange(g.n * g.oh, schedule='static'):
+            depthwise_dw_row(dy, x, slot if dw != NULL else NULL, slot + dw_size if db != NULL else NULL,
+                             g, r // g.oh, r % g.oh)
+    sum_slots(slots, size, g.nthreads, dw, dw_size, db)
+    free(slots)
     return 0
 
 
@@ -491,6 +492,8 @@ cdef int depthwise_backward(const floating* dy, const floating* x, const floatin
 cdef inline Py_ssize_t phase_count(const Geom* g, Py_ssize_t chunk_rows) noexcept nogil:
     """Chunks P apart never fold into the same dx row: (KH-1)*dil_h < ((P-1)*chunk_rows + 1)*sh."""
     cdef Py_ssize_t p = 1
+    if chunk_rows % g.oh == 0:  # whole images: chunks never share a dx row
+        return 1
     while (g.kh - 1) * g.dil_h >= ((p - 1) * chunk_rows + 1) * g.sh:
         p += 1
     return p
@@ -533,13 +536,17 @@ cdef void fold_rows(const floating* cols, floating* dx, const Geom* g,
 
 
 cdef void backward_chunk(const floating* dy, const floating* x, const floating* w, floating* dx,
-                         floating* dw, floating* buf, const Geom* g, Py_ssize_t r0, Py_ssize_t r1,
-                         int algorithm) noexcept nogil:
-    """dw += cols^T @ dy and dx += col2im(dy @ w^T) for rows r0..r1 (dx written when POINTWISE)."""
-    cdef Py_ssize_t r, grp, m = (r1 - r0) * g.ow
+                         floating* dw, floating* db, floating* buf, const Geom* g, Py_ssize_t r0,
+                         Py_ssize_t r1, int algorithm) noexcept nogil:
+    """For rows r0..r1: dw += cols^T @ dy, db += column sums of dy, dx += col2im(dy @ w^T)
+    (dx written when POINTWISE).  Any of dx, dw, db may be NULL."""
+    cdef Py_ssize_t r, p, grp, m = (r1 - r0) * g.ow
     cdef const floating* cols = x + r0 * g.ow * g.c
     cdef Py_ssize_t ld = g.c
     cdef const floating* dyc = dy + r0 * g.ow * g.f
+    if db != NULL:
+        for p in range(m):
+            add_run(db, dyc + p * g.f, g.f)
     if algorithm == ALGO_IM2COL_T:
         if dw != NULL:
             im2col_t_rows(x, buf, g, r0, r1)
@@ -583,7 +590,7 @@ cdef int gemm_forward(const floating* x, const floating* w, const floating* b, f
             buf = <floating*>malloc(chunk_rows * g.ow * g.k * sizeof(floating))
             if buf == NULL:
                 failed_p[0] = 1
-        for c in prange(nchunks, schedule='static'):
+        for c in prange(nchunks, schedule='dynamic'):  # chunks are independent: any order
             if algorithm == ALGO_POINTWISE or buf != NULL:
                 forward_chunk(x, w, b, y, buf, g, c * chunk_rows, min((c + 1) * chunk_rows, rows), algorithm)
         free(buf)
@@ -591,39 +598,39 @@ cdef int gemm_forward(const floating* x, const floating* w, const floating* b, f
 
 
 cdef int gemm_backward(const floating* dy, const floating* x, const floating* w, floating* dx,
-                       floating* dw, Py_ssize_t chunk_rows, const Geom* g, int algorithm) noexcept nogil:
-    """As `gemm_forward`.  dw sums per-thread partials.  dx is zeroed, then folded phase by
-    phase: chunks of one phase lie far enough apart that no two threads touch the same dx
-    row, and each phase is its own parallel region (so a barrier separates phases)."""
-    cdef Py_ssize_t c, t, phase, rows = g.n * g.oh, nchunks = (rows + chunk_rows - 1) // chunk_rows
+                       floating* dw, floating* db, Py_ssize_t chunk_rows, const Geom* g,
+                       int algorithm) noexcept nogil:
+    """As `gemm_forward`, for any of dx, dw, db (NULL when not wanted).
+
+    dw and db: one partial sum per thread, added up in thread order (static schedule, so
+    the same chunks land in the same partial every run).  dx (zero-filled by the caller
+    unless POINTWISE) is folded phase by phase: chunks of one phase lie far enough apart
+    that no two threads touch the same dx row, and each phase is its own parallel region
+    (so a barrier separates phases).  Returns -1 when out of memory."""
+    cdef Py_ssize_t c, phase, rows = g.n * g.oh, nchunks = (rows + chunk_rows - 1) // chunk_rows
     cdef bint pointwise = algorithm == ALGO_POINTWISE
-    cdef Py_ssize_t nphases = 1 if pointwise else phase_count(g, chunk_rows)
-    cdef Py_ssize_t buf_size = 0 if pointwise else chunk_rows * g.ow * g.k
+    cdef Py_ssize_t nphases = 1 if pointwise or dx == NULL else phase_count(g, chunk_rows)
+    cdef Py_ssize_t buf_size = 0 if pointwise or (dx == NULL and dw == NULL) else chunk_rows * g.ow * g.k
     cdef Py_ssize_t dw_size = 0 if dw == NULL else g.kh * g.kw * g.cg * g.f
-    cdef int nthreads = g.nthreads
+    cdef Py_ssize_t size = dw_size + (0 if db == NULL else g.f)
     cdef floating* buf = NULL
-    cdef floating* dw_acc = NULL
-    # Thread t's column buffer, then the dw partials of threads 1.. (thread 0 sums into dw).
-    cdef floating* scratch = <floating*>malloc((nthreads * buf_size + (nthreads - 1) * dw_size + 1)
-                                               * sizeof(floating))
-    cdef floating* dw_slots = scratch + nthreads * buf_size
+    cdef floating* slot = NULL
+    # Each thread's column buffer, then each thread's partial sums of dw and db.
+    cdef floating* scratch = <floating*>malloc((g.nthreads * (buf_size + size) + 1) * sizeof(floating))
+    cdef floating* slots = scratch + g.nthreads * buf_size
     if scratch == NULL:
         return -1
-    zero_run(dw, dw_size)
-    zero_run(dw_slots, (nthreads - 1) * dw_size)
-    if dx != NULL and not pointwise:  # folding accumulates
-        for c in prange(g.n * g.h, schedule='static', num_threads=nthreads):
-            zero_run(dx + c * g.w * g.c, g.w * g.c)
+    zero_run(slots, g.nthreads * size)
     for phase in range(nphases):
-        with parallel(num_threads=nthreads):
+        with parallel(num_threads=g.nthreads):
             nnkit_flush_denormals()
-            buf = NULL if pointwise else scratch + threadid() * buf_size
-            dw_acc = dw if dw == NULL or threadid() == 0 else dw_slots + (threadid() - 1) * dw_size
+            buf = scratch + threadid() * buf_size
+            slot = slots + threadid() * size
             for c in prange(phase, nchunks, nphases, schedule='static'):
-                backward_chunk(dy, x, w, dx, dw_acc, buf, g, c * chunk_rows, min((c + 1) * chunk_rows, rows),
-                               algorithm)
-    for t in range(nthreads - 1):
-        add_run(dw, dw_slots + t * dw_size, dw_size)
+                backward_chunk(dy, x, w, dx, slot if dw != NULL else NULL,
+                               slot + dw_size if db != NULL else NULL, buf if buf_size else NULL,
+                               g, c * chunk_rows, min((c + 1) * chunk_rows, rows), algorithm)
+    sum_slots(slots, size, g.nthreads, dw, dw_size, db)
     free(scratch)
     return 0
 
@@ -688,7 +695,8 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     dy : (N, OH, OW, F) array, IN
     x : (N, H, W, C) array, IN
     w : (KH, KW, C // groups, F) array, IN
-    dx : (N, H, W, C) array or None, OUT (fully written)
+    dx : (N, H, W, C) array or None, OUT; must be zero-filled for IM2COL and
+        IM2COL_T (folding accumulates), is fully written otherwise
     dw : (KH, KW, C // groups, F) array or None, OUT (fully written)
     db : (F,) array or None, OUT (fully written)
     sh, sw, pt, pl, dil_h, dil_w, groups, algorithm, chunk_rows, nthreads
@@ -698,22 +706,14 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
                             sh, sw, pt, pl, dil_h, dil_w, groups, nthreads)
     cdef floating* dxp = NULL if dx is None else &dx[0, 0, 0, 0]
     cdef floating* dwp = NULL if dw is None else &dw[0, 0, 0, 0]
-    cdef floating* slots
+    cdef floating* dbp = NULL if db is None else &db[0]
     cdef int status = 0
     with nogil:
-        if db is not None:
-            slots = <floating*>malloc(g.nthreads * g.f * sizeof(floating))
-            if slots == NULL:
-                status = -1
-            else:
-                column_sums(&dy[0, 0, 0, 0], g.n * g.oh * g.ow, g.f, &db[0], slots, g.nthreads)
-                free(slots)
-        if status == 0 and (dxp != NULL or dwp != NULL):
-            if algorithm == ALGO_DEPTHWISE:
-                status = depthwise_backward(&dy[0, 0, 0, 0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], dxp, dwp, &g)
-            else:
-                status = gemm_backward(&dy[0, 0, 0, 0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], dxp, dwp,
-                                       chunk_rows, &g, algorithm)
+        if algorithm == ALGO_DEPTHWISE:
+            status = depthwise_backward(&dy[0, 0, 0, 0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], dxp, dwp, dbp, &g)
+        else:
+            status = gemm_backward(&dy[0, 0, 0, 0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], dxp, dwp, dbp,
+                                   chunk_rows, &g, algorithm)
     if status != 0:
         raise MemoryError("conv2d_backward: out of memory for per-thread scratch")
 
@@ -729,7 +729,7 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw
     cdef Py_ssize_t r
     with nogil, parallel(num_threads=g.nthreads):
         nnkit_flush_denormals()
-        for r in prange(g.n * g.oh, schedule='static'):
+        for r in prange(g.n * g.oh, schedule='dynamic'):
             im2col_row(&x[0, 0, 0, 0], &cols[0, 0] + r * g.ow * g.k, &g, r // g.oh, r % g.oh)
 
 
@@ -745,5 +745,5 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx, int kh, int k
     cdef Py_ssize_t q
     with nogil, parallel(num_threads=g.nthreads):
         nnkit_flush_denormals()
-        for q in prange(g.n * g.h, schedule='static'):
+        for q in prange(g.n * g.h, schedule='dynamic'):
             col2im_row(&cols[0, 0], &dx[0, 0, 0, 0], &g, q // g.h, q % g.h, 0, g.n * g.oh)

@@ -107,25 +107,32 @@ def _algorithm(x_shape, w_shape, strides, padding, groups):
 
 
 def _plan(x, w_shape, out_size, strides, dilation, groups, backward):
-    """(output rows per task, OpenMP threads) for one call.
+    """(output rows per chunk, OpenMP threads) for one call.
 
     Small problems run on one thread (a parallel region costs more than it
     saves).  Otherwise each thread's columns stay within its share of the
-    workspace limit and within cache, and there is a whole number of rounds of
-    tasks for every thread (backward folds overlapping chunks in two or more
-    phases: balance each phase).
+    workspace limit and within cache; chunks are whole images where they fit
+    (backward then never folds two chunks into the same dx row); and there is a
+    whole number of rounds of chunks for every thread (the backward pass folds
+    chunks that share dx rows in two or more phases: balance each phase).
     """
-    rows = x.shape[0] * out_size[0]
-    flop = 2 * rows * out_size[1] * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3]
+    n, oh = x.shape[0], out_size[0]
+    flop = 2 * n * oh * out_size[1] * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3]
     nthreads = _threads.get_num_threads() if flop >= _MIN_PARALLEL_FLOP else 1
     row_bytes = out_size[1] * w_shape[0] * w_shape[1] * x.shape[3] * x.itemsize
     cap = max(1, min(min(_workspace_limit // nthreads, _CACHE_CHUNK_BYTES) // row_bytes,
                      _CHUNK_PIXELS // out_size[1]))
-    rounds = nthreads * (2 if backward and (w_shape[0] - 1) * dilation[0] >= strides[0] else 1)
-    tasks = -(-rows // cap)
-    if nthreads > 1:
-        tasks = min(rows, -(-tasks // rounds) * rounds)
-    return -(-rows // tasks), nthreads
+
+    def balanced(units, per_chunk, rounds):
+        chunks = -(-units // per_chunk)
+        if nthreads > 1:
+            chunks = min(units, -(-chunks // rounds) * rounds)
+        return -(-units // chunks)
+
+    if cap >= oh:
+        return balanced(n, cap // oh, nthreads) * oh, nthreads
+    overlap = (w_shape[0] - 1) * dilation[0] >= strides[0]
+    return balanced(n * oh, cap, nthreads * (2 if backward and overlap else 1)), nthreads
 
 
 def _run(kernel, algorithm, nthreads, *args):
@@ -188,8 +195,10 @@ def conv2d_backward(dy, x, w, strides, padding, dilation, groups, need_dx=True, 
     dy, x, w, strides, padding, dilation, groups, out = conv2d_backward_args(
         "conv2d_backward", dy, x, w, strides, padding, dilation, groups)
     algorithm = _algorithm(x.shape, w.shape, strides, padding, groups)
-    alloc = np.empty if dy.size else np.zeros  # the kernel writes every element
-    dx = alloc(x.shape, x.dtype) if need_dx else None
+    alloc = np.empty if dy.size else np.zeros  # the kernel writes every element...
+    # ... except of dx when it folds columns into it (zeros from calloc cost no pass over memory)
+    folds = algorithm in (_k.IM2COL, _k.IM2COL_T)
+    dx = (np.zeros if folds else alloc)(x.shape, x.dtype) if need_dx else None
     dw = alloc(w.shape, w.dtype) if need_dw else None
     db = alloc(w.shape[3], w.dtype) if need_db else None
     if dy.size:
