@@ -39,7 +39,7 @@ def tiny_data():
 recipes.MODELS["tiny"] = lambda: Sequential([Conv2D(3, 3, activation="relu", input_shape=(6, 6, 1)), Flatten(),
                                              Dropout(0.3), Dense(10, activation="softmax")], name="tiny")
 recipes.DATASETS["tiny"] = tiny_data
-cli.DEFAULTS["tiny"] = {"epochs": 4, "batch_size": 8, "lr": 0.01}
+cli.DEFAULTS["tiny"] = {"epochs": 4, "batch_size": 8, "lr": 0.01, "schedule": "constant"}
 sys.exit(cli.main(["train", "--model", "tiny", "--dataset", "tiny", "--no-plot", "--verbose", "0"] + sys.argv[1:]))
 """
 
