@@ -136,3 +136,17 @@ def test_loss_on_wrong_target_dtype():
         make().fit(X, Y + 0.5, verbose=0)
     with pytest.raises(ValueError, match=r"targets have per-sample shape \(2,\) but the model's output"):
         make(losses.MeanSquaredError()).fit(X, np.ones((40, 2)), verbose=0)
+
+
+def test_train_on_batch_checks_every_call_after_skipping_the_repeat_trial_forward():
+    from nnkit.layers import Dense
+    from nnkit.models import Sequential
+
+    model = Sequential([Dense(3, input_shape=(4,))])
+    model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.train_on_batch(X, Y)
+    model.train_on_batch(X, Y)  # same signature: no trial forward, still fine
+    with pytest.raises(ValueError, match=r"train_on_batch: the model cannot take x of per-sample shape \(5,\)"):
+        model.train_on_batch(np.zeros((8, 5), np.float32), Y[:8])
+    with pytest.raises(ValueError, match="labels|class"):
+        model.train_on_batch(X, np.full(len(X), 7))
