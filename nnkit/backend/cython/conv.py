@@ -106,7 +106,7 @@ def _algorithm(x_shape, w_shape, strides, padding, groups):
     return _k.IM2COL
 
 
-def _plan(x, w_shape, out_size, strides, dilation, groups, backward):
+def _plan(x, w_shape, out_size, strides, dilation, backward):
     """(output rows per chunk, OpenMP threads) for one call.
 
     Small problems run on one thread (a parallel region costs more than it
@@ -124,9 +124,14 @@ def _plan(x, w_shape, out_size, strides, dilation, groups, backward):
                      _CHUNK_PIXELS // out_size[1]))
 
     def balanced(units, per_chunk, rounds):
-        chunks = -(-units // per_chunk)
-        if nthreads > 1:
-            chunks = min(units, -(-chunks // rounds) * rounds)
+        """The largest chunk size <= per_chunk that makes a multiple of ``rounds`` chunks,
+        or failing that, about equal chunks."""
+        if nthreads == 1:
+            return per_chunk
+        for size in range(per_chunk, max(per_chunk // 2, 1) - 1, -1):
+            if -(-units // size) % rounds == 0:
+                return size
+        chunks = min(units, -(-units // per_chunk // rounds) * rounds)
         return -(-units // chunks)
 
     if cap >= oh:
@@ -184,7 +189,7 @@ def conv2d_forward(x, w, b, strides, padding, dilation, groups):
     y = np.empty((x.shape[0],) + out + (w.shape[3],), x.dtype)
     if y.size:
         algorithm = _algorithm(x.shape, w.shape, strides, padding, groups)
-        chunk, nthreads = _plan(x, w.shape, out, strides, dilation, groups, backward=False)
+        chunk, nthreads = _plan(x, w.shape, out, strides, dilation, backward=False)
         _run(_k.conv2d_forward, algorithm, nthreads, x, w, b, y, *_geometry(strides, padding, dilation),
              groups, algorithm, chunk)
     return y
@@ -202,7 +207,7 @@ def conv2d_backward(dy, x, w, strides, padding, dilation, groups, need_dx=True, 
     dw = alloc(w.shape, w.dtype) if need_dw else None
     db = alloc(w.shape[3], w.dtype) if need_db else None
     if dy.size:
-        chunk, nthreads = _plan(x, w.shape, out, strides, dilation, groups, backward=True)
+        chunk, nthreads = _plan(x, w.shape, out, strides, dilation, backward=True)
         _run(_k.conv2d_backward, algorithm, nthreads, dy, x, w, dx, dw, db,
              *_geometry(strides, padding, dilation), groups, algorithm, chunk)
     return dx, dw, db
