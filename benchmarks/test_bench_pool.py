@@ -7,7 +7,8 @@ pytest-benchmark cases (``python -m pytest benchmarks/test_bench_pool.py``;
 
 Side-by-side ratio table at 1 and 2 OpenMP threads
 (``python benchmarks/test_bench_pool.py``): both backends timed in one run,
-round-robin, warmed up, medians (``nnkit.bench.timing.compare``).
+round-robin with the thread counts, warmed up, medians
+(``nnkit.bench.timing.compare``).
 """
 import os
 import platform
@@ -63,19 +64,34 @@ def test_pool2d(benchmark, name, kind, mode, backend):
     benchmark(make(name, kind, mode, backend))
 
 
+def cases():
+    """Case name -> {backend: callable}."""
+    return {f"{kind}_pool {name} {mode}": {b: make(name, kind, mode, b) for b in BACKENDS}
+            for name in CASES for kind in ("max", "avg") for mode in ("fwd", "fwd+bwd")}
+
+
+def _at(n_threads, fn):
+    def run():
+        threads.set_num_threads(n_threads)
+        fn()
+    return run
+
+
 def ratio_table(thread_counts=(1, 2), rounds=9):
-    """Rows (threads, case, t_cython, t_numpy) in seconds."""
+    """Rows (threads, case, t_cython, t_numpy) in seconds.  Per case, both backends
+    at every thread count are timed round-robin in one ``compare`` (warmed up,
+    medians), so the machine's noise spreads evenly over all of them."""
     from nnkit.bench.timing import compare
 
+    before = threads.get_num_threads()
     rows = []
-    for nt in thread_counts:
-        threads.set_num_threads(nt)
-        for name in CASES:
-            for kind in ("max", "avg"):
-                for mode in ("fwd", "fwd+bwd"):
-                    t = compare({b: make(name, kind, mode, b) for b in BACKENDS}, rounds=rounds)
-                    rows.append((nt, f"{kind}_pool {name} {mode}", t["cython"], t["numpy"]))
-    return rows
+    try:
+        for case, fns in cases().items():
+            t = compare({(b, n): _at(n, fn) for b, fn in fns.items() for n in thread_counts}, rounds=rounds)
+            rows += [(n, case, t["cython", n], t["numpy", n]) for n in thread_counts]
+    finally:
+        threads.set_num_threads(before)
+    return sorted(rows, key=lambda row: row[0])
 
 
 def print_table(rows):
@@ -83,6 +99,11 @@ def print_table(rows):
     print(f"{'T':>2} {'case':40s} {'cython ms':>10s} {'numpy ms':>10s} {'x numpy':>8s}")
     for nt, case, tc, tn in rows:
         print(f"{nt:2d} {case:40s} {tc * 1e3:10.3f} {tn * 1e3:10.3f} {tn / tc:8.1f}")
+    one = {case: tc for nt, case, tc, _ in rows if nt == 1}
+    print("Cython speed-up over its 1-thread time:")
+    for nt, case, tc, _ in rows:
+        if nt > 1 and case in one:
+            print(f"{nt:2d} {case:40s} {one[case] / tc:5.2f}x")
 
 
 if __name__ == "__main__":
