@@ -76,11 +76,19 @@ def softmax_cross_entropy_forward(logits, target, label_smoothing=0.0):
     shifted = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(shifted)
     total = e.sum(axis=1, keepdims=True)
-    log_probs = shifted - np.log(total)
-    weights = _dense_target(target, logits.shape, logits.dtype, ls)
-    # 0 * log(0) = 0: a zero target weight ignores a masked (-inf) logit
-    terms = np.multiply(weights, log_probs, out=np.zeros_like(log_probs), where=weights != 0)
-    return -terms.sum(axis=1), e / total
+    return _cross_entropy(shifted - np.log(total), target, ls), e / total
+
+
+def _cross_entropy(log_probs, target, ls):
+    """``-sum(t' * log_probs)`` per row, with 0 * log(0) = 0: a zero target
+    weight ignores a masked (-inf) logit."""
+    if target.ndim == 1:  # sum(t' * lp) = (1 - ls) * lp[label] + ls * mean(lp)
+        loss = -(1 - ls) * np.take_along_axis(log_probs, target[:, None], axis=1)[:, 0]
+        return loss - ls * log_probs.mean(axis=1) if ls else loss
+    weights = _dense_target(target, log_probs.shape, log_probs.dtype, ls)
+    with np.errstate(invalid="ignore"):  # 0 * -inf, replaced by 0 below
+        terms = weights * log_probs
+    return -np.where(weights == 0, 0, terms).sum(axis=1)
 
 
 def softmax_cross_entropy_backward(dloss, probs, target, label_smoothing=0.0):
