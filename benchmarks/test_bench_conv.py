@@ -153,7 +153,8 @@ def ratio_table(thread_counts=(1, 2), rounds=5, pause=0.15, names=None):
         for name in names or SHAPES:
             case = make_case(name)
             for backward in (False, True):
-                fns = {"cython": conv_fn("cython", *case, backward), "numpy": conv_fn("numpy", *case, backward),
+                fns = {"cython": conv_fn("cython", *case, backward),
+                       "numpy": conv_fn("numpy", *case, backward),
                        "sgemm": roofline_fn(name, backward), "peak": peak_fn}
                 fns = {k: f for k, f in fns.items() if f is not None}
                 reps = {k: max(3, min(15, int(0.2 / max(_block(f, 1), 1e-6)))) for k, f in fns.items()}
@@ -192,7 +193,8 @@ def print_table(rows, out=sys.stdout):
         roof = (f"{r['gflop'] / r['sgemm_ms'] * 1e3:10.1f} {100 * r['roofline']:9.0f}%" if "roofline" in r
                 else f"{'-':>10s} {'-':>10s}")
         speedup = f"{r['speedup']:6.2f}x" if "speedup" in r else f"{'':>7s}"
-        out.write(f"{r['threads']:2d} {r['shape']:17s} {r['mode']:8s} {r['cython_ms']:10.2f} {r['numpy_ms']:10.2f} "
+        out.write(f"{r['threads']:2d} {r['shape']:17s} {r['mode']:8s} "
+                  f"{r['cython_ms']:10.2f} {r['numpy_ms']:10.2f} "
                   f"{r['x_numpy']:8.1f} {gflops:8.1f} {roof} {r['peak_gflops']:9.1f} {speedup}\n")
 
 

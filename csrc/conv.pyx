@@ -107,7 +107,8 @@ cdef inline void gather_run(floating* dst, const floating* src, Py_ssize_t step,
             dst[i] = src[i * step]
 
 
-cdef inline void scatter_add_run(floating* dst, Py_ssize_t step, const floating* src, Py_ssize_t n) noexcept nogil:
+cdef inline void scatter_add_run(floating* dst, Py_ssize_t step, const floating* src,
+                                 Py_ssize_t n) noexcept nogil:
     """dst[i * step] += src[i]."""
     cdef Py_ssize_t i
     if step == 1:
@@ -212,7 +213,8 @@ cdef void im2col_t_rows(const floating* x, floating* cols, const Geom* g,
                         zero_run(dst, g.ow)
                     else:
                         zero_run(dst, first)
-                        gather_run(dst + first, x + (n * g.h + ih) * g.w * g.c + x_off + c, step, last - first)
+                        gather_run(dst + first, x + (n * g.h + ih) * g.w * g.c + x_off + c, step,
+                                   last - first)
                         zero_run(dst + last, g.ow - last)
                     dst += g.ow
                     oh += 1
@@ -487,7 +489,7 @@ cdef int depthwise_backward(const floating* dy, const floating* x, const floatin
     return 0
 
 
-# ----------------------------------------------------------------------------- im2col + GEMM, one chunk per task
+# ------------------------------------------------------------------------- im2col + GEMM, a chunk per task
 
 cdef inline Py_ssize_t phase_count(const Geom* g, Py_ssize_t chunk_rows) noexcept nogil:
     """Chunks P apart never fold into the same dx row: (KH-1)*dil_h < ((P-1)*chunk_rows + 1)*sh."""
@@ -500,7 +502,8 @@ cdef inline Py_ssize_t phase_count(const Geom* g, Py_ssize_t chunk_rows) noexcep
 
 
 cdef void forward_chunk(const floating* x, const floating* w, const floating* b, floating* y,
-                        floating* buf, const Geom* g, Py_ssize_t r0, Py_ssize_t r1, int algorithm) noexcept nogil:
+                        floating* buf, const Geom* g, Py_ssize_t r0, Py_ssize_t r1,
+                        int algorithm) noexcept nogil:
     """y rows r0..r1 = columns @ w (+ b), one GEMM per group."""
     cdef Py_ssize_t r, p, grp, m = (r1 - r0) * g.ow
     cdef const floating* cols = x + r0 * g.ow * g.c  # POINTWISE: x is the column matrix
@@ -531,7 +534,8 @@ cdef void fold_rows(const floating* cols, floating* dx, const Geom* g,
     for n in range(r0 // g.oh, (r1 - 1) // g.oh + 1):
         oh_a = max(r0 - n * g.oh, 0)
         oh_b = min(r1 - n * g.oh, g.oh)
-        for ih in range(max(oh_a * g.sh - g.pt, 0), min((oh_b - 1) * g.sh - g.pt + (g.kh - 1) * g.dil_h + 1, g.h)):
+        for ih in range(max(oh_a * g.sh - g.pt, 0),
+                        min((oh_b - 1) * g.sh - g.pt + (g.kh - 1) * g.dil_h + 1, g.h)):
             col2im_row(cols, dx, g, n, ih, r0, r1)
 
 

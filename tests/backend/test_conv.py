@@ -211,6 +211,20 @@ def test_im2col_column_order_and_padding():
         np.testing.assert_array_equal(cols[-1], x[1, 1:3, 1:3, :].reshape(-1))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_outputs_are_new_writeable_arrays(backend):
+    """Even where no copy is needed (1x1 windows, 1x1 kernels) no output aliases an input."""
+    x, w = np.ones((2, 3, 3, 4)), np.ones((1, 1, 4, 4))
+    geom = ((1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    cols = backend.im2col(x, (1, 1), *geom[:3])
+    y = backend.conv2d_forward(x, w, None, *geom)
+    outputs = [cols, backend.col2im(cols, x.shape, (1, 1), *geom[:3]), y,
+               *backend.conv2d_backward(y, x, w, *geom)]
+    for out in outputs:
+        assert out.flags.writeable and out.flags.c_contiguous
+        assert not any(np.shares_memory(out, a) for a in (x, w, y, cols) if a is not out)
+
+
 # ----------------------------------------------------------------------------- the reference itself
 
 GEOMETRIES = [  # (x shape, (kh, kw, f), strides, padding, dilation, groups)
@@ -294,7 +308,8 @@ def test_backward_matches_finite_differences(backend, x_shape, kernel, strides, 
 @pytest.mark.parametrize("x_shape, kernel, strides, padding, dilation, groups",
                          GEOMETRIES + [((3, 9, 8, 16), (3, 3, 8), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)])
 @pytest.mark.parametrize("limit", [1, 2000, 20000])
-def test_tiny_workspace_gives_the_unchunked_result(x_shape, kernel, strides, padding, dilation, groups, limit):
+def test_tiny_workspace_gives_the_unchunked_result(x_shape, kernel, strides, padding, dilation, groups,
+                                                   limit):
     rng = np.random.default_rng(3)
     x = rng.standard_normal(x_shape)
     w = rng.standard_normal(kernel[:2] + (x_shape[3] // groups, kernel[2]))
@@ -344,7 +359,8 @@ def test_need_flags_return_none(backend):
     x, w = np.ones((1, 4, 4, 2)), np.ones((3, 3, 2, 3))
     geom = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     dy = backend.conv2d_forward(x, w, None, *geom)
-    assert backend.conv2d_backward(dy, x, w, *geom, need_dx=False, need_dw=False, need_db=False) == (None,) * 3
+    nothing = backend.conv2d_backward(dy, x, w, *geom, need_dx=False, need_dw=False, need_db=False)
+    assert nothing == (None, None, None)
     dx, dw, db = backend.conv2d_backward(dy, x, w, *geom, need_dw=False)
     assert dx is not None and dw is None and db is not None
 
@@ -357,7 +373,8 @@ GOOD = dict(x=np.ones((2, 6, 6, 4)), w=np.ones((3, 3, 2, 6)), b=np.ones(6), stri
 
 def call_forward(backend, **changes):
     a = {**GOOD, **changes}
-    return backend.conv2d_forward(a["x"], a["w"], a["b"], a["strides"], a["padding"], a["dilation"], a["groups"])
+    return backend.conv2d_forward(a["x"], a["w"], a["b"], a["strides"], a["padding"], a["dilation"],
+                                  a["groups"])
 
 
 BAD_FORWARD = [  # (changes, error type, fragments the message must contain)

@@ -178,7 +178,8 @@ def col2im(cols, x_shape, kernel_size, strides, padding, dilation):
         "col2im", cols, x_shape, kernel_size, strides, padding, dilation)
     dx = np.zeros(x_shape, cols.dtype)
     if cols.size:
-        _k.col2im(cols, dx, kh, kw, *_geometry(strides, padding, dilation), oh, ow, _copy_threads(cols.nbytes))
+        _k.col2im(cols, dx, kh, kw, *_geometry(strides, padding, dilation), oh, ow,
+                  _copy_threads(cols.nbytes))
     return dx
 
 

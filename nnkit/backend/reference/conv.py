@@ -36,7 +36,8 @@ def _im2col(x, kernel_size, strides, padding, dilation, out_size):
     xp = np.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
     win = _windows(xp, kernel_size, strides, dilation, out_size)
     n, oh, ow, kh, kw, c = win.shape
-    return win.reshape(n * oh * ow, kh * kw * c)  # the copy
+    cols = win.reshape(n * oh * ow, kh * kw * c)  # the copy, unless the windows tile xp exactly
+    return cols if cols.flags.writeable else cols.copy()
 
 
 def _col2im(cols, x_shape, kernel_size, strides, padding, dilation, out_size):
@@ -57,7 +58,8 @@ def _col2im(cols, x_shape, kernel_size, strides, padding, dilation, out_size):
 def _grouped_cols(cols, groups, taps):
     """(M, KH*KW*C) columns -> (groups, M, KH*KW*C/groups): group g's input channels."""
     m, k = cols.shape
-    return cols.reshape(m, taps, groups, k // (taps * groups)).transpose(2, 0, 1, 3).reshape(groups, m, k // groups)
+    per_group = cols.reshape(m, taps, groups, k // (taps * groups)).transpose(2, 0, 1, 3)
+    return per_group.reshape(groups, m, k // groups)
 
 
 def _grouped_kernel(w, groups):
