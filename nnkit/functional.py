@@ -165,17 +165,22 @@ class Linear(Function):
         if x.shape[-1] != w.shape[0]:
             raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the "
                              f"weight expects {w.shape[0]} (shape {w.shape})")
+        self.kernels = backend.current()
         self.x, self.w, self.has_bias = x, w, bool(bias)
-        y = x @ w
-        if bias:
-            y += bias[0]
-        return y
+        x2 = x.reshape(-1, x.shape[-1])
+        if bias:  # the GEMM adds into the broadcast bias
+            y = np.empty((x2.shape[0], w.shape[1]), x.dtype)
+            y[...] = bias[0]
+            self.kernels.matmul(x2, w, out=y)
+        else:
+            y = self.kernels.matmul(x2, w)
+        return y.reshape(x.shape[:-1] + (w.shape[1],))
 
     def backward(self, g):
         need = self.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1])
-        dx = (g @ self.w.T) if need[0] else None
-        dw = (self.x.reshape(-1, self.x.shape[-1]).T @ g2) if need[1] else None
+        dx = self.kernels.matmul(g2, self.w, trans_b=True).reshape(self.x.shape) if need[0] else None
+        dw = self.kernels.matmul(self.x.reshape(-1, self.x.shape[-1]), g2, trans_a=True) if need[1] else None
         if not self.has_bias:
             return dx, dw
         return dx, dw, (g2.sum(axis=0) if need[2] else None)

@@ -8,6 +8,7 @@ with these ops trains without extra code.
 import numpy as np
 from scipy import special
 
+from nnkit import backend
 from nnkit.tensor import Function, Tensor, as_tensor, unbroadcast
 
 __all__ = [
@@ -94,10 +95,17 @@ class MatMul(Function):
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError(f"matmul: inner dimensions differ: {a.shape} @ {b.shape}")
         self.a, self.b = a, b
+        if a.ndim == 2 and b.ndim == 2:  # the common case runs on the kernels' thread pool
+            self.kernels = backend.current()
+            return self.kernels.matmul(a, b)
         return a @ b
 
     def backward(self, g):
         a, b = self.a, self.b
+        if a.ndim == 2 and b.ndim == 2:
+            ga = self.kernels.matmul(g, b, trans_b=True) if self.needs_input_grad[0] else None
+            gb = self.kernels.matmul(a, g, trans_a=True) if self.needs_input_grad[1] else None
+            return ga, gb
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g.reshape(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1]))

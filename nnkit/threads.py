@@ -1,8 +1,13 @@
-"""One thread count for everything: the OpenMP kernels and the BLAS pools.
+"""One thread pool for everything: OpenMP.
 
 numpy and scipy each bundle an OpenBLAS with its own thread pool; the Cython
-kernels run on OpenMP.  Setting all three together keeps them from
-oversubscribing the cores.  ``NNKIT_NUM_THREADS`` sets the start-up value.
+kernels run on OpenMP and split every GEMM into one single-threaded BLAS call
+per OpenMP thread.  ``set_num_threads(n)`` therefore gives OpenMP ``n`` threads
+and the BLAS pools one: a second pool of idle-spinning BLAS threads would
+steal the cores the kernels need (measured: a LeNet-5 training step several
+times slower).  The BLAS pools stay at one thread for NumPy code outside
+nnkit too; ``threadpoolctl`` changes that back where wanted.
+``NNKIT_NUM_THREADS`` sets the start-up value (default: the available cores).
 """
 import os
 
@@ -19,7 +24,7 @@ def _available_cores():
 
 
 def set_num_threads(n):
-    """Use ``n`` threads in the nnkit kernels and in the BLAS libraries."""
+    """Run the nnkit kernels on ``n`` OpenMP threads (the BLAS pools on one)."""
     global _num_threads
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
@@ -28,7 +33,7 @@ def set_num_threads(n):
 
     omp.set_num_threads(n)
     omp.flush_denormals()  # new OpenMP workers start with the default FP mode
-    threadpool_limits(limits=n)
+    threadpool_limits(limits=1, user_api="blas")
     _num_threads = n
 
 

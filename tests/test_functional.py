@@ -172,12 +172,19 @@ def test_set_backend_rejects_unknown_name():
 
 
 def test_thread_control():
-    before = nnkit.get_num_threads()
-    nnkit.set_num_threads(1)
-    assert nnkit.get_num_threads() == 1
     from threadpoolctl import threadpool_info
-    assert all(info["num_threads"] == 1 for info in threadpool_info() if info["user_api"] in ("blas", "openmp"))
-    nnkit.set_num_threads(before)
+
+    before = nnkit.get_num_threads()
+    try:
+        for n in (1, 2):
+            nnkit.set_num_threads(n)
+            assert nnkit.get_num_threads() == n
+            from nnkit._ext import threads
+            assert threads.get_num_threads() == n
+            # one pool: the kernels' OpenMP threads; the BLAS pools stay single-threaded
+            assert all(info["num_threads"] == 1 for info in threadpool_info() if info["user_api"] == "blas")
+    finally:
+        nnkit.set_num_threads(before)
     for bad in (0, -2, 1.5, "2", True):
         with pytest.raises(ValueError, match="set_num_threads: expected a positive integer"):
             nnkit.set_num_threads(bad)

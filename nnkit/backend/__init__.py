@@ -21,9 +21,12 @@ pool        max_pool2d_forward, max_pool2d_backward,
             avg_pool2d_forward, avg_pool2d_backward
 batchnorm   batch_norm_forward_train, batch_norm_backward, batch_norm_inference
 softmax_xent softmax_cross_entropy_forward, softmax_cross_entropy_backward
+gemm        matmul (OpenMP-blocked single-threaded BLAS calls)
 """
 import importlib
 import os
+
+from nnkit import threads
 
 BACKENDS = {"cython": "nnkit.backend.cython", "numpy": "nnkit.backend.reference"}
 
@@ -36,6 +39,7 @@ def set_backend(name):
     if name not in BACKENDS:
         raise ValueError(f"set_backend: unknown backend {name!r}; valid choices: {sorted(BACKENDS)}")
     _current = (name, importlib.import_module(BACKENDS[name]))
+    threads.get_num_threads()  # the thread pools are configured before any kernel runs
 
 
 def get_backend():

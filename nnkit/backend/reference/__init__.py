@@ -5,5 +5,6 @@ One module per kernel family, mirroring ``csrc/<family>.pyx`` and
 """
 from .batchnorm import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
+from .gemm import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .softmax_xent import *  # noqa: F401,F403

@@ -1,0 +1,60 @@
+"""Matrix products split over OpenMP threads, each calling a single-threaded BLAS.
+
+nnkit keeps one thread pool: OpenMP.  A dense layer's GEMM is cut into one
+block of output rows per thread (or of output columns, when there are fewer
+rows than threads can share), and every block is one BLAS call.  No BLAS
+thread pool runs beside the OpenMP one, so no idle pool spins on the cores
+the kernels need.
+"""
+from cython cimport floating
+from cython.parallel cimport parallel, threadid
+
+from blas cimport gemm
+from denormal cimport nnkit_flush_denormals
+
+
+cdef void _blocked_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                        const floating* a, const floating* b, floating* c, floating beta,
+                        int nthreads) noexcept nogil:
+    cdef Py_ssize_t lda = m if trans_a else k
+    cdef Py_ssize_t ldb = k if trans_b else n
+    cdef bint by_rows = m >= 8 * nthreads or m >= n
+    cdef Py_ssize_t total = m if by_rows else n
+    cdef Py_ssize_t t, start, stop
+    with parallel(num_threads=nthreads):
+        nnkit_flush_denormals()
+        t = threadid()
+        start = total * t // nthreads
+        stop = total * (t + 1) // nthreads
+        if stop > start:
+            if by_rows:  # rows [start, stop) of op(a) and of c
+                gemm(trans_a, trans_b, <int>(stop - start), <int>n, <int>k, 1,
+                     a + (start if trans_a else start * lda), <int>lda,
+                     b, <int>ldb, beta, c + start * n, <int>n)
+            else:  # columns [start, stop) of op(b) and of c
+                gemm(trans_a, trans_b, <int>m, <int>(stop - start), <int>k, 1,
+                     a, <int>lda, b + (start * ldb if trans_b else start), <int>ldb,
+                     beta, c + start, <int>n)
+
+
+def matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] c,
+           bint trans_a, bint trans_b, bint accumulate, int nthreads):
+    """c = op(a) @ op(b) (+ c when ``accumulate``), op = transpose where asked.
+
+    Parameters
+    ----------
+    a, b : C-contiguous 2-D arrays, IN; ``op(a)`` is (M, K), ``op(b)`` is (K, N)
+    c : C-contiguous (M, N), OUT (read too when ``accumulate``)
+    nthreads : OpenMP threads; the caller keeps the BLAS single-threaded
+    """
+    cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
+    cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]
+    cdef floating beta = 1 if accumulate else 0
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        if not accumulate:
+            c[:, :] = 0
+        return
+    with nogil:
+        _blocked_gemm(trans_a, trans_b, m, n, k, &a[0, 0], &b[0, 0], &c[0, 0], beta, nthreads)

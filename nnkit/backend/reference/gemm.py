@@ -1,0 +1,33 @@
+"""Matrix products: the pure-NumPy reference (``np.matmul``)."""
+import numpy as np
+
+from ..validate import float_array, same_dtype
+
+__all__ = ["matmul"]
+
+
+def check_matmul(a, b, trans_a, trans_b, out):
+    """Checked C-contiguous operands and the (M, K, N) of ``op(a) @ op(b)``."""
+    a = float_array("matmul", "a", a, ndim=2)
+    b = float_array("matmul", "b", b, ndim=2)
+    same_dtype("matmul", a=a, b=b, out=out)
+    m, k = a.shape[::-1] if trans_a else a.shape
+    k2, n = b.shape[::-1] if trans_b else b.shape
+    if k != k2:
+        raise ValueError(f"matmul: inner dimensions differ: op(a) is ({m}, {k}) and op(b) is ({k2}, {n}) "
+                         f"(a {a.shape}, trans_a={trans_a}; b {b.shape}, trans_b={trans_b})")
+    if out is not None:
+        if not isinstance(out, np.ndarray) or out.shape != (m, n) or not out.flags.c_contiguous:
+            raise ValueError(f"matmul: expected out to be a C-contiguous ({m}, {n}) array, "
+                             f"got {getattr(out, 'shape', type(out).__name__)}")
+    return a, b, m, k, n
+
+
+def matmul(a, b, trans_a=False, trans_b=False, out=None):
+    """``op(a) @ op(b)``, op = transpose where asked; added into ``out`` when given."""
+    a, b, m, k, n = check_matmul(a, b, trans_a, trans_b, out)
+    product = (a.T if trans_a else a) @ (b.T if trans_b else b)
+    if out is None:
+        return product
+    out += product
+    return out
