@@ -153,13 +153,20 @@ class Tensor:
                 raise ValueError(f"backward: grad has shape {grad.shape}, expected {self.shape}")
 
         grads = {id(self): grad}
+        given = {id(grad)}  # arrays a leaf may not keep as its own .grad (shared or not ours)
         for node in reversed(_topological_order(self)):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
             ctx = node._ctx
             if ctx is None:  # a leaf
-                node.grad = np.array(g, dtype=node.dtype) if node.grad is None else node.grad + g
+                if node.grad is not None:
+                    node.grad = node.grad + g
+                elif id(g) in given or g.base is not None or not g.flags.writeable or g.dtype != node.dtype:
+                    node.grad = np.array(g, dtype=node.dtype)  # a private copy: in-place updates stay local
+                else:
+                    node.grad = g  # a fresh array from a backward: no copy needed
+                given.add(id(node.grad))
                 continue
             for parent, pg in zip(ctx.parents, ctx.backward(g)):
                 if pg is None or not parent.requires_grad:

@@ -119,3 +119,17 @@ def test_diamond_graph():
     c.sum().backward()
     e = np.exp(x.numpy())
     np.testing.assert_allclose(x.grad, e + 2 * e * e)
+
+
+def test_leaf_grads_never_share_memory_with_each_other_or_the_seed():
+    a = Tensor(np.ones(3), requires_grad=True)
+    b = Tensor(np.ones(3), requires_grad=True)
+    seed = np.ones(3)
+    (a + b).backward(seed)
+    assert not np.shares_memory(a.grad, b.grad) and not np.shares_memory(a.grad, seed)
+    a.grad *= 5  # an optimizer clipping in place touches only a's gradient
+    np.testing.assert_array_equal(b.grad, np.ones(3))
+    np.testing.assert_array_equal(seed, np.ones(3))
+    c = Tensor(np.ones((2, 3)), requires_grad=True)
+    c.sum().backward()  # the gradient of a sum is a read-only broadcast view: the leaf gets a copy
+    assert c.grad.flags.writeable and c.grad.base is None
