@@ -48,7 +48,7 @@ def run(cases, threads=(1, 2), rounds=7, with_torch=None, with_numpy=True, progr
     rows = []
     for n in threads:
         set_threads(n, with_torch)
-        roof = sgemm_gflops()
+        roof = sgemm_gflops(n)
         progress(f"threads={n}: sgemm roofline {roof:.1f} GFLOP/s")
         for case in cases:
             times = run_case(case, rounds, with_torch, with_numpy)
