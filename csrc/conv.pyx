@@ -277,10 +277,10 @@ cdef void depthwise_forward_row(const floating* x, const floating* w, const floa
                     acc[t] = 0 if b == NULL else b[c0 + t]
                 for i in range(g.kh):
                     ih = oh * g.sh - g.pt + i * g.dil_h
-                    if 0 <= ih < g.h:
-                        xp = x + ((n * g.h + ih) * g.w + iw0) * g.c + c0
-                        wp = w + i * g.kw * g.f + c0
-                        for j in range(j_lo, j_hi):
+                    if 0 <= ih < g.h:  # pointers at tap j_lo, the first one inside the row
+                        xp = x + (((n * g.h + ih) * g.w + iw0) * g.c + j_lo * xstep + c0)
+                        wp = w + (i * g.kw + j_lo) * g.f + c0
+                        for j in range(j_hi - j_lo):
                             for t in range(DW_BLOCK):
                                 acc[t] += xp[j * xstep + t] * wp[j * g.f + t]
                 for t in range(DW_BLOCK):
@@ -290,9 +290,10 @@ cdef void depthwise_forward_row(const floating* x, const floating* w, const floa
                 for i in range(g.kh):
                     ih = oh * g.sh - g.pt + i * g.dil_h
                     if 0 <= ih < g.h:
-                        xp = x + ((n * g.h + ih) * g.w + iw0) * g.c + c
-                        for j in range(j_lo, j_hi):
-                            acc[0] += xp[j * xstep] * w[(i * g.kw + j) * g.f + c]
+                        xp = x + (((n * g.h + ih) * g.w + iw0) * g.c + j_lo * xstep + c)
+                        wp = w + (i * g.kw + j_lo) * g.f + c
+                        for j in range(j_hi - j_lo):
+                            acc[0] += xp[j * xstep] * wp[j * g.f]
                 yp[c] = acc[0]
         return
     for ow in range(g.ow):
@@ -347,10 +348,10 @@ cdef void depthwise_dx_row(const floating* dy, const floating* w, floating* dx,
                 for t in range(DW_BLOCK):
                     acc[t] = 0
                 for i in range(g.kh):
-                    if row_of[i] >= 0:
-                        dyp = dy + ((n * g.oh + row_of[i]) * g.ow + iw + g.pl) * g.f + c0
-                        wp = w + i * g.kw * g.f + c0
-                        for j in range(j_lo, j_hi):
+                    if row_of[i] >= 0:  # pointers at tap j_lo, output column iw + pl - j_lo * dil_w
+                        dyp = dy + (((n * g.oh + row_of[i]) * g.ow + iw + g.pl) * g.f - j_lo * ystep + c0)
+                        wp = w + (i * g.kw + j_lo) * g.f + c0
+                        for j in range(j_hi - j_lo):
                             for t in range(DW_BLOCK):
                                 acc[t] += dyp[t - j * ystep] * wp[j * g.f + t]
                 for t in range(DW_BLOCK):
@@ -359,9 +360,10 @@ cdef void depthwise_dx_row(const floating* dy, const floating* w, floating* dx,
                 acc[0] = 0
                 for i in range(g.kh):
                     if row_of[i] >= 0:
-                        dyp = dy + ((n * g.oh + row_of[i]) * g.ow + iw + g.pl) * g.f + c
-                        for j in range(j_lo, j_hi):
-                            acc[0] += dyp[-j * ystep] * w[(i * g.kw + j) * g.f + c]
+                        dyp = dy + (((n * g.oh + row_of[i]) * g.ow + iw + g.pl) * g.f - j_lo * ystep + c)
+                        wp = w + (i * g.kw + j_lo) * g.f + c
+                        for j in range(j_hi - j_lo):
+                            acc[0] += dyp[-j * ystep] * wp[j * g.f]
                 dxp[c] = acc[0]
         return
     zero_run(dxrow, g.w * g.c)
