@@ -124,7 +124,8 @@ def train(args, out=None):
                   ["accuracy"])
     log(f"nnkit {nnkit.__version__}: training {args.model} on {args.dataset} ({len(x_train)} train / "
         f"{len(x_test)} test images), {epochs} epochs, batch {batch_size}, {args.optimizer} lr {lr:g} {schedule}, "
-        f"{nnkit.get_num_threads()} threads, backend {nnkit.get_backend()}, seed {args.seed}")
+        f"{nnkit.get_num_threads()} threads, backend {nnkit.get_backend()}, seed {args.seed}; "
+        f"the val_ columns are the test set (nothing is tuned on them)")
 
     cbs, initial_epoch = [], 0
     if args.checkpoint_dir:

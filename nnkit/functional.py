@@ -51,7 +51,8 @@ def resolve_padding(op, padding, size, kernel, strides, dilation=(1, 1)):
     try:
         a, b = padding
     except (TypeError, ValueError):
-        raise ValueError(f"{op}: cannot read padding {padding!r}") from None
+        raise ValueError(f"{op}: cannot read padding {padding!r}; valid choices: 'valid', 'same', an int, "
+                         f"a pair, or ((top, bottom), (left, right))") from None
     if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
         return ((int(a), int(a)), (int(b), int(b)))
     return (tuple(int(v) for v in a), tuple(int(v) for v in b))

@@ -47,8 +47,8 @@ def _as_array(data, dtype):
     if dtype is not None:
         return np.asarray(data, dtype=dtype)
     arr = np.asarray(data)
-    if arr.dtype in FLOAT_DTYPES or arr.dtype == np.bool_:
-        return arr
+    if arr.dtype == np.bool_ or (isinstance(data, (np.ndarray, np.generic)) and arr.dtype in FLOAT_DTYPES):
+        return arr  # NumPy floats keep their precision; Python numbers and lists become float32
     return arr.astype(np.float32)
 
 
@@ -58,8 +58,9 @@ class Tensor:
     Parameters
     ----------
     data : array_like
-        Float32 and float64 arrays are kept as they are; other data becomes
-        float32 unless ``dtype`` says otherwise.
+        Float32 and float64 NumPy arrays and scalars keep their dtype; Python
+        numbers, lists and integer arrays become float32 unless ``dtype``
+        says otherwise.
     requires_grad : bool
         Whether ``backward`` should compute ``.grad`` for this tensor.
     """

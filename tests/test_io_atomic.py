@@ -55,3 +55,16 @@ def test_bad_mode():
     with pytest.raises(ValueError, match="atomic_open: mode"):
         with atomic_open("x", "ab"):
             pass
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "new.bin", b"x")
+        assert (tmp_path / "new.bin").stat().st_mode & 0o777 == 0o644
+        (tmp_path / "kept.bin").write_bytes(b"old")
+        os.chmod(tmp_path / "kept.bin", 0o640)
+        atomic_write_bytes(tmp_path / "kept.bin", b"new")
+        assert (tmp_path / "kept.bin").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)

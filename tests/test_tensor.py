@@ -8,6 +8,8 @@ from nnkit import Tensor, ops
 
 def test_dtypes():
     assert Tensor([1, 2, 3]).dtype == np.float32
+    assert Tensor([1.5, 2.0]).dtype == np.float32 and Tensor(2.5).dtype == np.float32
+    assert Tensor(np.float64(2.5)).dtype == np.float64
     assert Tensor(np.zeros(3)).dtype == np.float64
     assert Tensor(np.zeros(3, np.float32)).dtype == np.float32
     assert Tensor([1, 2], dtype=np.float64).dtype == np.float64

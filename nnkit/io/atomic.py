@@ -20,6 +20,7 @@ def atomic_open(path, mode="wb"):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; a saved file gets the usual permissions
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
             yield f
             f.flush()
@@ -30,6 +31,16 @@ def atomic_open(path, mode="wb"):
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+
+
+def _file_mode(path):
+    """The replaced file's mode, or what ``open()`` would give a new file (0666 less the umask)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _fsync_directory(directory):
