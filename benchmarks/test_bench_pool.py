@@ -10,7 +10,6 @@ Side-by-side ratio table at 1 and 2 OpenMP threads
 round-robin with the thread counts, warmed up, medians
 (``nnkit.bench.timing.compare``).
 """
-import os
 import platform
 
 import numpy as np
@@ -70,41 +69,7 @@ def cases():
             for name in CASES for kind in ("max", "avg") for mode in ("fwd", "fwd+bwd")}
 
 
-def _at(n_threads, fn):
-    def run():
-        threads.set_num_threads(n_threads)
-        fn()
-    return run
-
-
-def ratio_table(thread_counts=(1, 2), rounds=9):
-    """Rows (threads, case, t_cython, t_numpy) in seconds.  Per case, both backends
-    at every thread count are timed round-robin in one ``compare`` (warmed up,
-    medians), so the machine's noise spreads evenly over all of them."""
-    from nnkit.bench.timing import compare
-
-    before = threads.get_num_threads()
-    rows = []
-    try:
-        for case, fns in cases().items():
-            t = compare({(b, n): _at(n, fn) for b, fn in fns.items() for n in thread_counts}, rounds=rounds)
-            rows += [(n, case, t["cython", n], t["numpy", n]) for n in thread_counts]
-    finally:
-        threads.set_num_threads(before)
-    return sorted(rows, key=lambda row: row[0])
-
-
-def print_table(rows):
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs; float32")
-    print(f"{'T':>2} {'case':40s} {'cython ms':>10s} {'numpy ms':>10s} {'x numpy':>8s}")
-    for nt, case, tc, tn in rows:
-        print(f"{nt:2d} {case:40s} {tc * 1e3:10.3f} {tn * 1e3:10.3f} {tn / tc:8.1f}")
-    one = {case: tc for nt, case, tc, _ in rows if nt == 1}
-    print("Cython speed-up over its 1-thread time:")
-    for nt, case, tc, _ in rows:
-        if nt > 1 and case in one:
-            print(f"{nt:2d} {case:40s} {one[case] / tc:5.2f}x")
-
-
 if __name__ == "__main__":
-    print_table(ratio_table())
+    from side_by_side import print_table, ratio_table
+
+    print_table(ratio_table(cases()))
