@@ -27,8 +27,11 @@ class InputSpec:
             return f"expected rank >= {self.min_ndim}, got rank {rank}"
         for axis, size in self.axes.items():
             if -rank <= axis < rank and shape[axis] is not None and shape[axis] != size:
-                what = "channels" if axis == -1 else f"size on axis {axis}"
-                return f"expected {size} {what} (as built), got {shape[axis]}"
+                if axis in (-1, rank - 1):
+                    hint = ("; nnkit is channels-last (batch, height, width, channels): "
+                            "transpose channels-first data with x.transpose(0, 2, 3, 1)") if rank == 4 else ""
+                    return f"expected {size} channels (as built), got {shape[axis]}{hint}"
+                return f"expected size {size} on axis {axis} (as built), got {shape[axis]}"
         return None
 
     def __repr__(self):

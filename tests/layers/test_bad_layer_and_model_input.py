@@ -133,3 +133,12 @@ def test_functional_model_called_on_the_wrong_shape():
         model(np.zeros((2, 5, 4, 3)))
     with pytest.raises(ValueError, match=r"Model 'functional': expected 1 input\(s\) \('image'\), got a list of 2"):
         model([np.zeros((1, 4, 4, 3)), np.zeros((1, 4, 4, 3))])
+
+
+def test_channels_first_input_gets_a_layout_hint():
+    from nnkit.layers import Conv2D
+
+    layer = Conv2D(4, 3)
+    layer(np.zeros((1, 8, 8, 3), np.float32))
+    with pytest.raises(ValueError, match=r"expected 3 channels \(as built\), got 8; nnkit is channels-last"):
+        layer(np.zeros((1, 3, 8, 8), np.float32))

@@ -144,5 +144,5 @@ def test_frozen_model_and_frozen_layer():
 def test_sequential_input_shape_is_checked():
     model = small_cnn()
     with pytest.raises(ValueError, match=r"Sequential 'cnn': incompatible input shape \(2, 9, 8, 2\): "
-                                         r"expected 8 size on axis 1"):
+                                         r"expected size 8 on axis 1"):
         model(np.zeros((2, 9, 8, 2)))
