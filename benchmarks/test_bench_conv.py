@@ -15,7 +15,10 @@ Side-by-side ratio table at 1 and 2 threads (``PYTHONPATH=. python benchmarks/te
 backends (cython, numpy, sgemm, a 2048^3 sgemm for the machine's peak); each
 block is warmed up and reported as its median, after a pause that lets the
 previous library's spinning worker threads go to sleep.  Ratios are taken
-within a round, then the median over rounds.
+within a round, then the median over rounds.  (Not ``side_by_side.ratio_table``:
+convolutions need the BLAS thread count set alongside OpenMP's, the sgemm
+roofline, and that pause; call-by-call round-robin would charge each backend
+for the other library's spinning threads.)
 """
 import os
 import platform
