@@ -15,10 +15,8 @@ with a single-threaded BLAS call while the columns are still in its core's
 cache.  The buffers stay within the workspace limit (``set_workspace_limit``).
 """
 import operator
-import threading
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from ..validate import col2im_args, conv2d_args, conv2d_backward_args, im2col_args
 from ..._ext import conv as _k
@@ -61,39 +59,6 @@ def set_workspace_limit(nbytes):
 def get_workspace_limit():
     """The im2col column buffer limit in bytes."""
     return _workspace_limit
-
-
-class _SingleThreadedBlas:
-    """While active, the BLAS libraries run single-threaded.
-
-    The GEMM algorithms call the BLAS from inside OpenMP workers, one GEMM per
-    thread on its own chunk; a multi-threaded BLAS there would put two thread
-    pools on the same cores.  Re-entrant across Python threads: the first one
-    in limits, the last one out restores.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._active = 0
-        self._limiter = None
-        self._controller = None
-
-    def __enter__(self):
-        with self._lock:
-            if self._active == 0:
-                if self._controller is None:
-                    self._controller = ThreadpoolController().select(user_api="blas")
-                self._limiter = self._controller.limit(limits=1)
-            self._active += 1
-
-    def __exit__(self, *exc):
-        with self._lock:
-            self._active -= 1
-            if self._active == 0:
-                self._limiter.restore_original_limits()
-
-
-_single_threaded_blas = _SingleThreadedBlas()
 
 
 def _algorithm(x_shape, w_shape, strides, padding, groups):
@@ -140,15 +105,6 @@ def _plan(x, w_shape, out_size, strides, dilation, backward):
     return balanced(n * oh, cap, nthreads * (2 if backward and overlap else 1)), nthreads
 
 
-def _run(kernel, algorithm, nthreads, *args):
-    """Call a conv kernel; the GEMM algorithms want a single-threaded BLAS inside OpenMP workers."""
-    if algorithm != _k.DEPTHWISE and nthreads > 1:
-        with _single_threaded_blas:
-            kernel(*args, nthreads)
-    else:
-        kernel(*args, nthreads)
-
-
 def _copy_threads(nbytes):
     """OpenMP threads for a pure copy (im2col, col2im) of ``nbytes``."""
     return _threads.get_num_threads() if nbytes >= _MIN_PARALLEL_FLOP else 1
@@ -191,8 +147,9 @@ def conv2d_forward(x, w, b, strides, padding, dilation, groups):
     if y.size:
         algorithm = _algorithm(x.shape, w.shape, strides, padding, groups)
         chunk, nthreads = _plan(x, w.shape, out, strides, dilation, backward=False)
-        _run(_k.conv2d_forward, algorithm, nthreads, x, w, b, y, *_geometry(strides, padding, dilation),
-             groups, algorithm, chunk)
+        # The GEMMs run inside the OpenMP workers, on the BLAS that nnkit.set_num_threads
+        # keeps single-threaded: one thread pool in all.
+        _k.conv2d_forward(x, w, b, y, *_geometry(strides, padding, dilation), groups, algorithm, chunk, nthreads)
     return y
 
 
@@ -209,6 +166,6 @@ def conv2d_backward(dy, x, w, strides, padding, dilation, groups, need_dx=True, 
     db = alloc(w.shape[3], w.dtype) if need_db else None
     if dy.size:
         chunk, nthreads = _plan(x, w.shape, out, strides, dilation, backward=True)
-        _run(_k.conv2d_backward, algorithm, nthreads, dy, x, w, dx, dw, db,
-             *_geometry(strides, padding, dilation), groups, algorithm, chunk)
+        _k.conv2d_backward(dy, x, w, dx, dw, db, *_geometry(strides, padding, dilation), groups, algorithm,
+                           chunk, nthreads)
     return dx, dw, db
