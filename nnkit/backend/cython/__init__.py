@@ -8,3 +8,9 @@ from .conv import *  # noqa: F401,F403
 from .gemm import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .softmax_xent import *  # noqa: F401,F403
+
+from nnkit import threads as _threads
+
+# The kernels call the BLAS from inside their OpenMP workers: set up the one
+# thread pool (OpenMP n, BLAS 1) before any of them can run.
+_threads.get_num_threads()
