@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from nnkit import random as nnrandom
+from nnkit.configurable import Configurable
 
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
@@ -36,7 +37,7 @@ def compute_fans(shape):
     return shape[-2] * receptive_field, shape[-1] * receptive_field
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype)`` returns a new array."""
 
     def __call__(self, shape, dtype="float32"):
@@ -44,14 +45,6 @@ class Initializer:
 
     def get_config(self):
         return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class _Seeded(Initializer):

@@ -23,6 +23,7 @@ import numpy as np
 
 from nnkit import functional as F
 from nnkit import ops
+from nnkit.configurable import Configurable
 from nnkit.tensor import Tensor, as_tensor
 
 __all__ = [
@@ -229,7 +230,7 @@ def kl_divergence(y_true, y_pred):
 
 
 # -- classes ----------------------------------------------------------------------------------------
-class Loss:
+class Loss(Configurable):
     """Base class: ``call(y_true, y_pred)`` gives per-sample losses; ``__call__`` reduces them."""
 
     def __init__(self, reduction="sum_over_batch_size", name=None):
@@ -255,14 +256,6 @@ class Loss:
 
     def get_config(self):
         return {"reduction": self.reduction, "name": self.name}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class LossFunctionWrapper(Loss):

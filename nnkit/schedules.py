@@ -6,6 +6,8 @@ A schedule is called with ``step``, the number of updates already applied
 """
 import math
 
+from nnkit.configurable import Configurable
+
 __all__ = ["LearningRateSchedule", "StepDecay", "ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay",
            "serialize", "deserialize"]
 
@@ -16,20 +18,9 @@ def _positive(cls, name, value):
     return value
 
 
-class LearningRateSchedule:
+class LearningRateSchedule(Configurable):
     def __call__(self, step):
         raise NotImplementedError
-
-    def get_config(self):
-        raise NotImplementedError
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class StepDecay(LearningRateSchedule):
