@@ -216,13 +216,13 @@ class BatchNormTrain(Function):
 
 class BatchNormInference(Function):
     def forward(self, x, gamma, beta, mean, var, eps):
-        self.scale = gamma / np.sqrt(var + eps)
-        self.xhat = (x - mean) * (1 / np.sqrt(var + eps))
+        self.x, self.gamma, self.mean, self.invstd = x, gamma, mean, 1 / np.sqrt(var + eps)
         return backend.current().batch_norm_inference(x, gamma, beta, mean, var, eps)
 
-    def backward(self, g):
+    def backward(self, g):  # rare (fine-tuning through frozen statistics): computed here, not in every forward
         axes = tuple(range(g.ndim - 1))
-        return g * self.scale, (g * self.xhat).sum(axis=axes), g.sum(axis=axes), None, None
+        xhat = (self.x - self.mean) * self.invstd
+        return g * (self.gamma * self.invstd), (g * xhat).sum(axis=axes), g.sum(axis=axes), None, None
 
 
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.99, eps=1e-3):

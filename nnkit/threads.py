@@ -16,7 +16,8 @@ from threadpoolctl import threadpool_limits
 _num_threads = None
 
 
-def _available_cores():
+def available_cores():
+    """CPU cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -47,7 +48,7 @@ def get_num_threads():
 def init_from_env():
     value = os.environ.get("NNKIT_NUM_THREADS")
     if value is None:
-        set_num_threads(_available_cores())
+        set_num_threads(available_cores())
         return
     try:
         n = int(value)

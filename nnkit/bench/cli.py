@@ -6,6 +6,7 @@ import platform
 
 from nnkit.bench import runner
 from nnkit.io.atomic import atomic_write_text
+from nnkit.threads import available_cores
 
 GROUPS = ("conv", "pool", "dense", "batchnorm", "softmax_xent", "model")
 
@@ -33,7 +34,7 @@ def build_parser(parser=None):
 
 
 def default_threads():
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cores()
     return sorted({1, min(2, cores), cores})
 
 
