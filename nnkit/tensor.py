@@ -7,7 +7,6 @@ and some input requires them, records the op on the output so that
 ``Tensor.backward`` can walk the graph in reverse topological order.
 """
 import contextlib
-import functools
 import threading
 
 import numpy as np
@@ -313,15 +312,6 @@ def unbroadcast(grad, shape):
     return grad
 
 
-@functools.lru_cache(maxsize=None)
-def _ops():
-    from nnkit import ops as module
-    return module
-
-
-class _LazyOps:
-    def __getattr__(self, name):
-        return getattr(_ops(), name)
-
-
-ops = _LazyOps()
+# Tensor's operators are implemented in nnkit.ops, which imports this module;
+# importing it last (and using it only at call time) keeps the cycle harmless.
+from nnkit import ops  # noqa: E402
