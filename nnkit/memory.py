@@ -1,0 +1,53 @@
+"""Keep freed arrays in the process heap between training steps (glibc only).
+
+A training step allocates and frees the same large arrays every step
+(activations, gradients, im2col columns).  glibc's malloc serves blocks over
+its mmap threshold with a fresh ``mmap`` and gives freed memory at the top of
+the heap back to the kernel past its trim threshold, so every step page-faults
+its arrays in again: about 750 faults per MLP step, 25-40 % of the step
+(measured with ``perf stat -e page-faults``).  ``keep_heap()`` raises both
+thresholds, as ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` would,
+so freed blocks are reused.  The cost is that up to ``trim`` bytes of freed
+memory stay mapped to the process.
+
+nnkit calls it on import unless ``NNKIT_KEEP_HEAP=0`` or the user already set
+one of glibc's ``MALLOC_*`` variables (their choice wins).
+"""
+import ctypes
+import ctypes.util
+import os
+import platform
+
+__all__ = ["keep_heap"]
+
+_M_TRIM_THRESHOLD = -1  # glibc <malloc.h>
+_M_MMAP_THRESHOLD = -3
+# glibc's largest mmap threshold on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX): blocks up to 32 MiB come from the heap.
+MMAP_THRESHOLD = 32 << 20
+TRIM_THRESHOLD = 256 << 20
+_USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
+
+_applied = None
+
+
+def keep_heap(mmap_threshold=MMAP_THRESHOLD, trim_threshold=TRIM_THRESHOLD):
+    """Raise glibc's mmap and trim thresholds; return whether they were set.
+
+    Returns ``False`` (and changes nothing) off glibc.
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    # mallopt returns 1 on success; both must be set, since setting either turns off glibc's adaptive thresholds.
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))
+                and libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
+
+
+def apply_default():
+    """What ``import nnkit`` does: ``keep_heap()`` unless the user opted out or chose their own settings."""
+    global _applied
+    if _applied is None:
+        opted_out = os.environ.get("NNKIT_KEEP_HEAP", "1").strip().lower() in ("0", "false", "no", "off")
+        user_chose = any(name in os.environ for name in _USER_SETTINGS)
+        _applied = False if opted_out or user_chose else keep_heap()
+    return _applied
