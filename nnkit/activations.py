@@ -11,6 +11,11 @@ __all__ = ["get", "serialize", "linear", "relu", "relu6", "leaky_relu", "elu", "
            "silu", "swish", "exponential"]
 
 
+def fusable(fn):
+    """The name ``nnkit.functional.linear``/``conv2d`` take to fuse ``fn`` into their bias pass, or None."""
+    return "relu" if fn is relu else None
+
+
 def linear(x):
     """The identity."""
     return x

@@ -64,23 +64,37 @@ def _image(op, x):
                          f"got shape {x.shape}")
 
 
+def _fused_activation(op, activation):
+    """The epilogue a GEMM-based op applies in the same pass as its bias: None or ``'relu'``."""
+    if activation not in (None, "relu"):
+        raise ValueError(f"{op}: the fused activation must be None or 'relu', got {activation!r}; "
+                         f"apply other activations to the result")
+    return activation == "relu"
+
+
 # -- convolution ----------------------------------------------------------------
 class Conv2d(Function):
-    def forward(self, x, w, *bias, strides, padding, dilation, groups):
+    def forward(self, x, w, *bias, strides, padding, dilation, groups, relu):
         self.kernels = backend.current()
-        self.x, self.w, self.has_bias = x, w, bool(bias)
+        self.x, self.w, self.has_bias, self.relu = x, w, bool(bias), relu
         self.geometry = dict(strides=strides, padding=padding, dilation=dilation, groups=groups)
-        return self.kernels.conv2d_forward(x, w, bias[0] if bias else None, **self.geometry)
+        if not relu:
+            return self.kernels.conv2d_forward(x, w, bias[0] if bias else None, **self.geometry)
+        y = self.kernels.conv2d_forward(x, w, None, **self.geometry)
+        self.y = self.kernels.bias_relu(y, bias[0] if bias else None, True, out=y)
+        return y
 
     def backward(self, g):
         need = self.needs_input_grad
+        if self.relu:
+            g = self.kernels.relu_backward(g, self.y)
         dx, dw, db = self.kernels.conv2d_backward(
             g, self.x, self.w, **self.geometry,
             need_dx=need[0], need_dw=need[1], need_db=self.has_bias and need[2])
         return (dx, dw, db) if self.has_bias else (dx, dw)
 
 
-def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, groups=1):
+def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, groups=1, activation=None):
     """2-D convolution (cross-correlation, as every framework computes it).
 
     Parameters
@@ -91,6 +105,7 @@ def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, groups=1):
     strides, dilation : int or (int, int)
     padding : 'valid', 'same', int, (ph, pw) or ((top, bottom), (left, right))
     groups : int; ``groups == C`` is a depthwise convolution
+    activation : None or ``'relu'``, fused into the bias pass (and its gradient into this op's backward)
     """
     x = as_tensor(x)
     w = as_tensor(w, x)
@@ -101,9 +116,10 @@ def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, groups=1):
     dilation = _pair("conv2d", "dilation", dilation)
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"conv2d: expected groups to be a positive int, got {groups!r}")
+    relu = _fused_activation("conv2d", activation)
     pads = resolve_padding("conv2d", padding, x.shape[1:3], w.shape[:2], strides, dilation)
     inputs = (x, w) if b is None else (x, w, as_tensor(b, x))
-    return Conv2d.apply(*inputs, strides=strides, padding=pads, dilation=dilation, groups=int(groups))
+    return Conv2d.apply(*inputs, strides=strides, padding=pads, dilation=dilation, groups=int(groups), relu=relu)
 
 
 # -- pooling --------------------------------------------------------------------
@@ -162,24 +178,23 @@ def global_max_pool2d(x, keepdims=False):
 
 # -- dense ------------------------------------------------------------------------
 class Linear(Function):
-    def forward(self, x, w, *bias):
+    def forward(self, x, w, *bias, relu):
         if x.shape[-1] != w.shape[0]:
             raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the "
                              f"weight expects {w.shape[0]} (shape {w.shape})")
         self.kernels = backend.current()
-        self.x, self.w, self.has_bias = x, w, bool(bias)
-        x2 = x.reshape(-1, x.shape[-1])
-        if bias:  # the GEMM adds into the broadcast bias
-            y = np.empty((x2.shape[0], w.shape[1]), x.dtype)
-            y[...] = bias[0]
-            self.kernels.matmul(x2, w, out=y)
-        else:
-            y = self.kernels.matmul(x2, w)
+        self.x, self.w, self.has_bias, self.relu = x, w, bool(bias), relu
+        y = self.kernels.matmul(x.reshape(-1, x.shape[-1]), w)
+        if bias or relu:  # one pass over the fresh GEMM output, in place
+            self.kernels.bias_relu(y, bias[0] if bias else None, relu, out=y)
+        self.y = y
         return y.reshape(x.shape[:-1] + (w.shape[1],))
 
     def backward(self, g):
         need = self.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1])
+        if self.relu:
+            g2 = self.kernels.relu_backward(g2, self.y)
         dx = self.kernels.matmul(g2, self.w, trans_b=True).reshape(self.x.shape) if need[0] else None
         dw = self.kernels.matmul(self.x.reshape(-1, self.x.shape[-1]), g2, trans_a=True) if need[1] else None
         if not self.has_bias:
@@ -187,18 +202,23 @@ class Linear(Function):
         return dx, dw, (g2.sum(axis=0) if need[2] else None)
 
 
-def linear(x, w, b=None):
-    """``x @ w + b`` over the last axis of ``x``; ``w`` is (in_features, out_features)."""
+def linear(x, w, b=None, activation=None):
+    """``activation(x @ w + b)`` over the last axis of ``x``; ``w`` is (in_features, out_features).
+
+    ``activation='relu'`` is fused: applied in the same pass as the bias, and
+    its gradient in the same Function (one op instead of three).
+    """
     x = as_tensor(x)
     w = as_tensor(w, x)
+    relu = _fused_activation("linear", activation)
     if w.ndim != 2 or x.ndim < 1:
         raise ValueError(f"linear: expected x (..., in) and w (in, out), got shapes {x.shape} and {w.shape}")
     if b is None:
-        return Linear.apply(x, w)
+        return Linear.apply(x, w, relu=relu)
     b = as_tensor(b, x)
     if b.shape != (w.shape[1],):
         raise ValueError(f"linear: expected bias of shape ({w.shape[1]},), got {b.shape}")
-    return Linear.apply(x, w, b)
+    return Linear.apply(x, w, b, relu=relu)
 
 
 # -- batch normalisation -------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import special
 
 from nnkit import backend
-from nnkit.tensor import Function, Tensor, as_tensor, unbroadcast
+from nnkit.tensor import FLOAT_DTYPES, Function, Tensor, as_tensor, unbroadcast
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "power", "negative", "matmul",
@@ -179,9 +179,18 @@ class Clip(_Unary):
         return inside.astype(x.dtype)
 
 
-class Relu(_Unary):
-    f = staticmethod(lambda x: np.maximum(x, 0))
-    df = staticmethod(lambda x, y: (x > 0).astype(x.dtype))
+class Relu(Function):
+    """``max(x, 0)`` in one pass on the backend's kernel; NaN passes through."""
+
+    def forward(self, x):
+        if x.dtype not in FLOAT_DTYPES:  # integer tensors never need a gradient
+            return np.maximum(x, 0)
+        self.kernels = backend.current()
+        self.y = self.kernels.bias_relu(x)
+        return self.y
+
+    def backward(self, g):
+        return (self.kernels.relu_backward(g, self.y),)
 
 
 class LeakyRelu(_Unary):

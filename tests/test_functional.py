@@ -71,6 +71,35 @@ def test_linear_gradients_and_shapes():
         F.linear(np.zeros((2, 4), np.float32), np.zeros((4, 5), np.float32), np.zeros(4, np.float32))
 
 
+def test_fused_relu_linear_equals_linear_then_relu(backend):
+    # Random pre-activations lie within the gradient check's 1e-6 step of the kink with negligible chance.
+    x, w, b = rng.standard_normal((3, 2, 4)), rng.standard_normal((4, 5)), rng.standard_normal(5)
+    fused = F.linear(Tensor(x), Tensor(w), Tensor(b), activation="relu").numpy()
+    np.testing.assert_allclose(fused, np.maximum(x @ w + b, 0))
+    check_grad(lambda x, w, b: F.linear(x, w, b, activation="relu"), x, w, b)
+    check_grad(lambda x, w: F.linear(x, w, activation="relu"), x[0], w)
+
+
+@pytest.mark.parametrize("strides,padding,groups", [(1, "same", 1), (2, "valid", 2)])
+def test_fused_relu_conv2d_equals_conv2d_then_relu(backend, strides, padding, groups):
+    x = rng.standard_normal((2, 6, 5, 4))
+    w = rng.standard_normal((3, 3, 4 // groups, 4))
+    b = rng.standard_normal(4)
+    plain = F.conv2d(x, w, b, strides, padding, groups=groups).numpy()
+    np.testing.assert_allclose(F.conv2d(x, w, b, strides, padding, groups=groups, activation="relu").numpy(),
+                               np.maximum(plain, 0))
+    check_grad(lambda x, w, b: F.conv2d(x, w, b, strides, padding, groups=groups, activation="relu"), x, w, b)
+    check_grad(lambda x, w: F.conv2d(x, w, None, strides, padding, groups=groups, activation="relu"), x, w)
+
+
+def test_fused_activation_must_be_relu_or_none():
+    x, w = np.zeros((2, 4), np.float32), np.zeros((4, 5), np.float32)
+    with pytest.raises(ValueError, match="linear: the fused activation must be None or 'relu', got 'tanh'"):
+        F.linear(x, w, activation="tanh")
+    with pytest.raises(ValueError, match="conv2d: the fused activation must be None or 'relu', got 'gelu'"):
+        F.conv2d(np.zeros((1, 5, 5, 1), np.float32), np.zeros((3, 3, 1, 1), np.float32), activation="gelu")
+
+
 def test_batch_norm_train_and_running_stats(backend):
     x = rng.standard_normal((8, 3, 3, 4)) * 2 + 1
     gamma, beta = rng.uniform(0.5, 1.5, 4), rng.standard_normal(4)

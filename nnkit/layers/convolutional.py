@@ -74,9 +74,9 @@ class _Conv(Layer):
         self._check_spatial(input_shape)
         return (input_shape[0],) + self._spatial(input_shape) + (self._out_channels(input_shape),)
 
-    def _conv(self, x, kernel, bias=None, groups=1, strides=None, padding=None):
+    def _conv(self, x, kernel, bias=None, groups=1, strides=None, padding=None, activation=None):
         return F.conv2d(x, kernel, bias, strides=strides or self.strides, padding=padding or self.padding,
-                        dilation=self.dilation_rate, groups=groups)
+                        dilation=self.dilation_rate, groups=groups, activation=activation)
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": list(self.kernel_size), "strides": list(self.strides),
@@ -114,7 +114,9 @@ class Conv2D(_Conv):
         self.input_spec = InputSpec(ndim=4, axes={-1: channels})
 
     def call(self, inputs):
-        return self.activation(self._conv(inputs, self.kernel, self.bias, groups=self.groups))
+        fused = nnactivations.fusable(self.activation)
+        y = self._conv(inputs, self.kernel, self.bias, groups=self.groups, activation=fused)
+        return y if fused else self.activation(y)
 
     def _out_channels(self, input_shape):
         return self.filters

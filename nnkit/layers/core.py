@@ -39,7 +39,9 @@ class Dense(Layer):
         self.input_spec = InputSpec(min_ndim=2, axes={-1: features})
 
     def call(self, inputs):
-        return self.activation(F.linear(inputs, self.kernel, self.bias))
+        fused = nnactivations.fusable(self.activation)
+        y = F.linear(inputs, self.kernel, self.bias, activation=fused)
+        return y if fused else self.activation(y)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
