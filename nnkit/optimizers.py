@@ -14,6 +14,7 @@ mapping, ready for safetensors plus JSON.  ``get_config`` round-trips the
 hyper-parameters (a schedule as ``{"class_name", "config"}``).
 """
 import numpy as np
+from scipy.linalg import blas
 
 from nnkit import schedules
 
@@ -189,6 +190,14 @@ def _keyed(weights):
     return out
 
 
+def _axpy(a, x, y):
+    """``y += a * x`` in place, in one pass through the BLAS when both are contiguous (no temporary)."""
+    if y.flags.c_contiguous and x.flags.c_contiguous and x.dtype == y.dtype and y.dtype.kind == "f":
+        blas.get_blas_funcs("axpy", (y,))(x.reshape(-1), y.reshape(-1), a=a)
+    else:
+        y += a * x
+
+
 class SGD(Optimizer):
     """``v = momentum v - lr g; w += v`` (Nesterov: ``w += momentum v - lr g``); plain ``w -= lr g`` without momentum."""
 
@@ -200,13 +209,14 @@ class SGD(Optimizer):
 
     def _update(self, w, g, lr, slots):
         if not self.momentum:
-            w -= lr * g
+            _axpy(-lr, g, w)
             return
         v = slots["momentum"]
         v *= self.momentum
-        v -= lr * g
+        _axpy(-lr, g, v)
         if self.nesterov:
-            w += self.momentum * v - lr * g
+            _axpy(self.momentum, v, w)
+            _axpy(-lr, g, w)
         else:
             w += v
 
