@@ -1,10 +1,12 @@
 """Matrix products split over OpenMP threads, each calling a single-threaded BLAS.
 
-nnkit keeps one thread pool: OpenMP.  A dense layer's GEMM is cut into one
-block of output rows per thread (or of output columns, when there are fewer
-rows than threads can share), and every block is one BLAS call.  No BLAS
-thread pool runs beside the OpenMP one, so no idle pool spins on the cores
-the kernels need.
+nnkit keeps one thread pool: OpenMP.  A GEMM is cut into one block of output
+rows or columns per thread, and every block is one BLAS call.  Each call packs
+its own copy of the operand it shares with the others (all of B for a block
+of rows, all of A for a block of columns), so the longer output side is the
+one cut: a dense layer's (64 x 512) output split by rows spent 20 % of its
+time packing the 784 x 512 weight twice.  No BLAS thread pool runs beside the
+OpenMP one, so no idle pool spins on the cores the kernels need.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, threadid
@@ -18,7 +20,7 @@ cdef void _blocked_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, 
                         int nthreads) noexcept nogil:
     cdef Py_ssize_t lda = m if trans_a else k
     cdef Py_ssize_t ldb = k if trans_b else n
-    cdef bint by_rows = m >= 8 * nthreads or m >= n
+    cdef bint by_rows = m >= n
     cdef Py_ssize_t total = m if by_rows else n
     cdef Py_ssize_t t, start, stop
     with parallel(num_threads=nthreads):
