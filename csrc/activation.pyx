@@ -23,13 +23,25 @@ cdef inline int _team(Py_ssize_t elements) noexcept nogil:
 
 
 # The loops work on raw pointers with unconditional loads, so gcc turns the
-# branches into vector selects.  The bias arrives tiled over a block of rows
-# (``block`` = a whole number of rows), so a block is one flat loop however
-# few channels there are: per-row loops over 6 channels ran 6x slower.
-cdef void _bias_relu_flat(const floating* x, const floating* block, Py_ssize_t period, floating* out,
+# branches into vector selects.  The bias is first tiled over a whole number
+# of rows (up to TILE values), so a block of rows is one flat loop however few
+# channels there are: per-row loops over 6 channels ran 6x slower.
+cdef enum:
+    TILE = 512
+
+
+cdef void _bias_relu_flat(const floating* x, const floating* bias, Py_ssize_t cols, floating* out,
                           Py_ssize_t n, bint relu) noexcept nogil:
-    cdef Py_ssize_t i = 0, k, stop
+    """out[:n] = relu(x[:n] + bias repeated every ``cols``); n is a multiple of cols."""
+    cdef floating tile[TILE]
+    cdef const floating* block = bias
+    cdef Py_ssize_t i = 0, k, stop, period = n if bias == NULL else cols
     cdef floating v
+    if bias != NULL and cols <= TILE // 2:
+        period = (TILE // cols) * cols
+        for k in range(period):
+            tile[k] = bias[k % cols]
+        block = tile
     while i < n:
         stop = min(period, n - i)
         if block != NULL and relu:
@@ -57,19 +69,18 @@ cdef void _relu_backward(const floating* g, const floating* y, floating* out, Py
         out[i] = v if y[i] > 0 else 0
 
 
-def bias_relu(const floating[:, ::1] x, const floating[::1] bias_block, floating[:, ::1] out, bint relu):
+def bias_relu(const floating[:, ::1] x, const floating[::1] bias, floating[:, ::1] out, bint relu):
     """out = relu(x + bias) row by row (either part optional); ``out`` may alias ``x``.
 
     Parameters
     ----------
     x : (R, C), IN
-    bias_block : (B * C,) or None, IN: the bias repeated over B rows (any B >= 1)
+    bias : (C,) or None, IN
     out : (R, C), OUT
     relu : clamp negatives to 0 (False: only add the bias)
     """
     cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], start, stop
-    cdef Py_ssize_t period = rows * cols if bias_block is None else bias_block.shape[0]
-    cdef const floating* b = NULL if bias_block is None else &bias_block[0]
+    cdef const floating* b = NULL if bias is None else &bias[0]
     cdef int t, team = _team(rows * cols)
     if rows == 0 or cols == 0:
         return
@@ -78,7 +89,7 @@ def bias_relu(const floating[:, ::1] x, const floating[::1] bias_block, floating
         start = rows * t // team
         stop = rows * (t + 1) // team
         if stop > start:
-            _bias_relu_flat(&x[start, 0], b, period, &out[start, 0], (stop - start) * cols, relu)
+            _bias_relu_flat(&x[start, 0], b, cols, &out[start, 0], (stop - start) * cols, relu)
 
 
 def relu_backward(const floating[::1] g, const floating[::1] y, floating[::1] out):

@@ -1,14 +1,9 @@
 """Bias + ReLU epilogue and the ReLU gradient: checks here, the loops in ``csrc/activation.pyx``."""
-import numpy as np
-
 from nnkit._ext import activation as _ext
 
 from ..reference.activation import check_bias_relu, check_relu_backward
 
 __all__ = ["bias_relu", "relu_backward"]
-
-# The kernel adds the bias tiled over about this many elements, so few channels still make long vector loops.
-_BLOCK = 512
 
 
 def bias_relu(x, bias=None, relu=True, out=None):
@@ -16,8 +11,7 @@ def bias_relu(x, bias=None, relu=True, out=None):
     x, bias, out = check_bias_relu(x, bias, out)
     c = x.shape[-1]
     rows = x.size // c if c else 0
-    block = None if bias is None else np.tile(bias, max(1, _BLOCK // max(c, 1)))
-    _ext.bias_relu(x.reshape(rows, c), block, out.reshape(rows, c), relu)
+    _ext.bias_relu(x.reshape(rows, c), bias, out.reshape(rows, c), relu)
     return out
 
 
