@@ -12,7 +12,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["threads", "gemm", "conv", "pool", "batchnorm", "softmax_xent", "activation"]
+KERNELS = ["threads", "gemm", "conv", "pool", "batchnorm", "softmax_xent", "activation", "winograd"]
 if os.environ.get("NNKIT_KERNELS"):
     KERNELS = os.environ["NNKIT_KERNELS"].split(",")
 

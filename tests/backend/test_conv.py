@@ -170,6 +170,57 @@ def test_every_algorithm_matches_reference(case, algorithm, nthreads, workspace)
         assert_close(g, e, dtype, name)
 
 
+@st.composite
+def winograd_cases(draw):
+    """3x3 stride-1 convolutions with enough channels and filters for Winograd F(2x2, 3x3)."""
+    c, f = draw(st.integers(cy._WINOGRAD_MIN_CHANNELS, 24)), draw(st.integers(cy._WINOGRAD_MIN_CHANNELS, 24))
+    padding = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(2))
+    n, h, w = draw(st.integers(1, 3)), draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    assume(out_size(h, 3, 1, padding[0], 1) > 0 and out_size(w, 3, 1, padding[1], 1) > 0)
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    wt = rng.standard_normal((3, 3, c, f)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype) if draw(st.booleans()) else None
+    return dict(x=x, w=wt, b=b, geom=((1, 1), padding, (1, 1), 1), dtype=dtype, rng=rng)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=winograd_cases(), layout=st.sampled_from(["c", "strided"]), nthreads=st.sampled_from([1, 2, 3]),
+       chunk_bytes=st.sampled_from([1, 40000, None]), need=st.tuples(st.booleans(), st.booleans(), st.booleans()))
+def test_winograd_matches_reference(case, layout, nthreads, chunk_bytes, need):
+    """Forward and dx by Winograd (odd sizes: partial edge tiles; one chunk or many), dw on im2col."""
+    x, w, b, geom, dtype = case["x"], case["w"], case["b"], case["geom"], case["dtype"]
+    assert cy._algorithm(x.shape, w.shape, *geom) == cy.WINOGRAD
+    y_ref = ref.conv2d_forward(x, w, b, *geom)
+    dy = case["rng"].standard_normal(y_ref.shape).astype(dtype)
+    expected = ref.conv2d_backward(dy, x, w, *geom, *need)
+    with pytest.MonkeyPatch.context() as patch, cython_settings(nthreads):
+        if chunk_bytes is not None:
+            patch.setattr(cy, "_WINOGRAD_CHUNK_BYTES", chunk_bytes)
+        y = cy.conv2d_forward(relayout(x, layout), relayout(w, layout), b, *geom)
+        got = cy.conv2d_backward(relayout(dy, layout), relayout(x, layout), w, *geom, *need)
+    assert_close(y, y_ref, dtype, "y")
+    for name, g, e in zip(("dx", "dw", "db"), got, expected):
+        assert (g is None) == (e is None), name
+        if e is not None:
+            assert_close(g, e, dtype, name)
+
+
+def test_winograd_is_picked_only_where_it_applies():
+    pads = ((1, 1), (1, 1))
+    assert cy._algorithm((8, 16, 16, 64), (3, 3, 64, 64), (1, 1), pads, (1, 1), 1) == cy.WINOGRAD
+    for x_shape, w_shape, strides, padding, dilation, groups in [
+        ((8, 16, 16, 64), (3, 3, 64, 64), (2, 2), pads, (1, 1), 1),  # strided
+        ((8, 16, 16, 64), (3, 3, 64, 64), (1, 1), pads, (2, 2), 1),  # dilated
+        ((8, 16, 16, 64), (3, 3, 32, 64), (1, 1), pads, (1, 1), 2),  # grouped
+        ((8, 16, 16, 64), (5, 5, 64, 64), (1, 1), pads, (1, 1), 1),  # not 3x3
+        ((8, 16, 16, 8), (3, 3, 8, 64), (1, 1), pads, (1, 1), 1),  # few channels
+        ((8, 16, 16, 64), (3, 3, 64, 64), (1, 1), ((3, 0), (0, 0)), (1, 1), 1),  # dx would need negative padding
+    ]:
+        assert cy._algorithm(x_shape, w_shape, strides, padding, dilation, groups) != cy.WINOGRAD
+
+
 @settings(max_examples=30, deadline=None)
 @given(case=conv_cases(allow_groups=False), nthreads=st.sampled_from([1, 2]))
 def test_im2col_col2im_match_reference(case, nthreads):
@@ -282,6 +333,7 @@ FD_GEOMETRIES = [  # stride, padding, dilation, groups together; depthwise; poin
     ((2, 5, 5, 3), (3, 3, 6), (1, 2), ((1, 1), (0, 1)), (1, 1), 3),
     ((2, 4, 3, 4), (1, 1, 6), (1, 1), ((0, 0), (0, 0)), (1, 1), 2),
     ((1, 6, 5, 2), (2, 3, 3), (1, 1), ((1, 1), (2, 0)), (2, 1), 1),
+    ((1, 3, 4, 16), (3, 3, 16), (1, 1), ((1, 2), (0, 1)), (1, 1), 1),  # Winograd
 ]
 
 
