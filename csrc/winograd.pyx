@@ -11,6 +11,16 @@ than im2col, for a few passes of adds over each tile.
 
 The kernel transform ``U = G g G^T`` (16, C, F) is done by the caller; this
 file transforms input tiles, runs the GEMMs and transforms the results back.
+
+The weight gradient is the same trick with the roles turned (F(3x3, 2x2)): each
+output tile's 2x2 block of dy acts as the filter over the tile's 4x4 input
+patch, giving that tile's 3x3 contribution to dw:
+
+    dw = G^T [ sum over tiles (A dy A^T) . (B^T d B) ] G
+
+so the sum over tiles becomes 16 GEMMs of (C x tiles) @ (tiles x F), each
+thread accumulating its own 16 x C x F partial (summed by the caller in a
+fixed order, as is the G^T . G transform).
 Work is split into chunks of tiles; each OpenMP thread takes whole chunks and
 keeps its transformed inputs V (16, T, C) and products M (16, T, F) in its
 own buffers, sized by the caller to stay in cache.  NHWC makes every inner
@@ -20,7 +30,7 @@ Every argument is checked by the Python wrapper (``nnkit.backend.cython.conv``)
 before it gets here.
 """
 from cython cimport floating
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport calloc, free, malloc
 
 from blas cimport gemm
@@ -35,7 +45,7 @@ cdef struct Tiles:
 
 cdef inline void add3(floating* o, const floating* a, const floating* b, const floating* c,
                       floating sb, floating sc, Py_ssize_t n) noexcept nogil:
-    """o = a + sb * b + sc * c (sb, sc are +-1 or 0): one simple loop that gcc vectorises."""
+    """o = a + sb * b + sc * c (sb, sc are 0, +-1 or -2: exact): one simple loop that gcc vectorises."""
     cdef Py_ssize_t i
     for i in range(n):
         o[i] = a[i] + sb * b[i] + sc * c[i]
@@ -75,44 +85,51 @@ cdef inline void transform_4x4_out(const floating* m, Py_ssize_t ms, floating* t
         add3(q + (2 * r + 1) * n, t + (4 * r + 1) * n, t + (4 * r + 2) * n, t + (4 * r + 3) * n, -1, -1, n)
 
 
+cdef void gather(const floating* a, Py_ssize_t h, Py_ssize_t w, Py_ssize_t n, const floating* zeros,
+                 Py_ssize_t img, Py_ssize_t y0, Py_ssize_t x0, Py_ssize_t size, floating* d) noexcept nogil:
+    """d = the size x size patch of the (., h, w, n) array a at (img, y0, x0), zeros outside it."""
+    cdef Py_ssize_t r, s, i, iy, ix
+    cdef const floating* src
+    for r in range(size):
+        iy = y0 + r
+        for s in range(size):
+            ix = x0 + s
+            src = zeros if iy < 0 or iy >= h or ix < 0 or ix >= w else a + ((img * h + iy) * w + ix) * n
+            for i in range(n):
+                d[(r * size + s) * n + i] = src[i]
+
+
+cdef inline void tile_origin(const Tiles* g, Py_ssize_t tile, Py_ssize_t* img, Py_ssize_t* oy,
+                             Py_ssize_t* ox) noexcept nogil:
+    """The image and the top-left output pixel of a tile."""
+    img[0] = tile // (g.th * g.tw)
+    oy[0] = 2 * (tile // g.tw % g.th)
+    ox[0] = 2 * (tile % g.tw)
+
+
 cdef void input_transform(const floating* x, const floating* zeros, floating* d, floating* v,
                           const Tiles* g, Py_ssize_t t0, Py_ssize_t nt) noexcept nogil:
     """v[k, j, :] = (B^T d B)[k] for tiles t0..t0+nt, d being each tile's 4x4 x C patch (0 outside x)."""
-    cdef Py_ssize_t j, tile, img, ty, tx, r, s, iy, ix, c, C = g.c
-    cdef const floating* src
+    cdef Py_ssize_t j, img, oy, ox
     for j in range(nt):
-        tile = t0 + j
-        img = tile // (g.th * g.tw)
-        ty = tile // g.tw % g.th
-        tx = tile % g.tw
-        for r in range(4):  # gather the patch into d (16 pixels x C), zeros outside the image
-            iy = 2 * ty - g.pt + r
-            for s in range(4):
-                ix = 2 * tx - g.pl + s
-                src = zeros if iy < 0 or iy >= g.h or ix < 0 or ix >= g.w else x + ((img * g.h + iy) * g.w + ix) * C
-                for c in range(C):
-                    d[(r * 4 + s) * C + c] = src[c]
-        transform_4x4_in(d, d + 16 * C, v + j * C, nt * C, C)
+        tile_origin(g, t0 + j, &img, &oy, &ox)
+        gather(x, g.h, g.w, g.c, zeros, img, oy - g.pt, ox - g.pl, 4, d)
+        transform_4x4_in(d, d + 16 * g.c, v + j * g.c, nt * g.c, g.c)
 
 
 cdef void output_transform(const floating* m, const floating* b, floating* q, floating* y,
                            const Tiles* g, Py_ssize_t t0, Py_ssize_t nt) noexcept nogil:
     """y's 2x2 block of each tile = A^T M A (+ b), skipping pixels past the output's edge."""
-    cdef Py_ssize_t j, tile, img, ty, tx, a, e, oy, ox, f, F = g.f
+    cdef Py_ssize_t j, img, oy, ox, a, e, f, F = g.f
     cdef floating* dst
     cdef const floating* src
     for j in range(nt):
-        tile = t0 + j
-        img = tile // (g.th * g.tw)
-        ty = tile // g.tw % g.th
-        tx = tile % g.tw
+        tile_origin(g, t0 + j, &img, &oy, &ox)
         transform_4x4_out(m + j * F, nt * F, q + 4 * F, q, F)
         for a in range(2):
-            oy = 2 * ty + a
             for e in range(2):
-                ox = 2 * tx + e
-                if oy < g.oh and ox < g.ow:
-                    dst = y + ((img * g.oh + oy) * g.ow + ox) * F
+                if oy + a < g.oh and ox + e < g.ow:
+                    dst = y + ((img * g.oh + oy + a) * g.ow + ox + e) * F
                     src = q + (a * 2 + e) * F
                     if b != NULL:
                         for f in range(F):
@@ -120,6 +137,44 @@ cdef void output_transform(const floating* m, const floating* b, floating* q, fl
                     else:
                         for f in range(F):
                             dst[f] = src[f]
+
+
+cdef inline void transform_2x2_dy(const floating* p, floating* t, floating* o, Py_ssize_t os,
+                                  Py_ssize_t n) noexcept nogil:
+    """o[k * os] = (A p A^T)[k] for a 2x2 block p of n-vectors (p[k * n]); t is 8 n-vectors of scratch.
+
+    A (4 x 2) turns (p0, p1) into (p0, p0 + p1, p0 - p1, -p1).
+    """
+    cdef Py_ssize_t s, r
+    for s in range(2):  # A p, column s
+        add3(t + (0 + s) * n, p + s * n, p, p, 0, 0, n)
+        add3(t + (2 + s) * n, p + s * n, p + (2 + s) * n, p, 1, 0, n)
+        add3(t + (4 + s) * n, p + s * n, p + (2 + s) * n, p, -1, 0, n)
+        add3(t + (6 + s) * n, p + (2 + s) * n, p + (2 + s) * n, p, -2, 0, n)
+    for r in range(4):  # (A p) A^T, row r
+        add3(o + (4 * r + 0) * os, t + (2 * r) * n, t, t, 0, 0, n)
+        add3(o + (4 * r + 1) * os, t + (2 * r) * n, t + (2 * r + 1) * n, t, 1, 0, n)
+        add3(o + (4 * r + 2) * os, t + (2 * r) * n, t + (2 * r + 1) * n, t, -1, 0, n)
+        add3(o + (4 * r + 3) * os, t + (2 * r + 1) * n, t + (2 * r + 1) * n, t, -2, 0, n)
+
+
+cdef void dw_chunk(const floating* x, const floating* dy, floating* acc, floating* work,
+                   const floating* zeros, const Tiles* g, Py_ssize_t t0, Py_ssize_t nt,
+                   Py_ssize_t chunk) noexcept nogil:
+    """acc[k] (C x F) += V[k]^T @ D[k] over tiles t0..t0+nt (V: input tiles, D: dy blocks, transformed)."""
+    cdef floating* v = work                        # (16, chunk, C)
+    cdef floating* dd = v + 16 * chunk * g.c       # (16, chunk, F)
+    cdef floating* d = dd + 16 * chunk * g.f       # (16, C) patch, then (16, C) scratch
+    cdef floating* p = d + 32 * g.c                # (4, F) dy block, then (8, F) scratch
+    cdef Py_ssize_t j, k, img, oy, ox
+    input_transform(x, zeros, d, v, g, t0, nt)
+    for j in range(nt):
+        tile_origin(g, t0 + j, &img, &oy, &ox)
+        gather(dy, g.oh, g.ow, g.f, zeros, img, oy, ox, 2, p)
+        transform_2x2_dy(p, p + 4 * g.f, dd + j * g.f, nt * g.f, g.f)
+    for k in range(16):
+        gemm(True, False, <int>g.c, <int>g.f, <int>nt, 1, v + k * nt * g.c, <int>g.c,
+             dd + k * nt * g.f, <int>g.f, 1, acc + k * g.c * g.f, <int>g.f)
 
 
 cdef void tiles_chunk(const floating* x, const floating* u, const floating* b, floating* y,
@@ -176,6 +231,49 @@ def conv3x3_forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] u,
             if work != NULL:
                 tiles_chunk(&x[0, 0, 0, 0], &u[0, 0, 0], bp, &y[0, 0, 0, 0], work, zeros, &g,
                             ch * chunk, min(chunk, total - ch * chunk), chunk)
+        free(work)
+    free(zeros)
+    return -1 if failed else 0
+
+
+def conv3x3_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] m,
+                        int pt, int pl, Py_ssize_t chunk, int nthreads):
+    """Per-thread partial sums of the transformed weight gradient of a 3x3 stride-1 convolution.
+
+    Parameters
+    ----------
+    x : (N, H, W, C), IN
+    dy : (N, OH, OW, F), IN
+    m : (nthreads, 16, C, F), OUT: thread t's tiles' sum of (B^T d B)^T (A dy A^T); the caller sums
+        the partials and applies dw = G^T m G
+    pt, pl : top and left padding
+    chunk : tiles per GEMM batch
+    nthreads : OpenMP threads (chunks are dealt statically, so each partial is the same every run)
+
+    Returns 0, or -1 when out of memory.
+    """
+    cdef Tiles g
+    g.n, g.h, g.w, g.c, g.f = x.shape[0], x.shape[1], x.shape[2], x.shape[3], dy.shape[3]
+    g.oh, g.ow, g.pt, g.pl = dy.shape[1], dy.shape[2], pt, pl
+    g.th, g.tw = (g.oh + 1) // 2, (g.ow + 1) // 2
+    cdef Py_ssize_t total = g.n * g.th * g.tw, nchunks = (total + chunk - 1) // chunk, ch
+    cdef Py_ssize_t work_size = 16 * chunk * (g.c + g.f) + 32 * g.c + 12 * g.f
+    cdef floating* zeros = <floating*>calloc(max(g.c, g.f), sizeof(floating))
+    cdef floating* work = NULL
+    cdef int failed = 0
+    cdef int* failed_p = &failed
+    if zeros == NULL:
+        return -1
+    m[:, :, :, :] = 0
+    with nogil, parallel(num_threads=nthreads):
+        nnkit_flush_denormals()
+        work = <floating*>malloc(work_size * sizeof(floating))
+        if work == NULL:
+            failed_p[0] = 1
+        for ch in prange(nchunks, schedule='static'):
+            if work != NULL:
+                dw_chunk(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], &m[threadid(), 0, 0, 0], work, zeros, &g,
+                         ch * chunk, min(chunk, total - ch * chunk), chunk)
         free(work)
     free(zeros)
     return -1 if failed else 0

@@ -8,9 +8,9 @@ The kernel picks no algorithm itself; ``_algorithm`` does, here:
 - few input channels (``groups == 1``, ``C <= _FEW_CHANNELS``): im2col into
   transposed columns, one long run per tap;
 - 3x3, stride 1, no dilation or groups, ``_WINOGRAD_MIN_CHANNELS`` channels
-  and filters or more: Winograd F(2x2, 3x3) (``csrc/winograd.pyx``) for the
-  forward pass and for dx (a 3x3 convolution of dy with the flipped kernel);
-  dw stays on im2col;
+  and filters or more: Winograd (``csrc/winograd.pyx``): F(2x2, 3x3) for the
+  forward pass and for dx (a 3x3 convolution of dy with the flipped kernel),
+  F(3x3, 2x2) for dw;
 - otherwise im2col + one GEMM per group.
 
 The GEMM algorithms split the output rows into chunks (``_plan``); each OpenMP
@@ -161,10 +161,9 @@ def _winograd_forward(x, w, b, padding, y):
     g = _G.astype(w.dtype)
     u = np.tensordot(g, np.tensordot(g, w, axes=(1, 0)), axes=(1, 1))  # (4 cols, 4 rows, C, F)
     u = np.ascontiguousarray(u.transpose(1, 0, 2, 3).reshape(16, w.shape[2], w.shape[3]))
-    tiles = x.shape[0] * -(-y.shape[1] // 2) * -(-y.shape[2] // 2)
-    chunk = max(16, min(128, _WINOGRAD_CHUNK_BYTES // (16 * (x.shape[3] + w.shape[3]) * x.itemsize)))
-    flop = 2 * y.size * 9 * x.shape[3]
-    nthreads = min(_threads.get_num_threads() if flop >= _MIN_PARALLEL_FLOP else 1, -(-tiles // chunk))
+    chunk = _winograd_chunk(x, w.shape[3])
+    nthreads = _winograd_threads(x.shape[0] * -(-y.shape[1] // 2) * -(-y.shape[2] // 2), chunk,
+                                 2 * y.size * 9 * x.shape[3])
     if _winograd.conv3x3_forward(x, u, b, y, padding[0][0], padding[1][0], chunk, nthreads):
         raise MemoryError(f"conv2d: could not allocate the Winograd buffers ({chunk} tiles per thread)")
     return y
@@ -191,11 +190,37 @@ def conv2d_backward(dy, x, w, strides, padding, dilation, groups, need_dx=True, 
     dy, x, w, strides, padding, dilation, groups, out = conv2d_backward_args(
         "conv2d_backward", dy, x, w, strides, padding, dilation, groups)
     algorithm = _algorithm(x.shape, w.shape, strides, padding, dilation, groups)
-    if algorithm == WINOGRAD:  # dx by Winograd, dw and db on im2col
-        dx = _winograd_dx(dy, w, padding, x.shape) if need_dx else None
-        return (dx,) + _gemm_backward(dy, x, w, strides, padding, dilation, groups, out, _k.IM2COL,
-                                      False, need_dw, need_db)[1:]
+    if algorithm == WINOGRAD:
+        return (_winograd_dx(dy, w, padding, x.shape) if need_dx else None,
+                _winograd_dw(dy, x, padding) if need_dw else None,
+                dy.sum(axis=(0, 1, 2)) if need_db else None)
     return _gemm_backward(dy, x, w, strides, padding, dilation, groups, out, algorithm, need_dx, need_dw, need_db)
+
+
+def _winograd_chunk(x, f):
+    """Tiles per chunk: each thread's 16 x tiles x (C + F) transformed values fit _WINOGRAD_CHUNK_BYTES."""
+    return max(16, min(128, _WINOGRAD_CHUNK_BYTES // (16 * (x.shape[3] + f) * x.itemsize)))
+
+
+def _winograd_threads(tiles, chunk, flop):
+    threads = _threads.get_num_threads() if flop >= _MIN_PARALLEL_FLOP else 1
+    return min(threads, -(-tiles // chunk))
+
+
+def _winograd_dw(dy, x, padding):
+    """dw of a 3x3 stride-1 convolution: per-thread sums of transformed tiles, added in thread order."""
+    c, f = x.shape[3], dy.shape[3]
+    if not dy.size:
+        return np.zeros((3, 3, c, f), x.dtype)
+    chunk = _winograd_chunk(x, f)
+    nthreads = _winograd_threads(dy.shape[0] * -(-dy.shape[1] // 2) * -(-dy.shape[2] // 2), chunk,
+                                 2 * dy.size * 9 * c)
+    partials = np.empty((nthreads, 16, c, f), x.dtype)
+    if _winograd.conv3x3_weight_grad(x, dy, partials, padding[0][0], padding[1][0], chunk, nthreads):
+        raise MemoryError(f"conv2d_backward: could not allocate the Winograd buffers ({chunk} tiles per thread)")
+    m = partials.sum(axis=0).reshape(4, 4, c, f)
+    g = _G.astype(x.dtype)
+    return np.ascontiguousarray(np.tensordot(g, np.tensordot(g, m, axes=(0, 1)), axes=(0, 1)))  # G^T m G
 
 
 def _winograd_dx(dy, w, padding, x_shape):
