@@ -8,6 +8,7 @@ convolution kernels are ``(KH, KW, C // groups, F)`` (Keras HWIO).
 import numpy as np
 
 from nnkit import backend, ops
+from nnkit.backend.validate import memoized
 from nnkit import random as nnrandom
 from nnkit.tensor import Function, Tensor, as_tensor
 
@@ -58,10 +59,10 @@ def resolve_padding(op, padding, size, kernel, strides, dilation=(1, 1)):
     return (tuple(int(v) for v in a), tuple(int(v) for v in b))
 
 
-def _image(op, x):
-    if x.ndim != 4:
+def _image(op, shape):
+    if len(shape) != 4:
         raise ValueError(f"{op}: expected a 4-D channels-last input (batch, height, width, channels), "
-                         f"got shape {x.shape}")
+                         f"got shape {shape}")
 
 
 def _fused_activation(op, activation):
@@ -109,17 +110,24 @@ def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, groups=1, activ
     """
     x = as_tensor(x)
     w = as_tensor(w, x)
-    _image("conv2d", x)
-    if w.ndim != 4:
-        raise ValueError(f"conv2d: expected a 4-D kernel (KH, KW, C // groups, F), got shape {w.shape}")
+    geometry = _conv2d_geometry(x.shape, w.shape, strides, padding, dilation, groups, activation)
+    inputs = (x, w) if b is None else (x, w, as_tensor(b, x))
+    return Conv2d.apply(*inputs, **geometry)
+
+
+@memoized
+def _conv2d_geometry(x_shape, w_shape, strides, padding, dilation, groups, activation):
+    """conv2d's user-facing arguments resolved for the kernels (the same layer asks every step)."""
+    _image("conv2d", x_shape)
+    if len(w_shape) != 4:
+        raise ValueError(f"conv2d: expected a 4-D kernel (KH, KW, C // groups, F), got shape {w_shape}")
     strides = _pair("conv2d", "strides", strides)
     dilation = _pair("conv2d", "dilation", dilation)
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"conv2d: expected groups to be a positive int, got {groups!r}")
     relu = _fused_activation("conv2d", activation)
-    pads = resolve_padding("conv2d", padding, x.shape[1:3], w.shape[:2], strides, dilation)
-    inputs = (x, w) if b is None else (x, w, as_tensor(b, x))
-    return Conv2d.apply(*inputs, strides=strides, padding=pads, dilation=dilation, groups=int(groups), relu=relu)
+    pads = resolve_padding("conv2d", padding, x_shape[1:3], w_shape[:2], strides, dilation)
+    return dict(strides=strides, padding=pads, dilation=dilation, groups=int(groups), relu=relu)
 
 
 # -- pooling --------------------------------------------------------------------
@@ -145,11 +153,16 @@ class AvgPool2d(Function):
 
 def _pool(op, fn, x, pool_size, strides, padding):
     x = as_tensor(x)
-    _image(op, x)
+    return fn.apply(x, **_pool_geometry(op, x.shape, pool_size, strides, padding))
+
+
+@memoized
+def _pool_geometry(op, x_shape, pool_size, strides, padding):
+    _image(op, x_shape)
     pool_size = _pair(op, "pool_size", pool_size)
     strides = pool_size if strides is None else _pair(op, "strides", strides)
-    pads = resolve_padding(op, padding, x.shape[1:3], pool_size, strides)
-    return fn.apply(x, pool_size=pool_size, strides=strides, padding=pads)
+    pads = resolve_padding(op, padding, x_shape[1:3], pool_size, strides)
+    return dict(pool_size=pool_size, strides=strides, padding=pads)
 
 
 def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
@@ -165,14 +178,14 @@ def avg_pool2d(x, pool_size=2, strides=None, padding="valid"):
 def global_avg_pool2d(x, keepdims=False):
     """Mean over height and width: (N, H, W, C) -> (N, C)."""
     x = as_tensor(x)
-    _image("global_avg_pool2d", x)
+    _image("global_avg_pool2d", x.shape)
     return ops.mean(x, axis=(1, 2), keepdims=keepdims)
 
 
 def global_max_pool2d(x, keepdims=False):
     """Max over height and width: (N, H, W, C) -> (N, C)."""
     x = as_tensor(x)
-    _image("global_max_pool2d", x)
+    _image("global_max_pool2d", x.shape)
     return ops.max(x, axis=(1, 2), keepdims=keepdims)
 
 

@@ -266,13 +266,16 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        like = next((t for t in inputs if isinstance(t, Tensor)), None)
-        tensors = tuple(as_tensor(t, like) for t in inputs)
-        _check_dtypes(cls.__name__, tensors)
+        tensors = inputs
+        if not all(type(t) is Tensor for t in inputs):  # the common case (all Tensors) skips this
+            like = next((t for t in inputs if isinstance(t, Tensor)), None)
+            tensors = tuple(as_tensor(t, like) for t in inputs)
+        if len(tensors) > 1:
+            _check_dtypes(cls.__name__, tensors)
         fn = cls()
-        fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
-        out = fn.forward(*(t.data for t in tensors), **params)
-        record = cls.differentiable and is_grad_enabled() and any(fn.needs_input_grad)
+        fn.needs_input_grad = needs = tuple(t.requires_grad for t in tensors)
+        out = fn.forward(*[t.data for t in tensors], **params)
+        record = cls.differentiable and True in needs and is_grad_enabled()
         result = Tensor.__new__(Tensor)
         result.data = out
         result.grad = None

@@ -4,11 +4,31 @@ Every check raises before compiled code runs, with a message naming the op,
 what it expected and what it got.  Checks return normalised values (for
 example a C-contiguous copy) so callers can hand them straight to a kernel.
 """
+import functools
 import operator
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def memoized(fn):
+    """Cache a pure geometry check on its (hashable) arguments; unhashable ones skip the cache.
+
+    The same layer checks the same shapes every step, and these checks cost
+    more than a small kernel.  Errors are never cached: a bad call raises
+    every time.
+    """
+    cached = functools.lru_cache(maxsize=4096)(fn)
+
+    @functools.wraps(fn)
+    def check(*args):
+        try:
+            hash(args)
+        except TypeError:  # a list somewhere: check without the cache
+            return fn(*args)
+        return cached(*args)
+    return check
 
 
 def float_array(op, name, a, ndim=None):
@@ -106,6 +126,7 @@ def scalar_in(op, name, value, low, high, low_open=False):
     return v
 
 
+@memoized
 def conv_window(op, x_shape, kernel_size, strides, padding, dilation):
     """A 2-D sliding window (conv, im2col) over an (N, H, W, C) shape.
 
@@ -135,29 +156,37 @@ def conv2d_args(op, x, w, b, strides, padding, dilation, groups):
     if b is not None:
         b = float_array(op, "b", b, ndim=1)
     same_dtype(op, x=x, w=w, b=b)
+    geometry = conv2d_geometry(op, x.shape, w.shape, None if b is None else b.shape, strides, padding,
+                               dilation, groups)
+    return (x, w, b) + geometry
+
+
+@memoized
+def conv2d_geometry(op, x_shape, w_shape, b_shape, strides, padding, dilation, groups):
+    """The shape and geometry half of ``conv2d_args``: ``(strides, padding, dilation, groups, (OH, OW))``."""
     try:
         groups = operator.index(groups)
     except TypeError:
         raise TypeError(f"{op}: expected groups to be an int, got {groups!r}") from None
     if groups < 1:
         raise ValueError(f"{op}: expected groups >= 1, got groups={groups}")
-    C, (KH, KW, CG, F) = x.shape[3], w.shape
-    if min(w.shape) < 1:
+    C, (KH, KW, CG, F) = x_shape[3], w_shape
+    if min(w_shape) < 1:
         raise ValueError(f"{op}: expected w (KH, KW, C // groups, F) to have no empty dimension, "
-                         f"got shape {w.shape}")
+                         f"got shape {w_shape}")
     if C % groups:
         raise ValueError(f"{op}: expected groups={groups} to divide the input channels C={C} "
-                         f"(x shape {x.shape})")
+                         f"(x shape {x_shape})")
     if CG * groups != C:
         raise ValueError(f"{op}: expected w to have C // groups = {C // groups} input channels "
-                         f"(x shape {x.shape}, groups={groups}), got w shape {w.shape}")
+                         f"(x shape {x_shape}, groups={groups}), got w shape {w_shape}")
     if F % groups:
         raise ValueError(f"{op}: expected groups={groups} to divide the filter count F={F} "
-                         f"(w shape {w.shape})")
-    if b is not None:
-        shape_is(op, "b", b, (F,))
-    _, strides, pads, dilation, out = conv_window(op, x.shape, (KH, KW), strides, padding, dilation)
-    return x, w, b, strides, pads, dilation, groups, out
+                         f"(w shape {w_shape})")
+    if b_shape is not None and b_shape != (F,):
+        raise ValueError(f"{op}: expected b to have shape {(F,)}, got {b_shape}")
+    _, strides, pads, dilation, out = conv_window(op, x_shape, (KH, KW), strides, padding, dilation)
+    return strides, pads, dilation, groups, out
 
 
 def conv2d_backward_args(op, dy, x, w, strides, padding, dilation, groups):

@@ -8,7 +8,7 @@ Cython backend.
 """
 import numpy as np
 
-from ..validate import (float_array, index_range, int_array, output_size, padding_pairs,
+from ..validate import (float_array, index_range, int_array, memoized, output_size, padding_pairs,
                         positive_pair, shape_is)
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"]
@@ -16,6 +16,7 @@ __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "a
 
 # ----------------------------------------------------------------------------- argument checks
 
+@memoized
 def check_geometry(op, x_shape, pool_size, strides, padding):
     """Check a resolved geometry against an (N, H, W, C) shape.
 
