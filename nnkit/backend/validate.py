@@ -44,11 +44,13 @@ def float_array(op, name, a, ndim=None):
 
 def same_dtype(op, **arrays):
     """Mixed float dtypes are an error, never a silent cast."""
-    present = {k: v for k, v in arrays.items() if v is not None}
-    dtypes = {v.dtype for v in present.values()}
-    if len(dtypes) > 1:
-        got = ", ".join(f"{k}={v.dtype}" for k, v in present.items())
-        raise TypeError(f"{op}: all inputs must share one dtype, got {got}")
+    dtype = None
+    for v in arrays.values():
+        if v is not None:
+            if dtype is not None and v.dtype != dtype:
+                got = ", ".join(f"{k}={a.dtype}" for k, a in arrays.items() if a is not None)
+                raise TypeError(f"{op}: all inputs must share one dtype, got {got}")
+            dtype = v.dtype
 
 
 def same_shape(op, name_a, a, name_b, b):

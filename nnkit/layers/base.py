@@ -368,8 +368,10 @@ class Layer:
             first = inputs if single else flatten(inputs)[0]
             self._maybe_build(map_shapes(batchless, shapes), first.dtype if first.dtype in FLOAT_DTYPES else None)
             inputs = self._to_tensor(inputs) if single else map_structure(self._to_tensor, inputs)
-        if self.input_spec is not None:
-            check_inputs(self, self.input_spec, shapes)
+        spec = self.input_spec
+        if spec is not None and self.__dict__.get("_fits") != (spec, shapes):  # each new shape is checked once
+            check_inputs(self, spec, shapes)
+            object.__setattr__(self, "_fits", (spec, shapes))
         training = _resolve_training(training)
         previous = getattr(_context, "training", None)
         _context.training = training
@@ -378,7 +380,7 @@ class Layer:
         finally:
             _context.training = previous
         if isinstance(outputs, Tensor):
-            self._last_output_shape = (None,) + outputs.shape[1:]
+            object.__setattr__(self, "_last_output_shape", (None,) + outputs.shape[1:])
         else:
             self._last_output_shape = map_structure(
                 lambda t: batchless(t.shape) if isinstance(t, Tensor) else None, outputs)
