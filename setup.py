@@ -12,7 +12,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["threads", "gemm", "conv", "pool", "batchnorm", "softmax_xent", "activation", "winograd"]
+KERNELS = ["threads", "gemm", "conv", "pool", "batchnorm", "softmax_xent", "activation", "winograd", "optim"]
 if os.environ.get("NNKIT_KERNELS"):
     KERNELS = os.environ["NNKIT_KERNELS"].split(",")
 
@@ -22,9 +22,9 @@ NATIVE = os.environ.get("NNKIT_NATIVE") == "1"
 if sys.platform == "win32":
     compile_args, link_args = ["/O2", "/openmp"], []
 elif sys.platform == "darwin":  # Apple clang needs libomp from Homebrew
-    compile_args, link_args = ["-O3", "-Xpreprocessor", "-fopenmp"], ["-lomp"]
-else:
-    compile_args, link_args = ["-O3", "-fopenmp"], ["-fopenmp"]
+    compile_args, link_args = ["-O3", "-fno-math-errno", "-Xpreprocessor", "-fopenmp"], ["-lomp"]
+else:  # -fno-math-errno: nothing reads errno, and it lets sqrt vectorise
+    compile_args, link_args = ["-O3", "-fno-math-errno", "-fopenmp"], ["-fopenmp"]
 if NATIVE:
     compile_args.append("-march=native")
 if DEBUG:

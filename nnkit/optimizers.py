@@ -16,7 +16,7 @@ hyper-parameters (a schedule as ``{"class_name", "config"}``).
 import numpy as np
 from scipy.linalg import blas
 
-from nnkit import schedules
+from nnkit import backend, schedules
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get", "names"]
 
@@ -238,14 +238,9 @@ class Adam(Optimizer):
 
     def _update(self, w, g, lr, slots):
         t = self.iterations + 1
-        m, v = slots["m"], slots["v"]
-        m += (1 - self.beta_1) * (g - m)
-        v += (1 - self.beta_2) * (g * g - v)
-        if self.amsgrad:
-            np.maximum(slots["vhat"], v, out=slots["vhat"])
-            v = slots["vhat"]
         alpha = lr * np.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
-        w -= alpha * m / (np.sqrt(v) + self.epsilon)
+        backend.current().adam_update(w, g, slots["m"], slots["v"], slots.get("vhat"), alpha,
+                                      self.beta_1, self.beta_2, self.epsilon)  # one fused pass
 
     def _hyper(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad}

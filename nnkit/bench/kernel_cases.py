@@ -131,6 +131,19 @@ def softmax_xent_case(n, k):
     return Case(f"softmax_xent {n}x{k} fwd+bwd", "softmax_xent", 0.0, n, nnkit_fn, torch_fn)
 
 
+def relu_case(n, h, w, c):
+    x = _array(n, h, w, c)
+
+    def nnkit_fn(backend):
+        return _nnkit_step(ops.relu, [x], True)
+
+    def torch_fn():
+        import torch
+        return _torch_step(torch.relu, [x], True, nhwc_to_nchw)
+
+    return Case(f"relu {n}x{h}x{w}x{c} fwd+bwd", "activation", 0.0, n, nnkit_fn, torch_fn)
+
+
 def kernel_cases():
     return [
         conv_case("64x28x28 1->6 k5 (LeNet conv1)", 64, 28, 28, 1, 6, 5, backward=False),
@@ -149,4 +162,5 @@ def kernel_cases():
         dense_case(64, 784, 512),
         batch_norm_case(64, 32, 32, 64),
         softmax_xent_case(256, 1000),
+        relu_case(64, 32, 32, 64),
     ]

@@ -66,19 +66,21 @@ def _data(batch, shape):
     return rng.standard_normal((batch,) + shape).astype(np.float32), rng.integers(0, 10, batch)
 
 
-def train_case(name, make_layers, make_torch, shape, batch=64):
+def train_case(name, make_layers, make_torch, shape, batch=64, optimizer="sgd"):
+    """``optimizer``: "sgd" (lr 0.01, no momentum) or "adam" (Keras' defaults), in both frameworks."""
     x, y = _data(batch, shape)
 
     def nnkit_fn(backend):
         model = Sequential(make_layers())
         model.build((None,) + shape)
-        model.compile(optimizer="sgd", loss=SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(optimizer=optimizer, loss=SparseCategoricalCrossentropy(from_logits=True))
         return lambda: model.train_on_batch(x, y)
 
     def torch_fn():
         import torch
         model = make_torch()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        opt = (torch.optim.SGD(model.parameters(), lr=0.01) if optimizer == "sgd"
+               else torch.optim.Adam(model.parameters(), lr=0.001, eps=1e-7))
         loss_fn = torch.nn.CrossEntropyLoss()
         tx, ty = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(y)
 
@@ -88,7 +90,8 @@ def train_case(name, make_layers, make_torch, shape, batch=64):
             opt.step()
         return step
 
-    return Case(f"train step {name} b{batch}", "model", 0.0, batch, nnkit_fn, torch_fn)
+    suffix = "" if optimizer == "sgd" else f" {optimizer}"
+    return Case(f"train step {name} b{batch}{suffix}", "model", 0.0, batch, nnkit_fn, torch_fn)
 
 
 def inference_case(name, make_layers, make_torch, shape):
@@ -120,6 +123,7 @@ def model_cases():
     return [
         train_case("LeNet-5 28x28x1", lenet5_layers, torch_lenet5, (28, 28, 1)),
         train_case("MLP 784-512-512-10", mlp_layers, torch_mlp, (28, 28, 1)),
+        train_case("MLP 784-512-512-10", mlp_layers, torch_mlp, (28, 28, 1), optimizer="adam"),
         train_case("VGG block 32x32x3", vgg_block_layers, torch_vgg_block, (32, 32, 3)),
         train_case("Keras example 100x100x3", keras_example_layers, torch_keras_example, (100, 100, 3)),
         inference_case("LeNet-5 28x28x1", lenet5_layers, torch_lenet5, (28, 28, 1)),

@@ -1,0 +1,63 @@
+"""Fused optimizer updates, float32/float64: one pass over weight, gradient and state.
+
+NumPy spends five to eight passes and as many temporaries on an Adam step
+(measured: 2.1 ms for the 670k weights of a 784-512-512-10 MLP, where the
+whole PyTorch training step takes 2.8 ms).  Here every element is read and
+written once, the threads splitting the flat arrays.
+
+The operations, their order and the float type of every constant follow the
+reference (``nnkit.backend.reference.optim``), so a build without FMA
+contraction (the portable one) gives the same bits.  The Python wrapper has
+checked shapes, dtypes and contiguity.
+"""
+cimport openmp
+from cython cimport floating
+from cython.parallel cimport parallel, threadid
+from libc.math cimport sqrt, sqrtf
+
+
+cdef enum:
+    PARALLEL_MIN_ELEMENTS = 65536  # below this, waking the team costs more than it saves
+
+
+cdef void _adam(floating* w, const floating* g, floating* m, floating* v, floating* vhat, Py_ssize_t n,
+                floating alpha, floating c1, floating c2, floating eps) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, mi, vi, root
+    for i in range(n):
+        gi = g[i]
+        mi = m[i] + c1 * (gi - m[i])
+        vi = v[i] + c2 * (gi * gi - v[i])
+        m[i] = mi
+        v[i] = vi
+        if vhat != NULL:  # np.maximum: the larger, NaN if either is
+            vi = vi if vi > vhat[i] or vi != vi else vhat[i]
+            vhat[i] = vi
+        root = sqrtf(vi) if floating is float else sqrt(vi)  # in the array's precision, as NumPy
+        w[i] = w[i] - alpha * mi / (root + eps)
+
+
+def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] v, floating[::1] vhat,
+                double alpha, double beta_1, double beta_2, double epsilon):
+    """One Adam step in place: m += (1-b1)(g-m); v += (1-b2)(g^2-v); [vhat = max(vhat, v)];
+    w -= alpha m / (sqrt(v or vhat) + eps).
+
+    Parameters
+    ----------
+    w, m, v : (n,), IN/OUT
+    g : (n,), IN
+    vhat : (n,) or None, IN/OUT (AMSGrad's running maximum)
+    alpha : the bias-corrected learning rate
+    """
+    cdef Py_ssize_t n = w.shape[0], start, stop
+    cdef floating* vh = NULL if vhat is None else &vhat[0]
+    cdef int t, team = openmp.omp_get_max_threads() if n >= PARALLEL_MIN_ELEMENTS else 1
+    if n == 0:
+        return
+    with nogil, parallel(num_threads=team):
+        t = threadid()
+        start = n * t // team
+        stop = n * (t + 1) // team
+        if stop > start:
+            _adam(&w[start], &g[start], &m[start], &v[start], NULL if vh == NULL else vh + start, stop - start,
+                  <floating>alpha, <floating>(1 - beta_1), <floating>(1 - beta_2), <floating>epsilon)

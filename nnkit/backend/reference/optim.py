@@ -1,0 +1,35 @@
+"""Fused optimizer updates: the pure-NumPy reference (whole-array operations, in place).
+
+The formulas are Keras 3's, including where epsilon goes.  Every scalar
+enters as a Python float, so NumPy computes in the arrays' own dtype.  The
+``check_*`` functions are the argument checks shared with the Cython backend.
+"""
+import numpy as np
+
+from ..validate import same_dtype, shape_is
+
+__all__ = ["adam_update"]
+
+
+def check_state(op, w, **arrays):
+    """``w`` and every array in ``arrays`` (None skipped): float ndarrays of one shape and dtype."""
+    for name, a in (("w", w),) + tuple(arrays.items()):
+        if a is None:
+            continue
+        if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{op}: expected {name} to be a float32 or float64 numpy.ndarray, "
+                            f"got {getattr(a, 'dtype', type(a).__name__)}")
+        shape_is(op, name, a, w.shape)
+    same_dtype(op, w=w, **arrays)
+
+
+def adam_update(w, g, m, v, vhat, alpha, beta_1, beta_2, epsilon):
+    """One Adam step in place: ``m += (1-b1)(g-m)``; ``v += (1-b2)(g^2-v)``;
+    ``vhat = max(vhat, v)`` when given (AMSGrad); ``w -= alpha m / (sqrt(v or vhat) + eps)``."""
+    check_state("adam_update", w, g=g, m=m, v=v, vhat=vhat)
+    m += (1 - beta_1) * (g - m)
+    v += (1 - beta_2) * (g * g - v)
+    if vhat is not None:
+        np.maximum(vhat, v, out=vhat)
+        v = vhat
+    w -= alpha * m / (np.sqrt(v) + epsilon)
