@@ -20,10 +20,15 @@ cdef enum:
     PARALLEL_MIN_ELEMENTS = 65536  # below this, waking the team costs more than it saves
 
 
+cdef inline floating _root(floating x) noexcept nogil:
+    """sqrt in the array's precision, as NumPy computes it."""
+    return sqrtf(x) if floating is float else sqrt(x)
+
+
 cdef void _adam(floating* w, const floating* g, floating* m, floating* v, floating* vhat, Py_ssize_t n,
                 floating alpha, floating c1, floating c2, floating eps) noexcept nogil:
     cdef Py_ssize_t i
-    cdef floating gi, mi, vi, root
+    cdef floating gi, mi, vi
     for i in range(n):
         gi = g[i]
         mi = m[i] + c1 * (gi - m[i])
@@ -33,8 +38,93 @@ cdef void _adam(floating* w, const floating* g, floating* m, floating* v, floati
         if vhat != NULL:  # np.maximum: the larger, NaN if either is
             vi = vi if vi > vhat[i] or vi != vi else vhat[i]
             vhat[i] = vi
-        root = sqrtf(vi) if floating is float else sqrt(vi)  # in the array's precision, as NumPy
-        w[i] = w[i] - alpha * mi / (root + eps)
+        w[i] = w[i] - alpha * mi / (_root(vi) + eps)
+
+
+cdef void _rmsprop(floating* w, const floating* g, floating* v, floating* avg, floating* mom, Py_ssize_t n,
+                   floating lr, floating rho, floating c, floating momentum, floating eps) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, vi, ai, denom, step
+    for i in range(n):
+        gi = g[i]
+        vi = v[i] * rho
+        vi = vi + c * gi * gi
+        v[i] = vi
+        if avg != NULL:  # centred: the variance, not the raw second moment
+            ai = avg[i] * rho
+            ai = ai + c * gi
+            avg[i] = ai
+            denom = vi - ai * ai + eps
+        else:
+            denom = vi + eps
+        step = lr * gi / _root(denom)
+        if mom != NULL:
+            step = mom[i] * momentum + step
+            mom[i] = step
+        w[i] = w[i] - step
+
+
+cdef void _adagrad(floating* w, const floating* g, floating* acc, Py_ssize_t n, floating lr,
+                   floating eps) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, ai
+    for i in range(n):
+        gi = g[i]
+        ai = acc[i] + gi * gi
+        acc[i] = ai
+        w[i] = w[i] - lr * gi / _root(ai + eps)
+
+
+cdef inline int _team(Py_ssize_t n) noexcept nogil:
+    return openmp.omp_get_max_threads() if n >= PARALLEL_MIN_ELEMENTS else 1
+
+
+def rmsprop_update(floating[::1] w, const floating[::1] g, floating[::1] v, floating[::1] avg,
+                   floating[::1] mom, double lr, double rho, double momentum, double epsilon):
+    """One RMSprop step in place: v = rho v + (1-rho) g^2; [avg = rho avg + (1-rho) g];
+    step = lr g / sqrt(v [- avg^2] + eps); [mom = momentum mom + step; step = mom]; w -= step.
+
+    Parameters
+    ----------
+    w, v : (n,), IN/OUT
+    g : (n,), IN
+    avg : (n,) or None, IN/OUT (centred only)
+    mom : (n,) or None, IN/OUT (with momentum only)
+    """
+    cdef Py_ssize_t n = w.shape[0], start, stop
+    cdef floating* a = NULL if avg is None else &avg[0]
+    cdef floating* p = NULL if mom is None else &mom[0]
+    cdef int t, team = _team(n)
+    if n == 0:
+        return
+    with nogil, parallel(num_threads=team):
+        t = threadid()
+        start = n * t // team
+        stop = n * (t + 1) // team
+        if stop > start:
+            _rmsprop(&w[start], &g[start], &v[start], NULL if a == NULL else a + start,
+                     NULL if p == NULL else p + start, stop - start, <floating>lr, <floating>rho,
+                     <floating>(1 - rho), <floating>momentum, <floating>epsilon)
+
+
+def adagrad_update(floating[::1] w, const floating[::1] g, floating[::1] acc, double lr, double epsilon):
+    """One Adagrad step in place: acc += g^2; w -= lr g / sqrt(acc + eps).
+
+    Parameters
+    ----------
+    w, acc : (n,), IN/OUT
+    g : (n,), IN
+    """
+    cdef Py_ssize_t n = w.shape[0], start, stop
+    cdef int t, team = _team(n)
+    if n == 0:
+        return
+    with nogil, parallel(num_threads=team):
+        t = threadid()
+        start = n * t // team
+        stop = n * (t + 1) // team
+        if stop > start:
+            _adagrad(&w[start], &g[start], &acc[start], stop - start, <floating>lr, <floating>epsilon)
 
 
 def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] v, floating[::1] vhat,
@@ -51,7 +141,7 @@ def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floatin
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
     cdef floating* vh = NULL if vhat is None else &vhat[0]
-    cdef int t, team = openmp.omp_get_max_threads() if n >= PARALLEL_MIN_ELEMENTS else 1
+    cdef int t, team = _team(n)
     if n == 0:
         return
     with nogil, parallel(num_threads=team):

@@ -266,24 +266,8 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate, **kwargs)
 
     def _update(self, w, g, lr, slots):
-        v = slots["velocity"]
-        v *= self.rho
-        v += (1 - self.rho) * g * g
-        if self.centered:
-            a = slots["average_gradient"]
-            a *= self.rho
-            a += (1 - self.rho) * g
-            denom = v - a * a + self.epsilon
-        else:
-            denom = v + self.epsilon
-        increment = lr * g / np.sqrt(denom)
-        if self.momentum:
-            mom = slots["momentum"]
-            mom *= self.momentum
-            mom += increment
-            w -= mom
-        else:
-            w -= increment
+        backend.current().rmsprop_update(w, g, slots["velocity"], slots.get("average_gradient"),
+                                         slots.get("momentum"), lr, self.rho, self.momentum, self.epsilon)
 
     def _hyper(self):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
@@ -303,9 +287,7 @@ class Adagrad(Optimizer):
         return np.full_like(w, self.initial_accumulator_value)
 
     def _update(self, w, g, lr, slots):
-        acc = slots["accumulator"]
-        acc += g * g
-        w -= lr * g / np.sqrt(acc + self.epsilon)
+        backend.current().adagrad_update(w, g, slots["accumulator"], lr, self.epsilon)
 
     def _hyper(self):
         return {"initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}

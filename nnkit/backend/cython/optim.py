@@ -6,20 +6,40 @@ from nnkit._ext import optim as _ext
 from ..reference import optim as _reference
 from ..reference.optim import check_state
 
-__all__ = ["adam_update"]
+__all__ = ["adam_update", "rmsprop_update", "adagrad_update"]
 
 
 def _flat(a):
     return None if a is None else a.reshape(-1)
 
 
+def _in_place(*state):
+    """The kernels update flat views in place; other layouts (nnkit never makes them) take the reference's path."""
+    return all(a is None or (a.flags.c_contiguous and a.flags.writeable) for a in state)
+
+
 def adam_update(w, g, m, v, vhat, alpha, beta_1, beta_2, epsilon):
     """One Adam step in place: ``m += (1-b1)(g-m)``; ``v += (1-b2)(g^2-v)``;
     ``vhat = max(vhat, v)`` when given (AMSGrad); ``w -= alpha m / (sqrt(v or vhat) + eps)``."""
     check_state("adam_update", w, g=g, m=m, v=v, vhat=vhat)
-    state = (w, m, v) + (() if vhat is None else (vhat,))
-    if not all(a.flags.c_contiguous and a.flags.writeable for a in state):
-        # Updated in place, so never copied: such arrays (nnkit never makes them) take the reference's path.
+    if not _in_place(w, m, v, vhat):
         return _reference.adam_update(w, g, m, v, vhat, alpha, beta_1, beta_2, epsilon)
     _ext.adam_update(_flat(w), np.ascontiguousarray(g).reshape(-1), _flat(m), _flat(v), _flat(vhat),
                      alpha, beta_1, beta_2, epsilon)
+
+
+def rmsprop_update(w, g, v, avg, mom, lr, rho, momentum, epsilon):
+    """One RMSprop step in place (the reference's docstring has the formulas)."""
+    check_state("rmsprop_update", w, g=g, v=v, avg=avg, mom=mom)
+    if not _in_place(w, v, avg, mom):
+        return _reference.rmsprop_update(w, g, v, avg, mom, lr, rho, momentum, epsilon)
+    _ext.rmsprop_update(_flat(w), np.ascontiguousarray(g).reshape(-1), _flat(v), _flat(avg), _flat(mom),
+                        lr, rho, momentum, epsilon)
+
+
+def adagrad_update(w, g, acc, lr, epsilon):
+    """One Adagrad step in place: ``acc += g^2``; ``w -= lr g / sqrt(acc + eps)``."""
+    check_state("adagrad_update", w, g=g, acc=acc)
+    if not _in_place(w, acc):
+        return _reference.adagrad_update(w, g, acc, lr, epsilon)
+    _ext.adagrad_update(_flat(w), np.ascontiguousarray(g).reshape(-1), _flat(acc), lr, epsilon)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..validate import same_dtype, shape_is
 
-__all__ = ["adam_update"]
+__all__ = ["adam_update", "rmsprop_update", "adagrad_update"]
 
 
 def check_state(op, w, **arrays):
@@ -33,3 +33,31 @@ def adam_update(w, g, m, v, vhat, alpha, beta_1, beta_2, epsilon):
         np.maximum(vhat, v, out=vhat)
         v = vhat
     w -= alpha * m / (np.sqrt(v) + epsilon)
+
+
+def rmsprop_update(w, g, v, avg, mom, lr, rho, momentum, epsilon):
+    """One RMSprop step in place: ``v = rho v + (1-rho) g^2``; centred (``avg`` given):
+    ``avg = rho avg + (1-rho) g`` and ``v - avg^2`` in the denominator; ``step = lr g / sqrt(denom + eps)``;
+    with ``mom`` given: ``mom = momentum mom + step`` is the step; ``w -= step``."""
+    check_state("rmsprop_update", w, g=g, v=v, avg=avg, mom=mom)
+    v *= rho
+    v += (1 - rho) * g * g
+    if avg is not None:
+        avg *= rho
+        avg += (1 - rho) * g
+        denom = v - avg * avg + epsilon
+    else:
+        denom = v + epsilon
+    step = lr * g / np.sqrt(denom)
+    if mom is not None:
+        mom *= momentum
+        mom += step
+        step = mom
+    w -= step
+
+
+def adagrad_update(w, g, acc, lr, epsilon):
+    """One Adagrad step in place: ``acc += g^2``; ``w -= lr g / sqrt(acc + eps)``."""
+    check_state("adagrad_update", w, g=g, acc=acc)
+    acc += g * g
+    w -= lr * g / np.sqrt(acc + epsilon)
