@@ -16,12 +16,15 @@ compiled code runs, so both backends raise the same errors.
 
 Kernel families (one file per family in csrc/, reference/ and cython/):
 
-conv        conv2d_forward, conv2d_backward, im2col, col2im
+conv        conv2d_forward, conv2d_backward, im2col, col2im (the Cython backend runs
+            3x3 stride-1 layers through csrc/winograd.pyx)
 pool        max_pool2d_forward, max_pool2d_backward,
             avg_pool2d_forward, avg_pool2d_backward
 batchnorm   batch_norm_forward_train, batch_norm_backward, batch_norm_inference
 softmax_xent softmax_cross_entropy_forward, softmax_cross_entropy_backward
 gemm        matmul (OpenMP-blocked single-threaded BLAS calls)
+activation  bias_relu (a layer's epilogue), relu_backward
+optim       adam_update, rmsprop_update, adagrad_update (in place, one pass)
 """
 import importlib
 import os
