@@ -29,6 +29,8 @@ def build_parser(parser=None):
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per case; the median is reported")
     parser.add_argument("--quick", action="store_true", help="one round, first case of each group (a smoke test)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
+    parser.add_argument("--scaling", action="store_true",
+                        help="also time nnkit alone at every thread count, alternating them, for the speed-ups")
     parser.add_argument("--json", default="bench.json", help="where to write the results")
     return parser
 
@@ -64,9 +66,13 @@ def main(argv=None):
     print(f"nnkit bench on {platform.machine()} with {os.cpu_count()} cores; threads {threads}; "
           f"PyTorch {'on' if with_torch else 'not installed / off'}")
     print(runner.HEADER)
-    rows = runner.run(cases, threads=threads, rounds=1 if args.quick else args.rounds, with_torch=with_torch)
+    rounds = 1 if args.quick else args.rounds
+    rows = runner.run(cases, threads=threads, rounds=rounds, with_torch=with_torch)
     meta = {"machine": platform.machine(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
             "threads": threads, "torch": with_torch}
-    atomic_write_text(args.json, json.dumps({"meta": meta, "rows": rows}, indent=2))
+    result = {"meta": meta, "rows": rows}
+    if args.scaling and len(threads) > 1:
+        result["scaling"] = runner.run_scaling(cases, threads, rounds=rounds)
+    atomic_write_text(args.json, json.dumps(result, indent=2))
     print(f"wrote {args.json}")
     return 0

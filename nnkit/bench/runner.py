@@ -68,6 +68,27 @@ def run(cases, threads=(1, 2), rounds=7, with_torch=None, with_numpy=True, progr
     return rows
 
 
+def run_scaling(cases, threads, rounds=7, progress=print):
+    """nnkit's speed-up at each thread count over its time at ``threads[0]``.
+
+    The thread counts alternate round by round within each case (as ``compare``
+    alternates implementations), so the machine's drift does not land on one
+    count: on a shared VM, rows timed minutes apart differ by 20 % or more.
+    """
+    rows = []
+    progress(f"{'scaling (nnkit, alternating thread counts)':<46} " + " ".join(f"{n:>7}T" for n in threads))
+    for case in cases:
+        step = _nnkit_step(case, "cython")
+        times = compare({n: step for n in threads}, rounds=rounds,
+                        setup={n: (lambda n=n: nnkit.set_num_threads(n)) for n in threads})
+        row = {"case": case.name, "group": case.group,
+               "ms": {n: times[n] * 1e3 for n in threads},
+               "speedup": {n: times[threads[0]] / times[n] for n in threads}}
+        rows.append(row)
+        progress(f"{case.name:<46} " + " ".join(f"{row['speedup'][n]:>7.2f}x" for n in threads))
+    return rows
+
+
 def _fmt(value, spec, suffix=""):
     return "-" if value is None else format(value, spec) + suffix
 

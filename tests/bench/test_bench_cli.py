@@ -18,6 +18,23 @@ def test_quick_bench_writes_rows(tmp_path, capsys):
     assert "x numpy" in capsys.readouterr().out
 
 
+def test_scaling_rows_alternate_thread_counts(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert cli.main(["--quick", "--threads", "1,2", "--no-torch", "--only", "pool", "--scaling",
+                     "--json", str(out)]) == 0
+    scaling = json.loads(out.read_text())["scaling"]
+    assert [r["group"] for r in scaling] == ["pool"]
+    assert scaling[0]["speedup"]["1"] == 1.0 and scaling[0]["speedup"]["2"] > 0
+    assert "scaling (nnkit" in capsys.readouterr().out
+
+
+def test_compare_runs_each_setup_before_its_samples():
+    log = []
+    compare({"a": lambda: log.append("a"), "b": lambda: log.append("b")}, rounds=2, warmup=0, target_s=0.0,
+            setup={"a": lambda: log.append("setup a")})
+    assert all(log[i - 1] == "setup a" for i, x in enumerate(log) if x == "a")
+
+
 def test_bad_arguments():
     with pytest.raises(SystemExit, match="no case matches"):
         cli.main(["--only", "nothing-like-this", "--no-torch"])
