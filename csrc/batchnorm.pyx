@@ -19,6 +19,7 @@ from libc.math cimport sqrt
 from libc.stdlib cimport free, malloc
 
 from denormal cimport nnkit_flush_denormals
+from team cimport team_size
 
 # A block holds at most this many elements (16 KiB of float32): both passes
 # over it stay in L1.  At most MAX_BLOCK_ROWS rows, so that a block sum in
@@ -26,14 +27,9 @@ from denormal cimport nnkit_flush_denormals
 cdef enum:
     BLOCK_ELEMENTS = 4096
     MAX_BLOCK_ROWS = 256
-    PARALLEL_MIN_ELEMENTS = 32768  # see _team; the chunks, hence the results, stay the same
+    PARALLEL_MIN_ELEMENTS = 32768  # see team_size; the chunks, hence the results, stay the same
 
 
-cdef inline int _team(Py_ssize_t elements) noexcept nogil:
-    """Threads for a problem of this many elements: all of them, or just the
-    calling thread below PARALLEL_MIN_ELEMENTS (waking the team would cost
-    more than it saves)."""
-    return openmp.omp_get_max_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
 
 
 cdef inline Py_ssize_t _block_rows(Py_ssize_t C) noexcept nogil:
@@ -251,7 +247,7 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
         free(scale)
         raise MemoryError("batch_norm: out of memory for partial sums")
     try:
-        with nogil, parallel(num_threads=_team(M * C)):
+        with nogil, parallel(num_threads=team_size(M * C, PARALLEL_MIN_ELEMENTS)):
             nnkit_flush_denormals()
             work = <floating*>malloc(2 * C * sizeof(floating))
             tmp = <double*>malloc(2 * C * sizeof(double))
@@ -281,7 +277,7 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
                 mean[c] = <floating>part[c]
                 invstd[c] = <floating>(1 / sqrt(var + eps))
                 scale[c] = <floating>(gamma[c] / sqrt(var + eps))
-            with parallel(num_threads=_team(M * C)):
+            with parallel(num_threads=team_size(M * C, PARALLEL_MIN_ELEMENTS)):
                 nnkit_flush_denormals()
                 for t in prange(chunks, schedule='static'):
                     r0 = _chunk(M, chunks, t)
@@ -325,7 +321,7 @@ def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
         free(coef)
         raise MemoryError("batch_norm: out of memory for partial sums")
     try:
-        with nogil, parallel(num_threads=_team(M * C)):
+        with nogil, parallel(num_threads=team_size(M * C, PARALLEL_MIN_ELEMENTS)):
             nnkit_flush_denormals()
             work = <floating*>malloc(2 * C * sizeof(floating))
             for t in prange(T, schedule='static'):
@@ -350,7 +346,7 @@ def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
                 dgamma[c] = <floating>(sdyx * invstd[c])
                 coef[c] = gamma[c] * invstd[c] / M      # the reference's rounding steps
                 coef[C + c] = invstd[c] * dgamma[c]
-            with parallel(num_threads=_team(M * C)):
+            with parallel(num_threads=team_size(M * C, PARALLEL_MIN_ELEMENTS)):
                 nnkit_flush_denormals()
                 for t in prange(chunks, schedule='static'):
                     r0 = _chunk(M, chunks, t)
@@ -388,7 +384,7 @@ def batch_norm_inference(const floating[:, ::1] x, const floating[::1] gamma,
     with nogil:
         for c in range(C):
             scale[c] = <floating>(gamma[c] / sqrt(<double>var[c] + eps))
-        with parallel(num_threads=_team(M * C)):
+        with parallel(num_threads=team_size(M * C, PARALLEL_MIN_ELEMENTS)):
             nnkit_flush_denormals()
             for t in prange(chunks, schedule='static'):
                 r0 = _chunk(M, chunks, t)

@@ -10,10 +10,10 @@ reference (``nnkit.backend.reference.optim``), so a build without FMA
 contraction (the portable one) gives the same bits.  The Python wrapper has
 checked shapes, dtypes and contiguity.
 """
-cimport openmp
 from cython cimport floating
 from cython.parallel cimport parallel, threadid
 from libc.math cimport sqrt, sqrtf
+from team cimport share, team_size
 
 
 cdef enum:
@@ -75,8 +75,6 @@ cdef void _adagrad(floating* w, const floating* g, floating* acc, Py_ssize_t n, 
         w[i] = w[i] - lr * gi / _root(ai + eps)
 
 
-cdef inline int _team(Py_ssize_t n) noexcept nogil:
-    return openmp.omp_get_max_threads() if n >= PARALLEL_MIN_ELEMENTS else 1
 
 
 def rmsprop_update(floating[::1] w, const floating[::1] g, floating[::1] v, floating[::1] avg,
@@ -94,13 +92,13 @@ def rmsprop_update(floating[::1] w, const floating[::1] g, floating[::1] v, floa
     cdef Py_ssize_t n = w.shape[0], start, stop
     cdef floating* a = NULL if avg is None else &avg[0]
     cdef floating* p = NULL if mom is None else &mom[0]
-    cdef int t, team = _team(n)
+    cdef int t, team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
     with nogil, parallel(num_threads=team):
         t = threadid()
-        start = n * t // team
-        stop = n * (t + 1) // team
+        start = share(n, t, team)
+        stop = share(n, t + 1, team)
         if stop > start:
             _rmsprop(&w[start], &g[start], &v[start], NULL if a == NULL else a + start,
                      NULL if p == NULL else p + start, stop - start, <floating>lr, <floating>rho,
@@ -116,13 +114,13 @@ def adagrad_update(floating[::1] w, const floating[::1] g, floating[::1] acc, do
     g : (n,), IN
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
-    cdef int t, team = _team(n)
+    cdef int t, team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
     with nogil, parallel(num_threads=team):
         t = threadid()
-        start = n * t // team
-        stop = n * (t + 1) // team
+        start = share(n, t, team)
+        stop = share(n, t + 1, team)
         if stop > start:
             _adagrad(&w[start], &g[start], &acc[start], stop - start, <floating>lr, <floating>epsilon)
 
@@ -141,13 +139,13 @@ def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floatin
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
     cdef floating* vh = NULL if vhat is None else &vhat[0]
-    cdef int t, team = _team(n)
+    cdef int t, team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
     with nogil, parallel(num_threads=team):
         t = threadid()
-        start = n * t // team
-        stop = n * (t + 1) // team
+        start = share(n, t, team)
+        stop = share(n, t + 1, team)
         if stop > start:
             _adam(&w[start], &g[start], &m[start], &v[start], NULL if vh == NULL else vh + start, stop - start,
                   <floating>alpha, <floating>(1 - beta_1), <floating>(1 - beta_2), <floating>epsilon)

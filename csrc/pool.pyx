@@ -9,7 +9,6 @@ Forward kernels run in parallel over output rows (n, oh); backward kernels in
 parallel over images, so no two threads ever write the same element of dx.
 The innermost loops run over the contiguous channel axis.
 """
-cimport openmp
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint64_t
@@ -17,6 +16,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 from denormal cimport nnkit_flush_denormals
+from team cimport team_size
 
 
 cdef struct Geometry:
@@ -39,11 +39,6 @@ cdef enum:
     PARALLEL_MIN_ELEMENTS = 32768  # input elements
 
 
-cdef inline int _team(Py_ssize_t elements) noexcept nogil:
-    """Threads for a problem of this many elements: all of them, or just the
-    calling thread below PARALLEL_MIN_ELEMENTS (waking the team would cost
-    more than it saves)."""
-    return openmp.omp_get_max_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
 
 
 cdef inline void _window(const Geometry* g, Py_ssize_t oh, Py_ssize_t ow,
@@ -147,7 +142,7 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x, pool_size, strides, paddi
     cdef bint narrow = floating is float and (g.ph - 1) * g.W + g.pw <= INT32_MAX
     if g.N == 0 or g.C == 0:
         return
-    with nogil, parallel(num_threads=_team(g.N * g.H * g.W * g.C)):
+    with nogil, parallel(num_threads=team_size(g.N * g.H * g.W * g.C, PARALLEL_MIN_ELEMENTS)):
         nnkit_flush_denormals()
         best = malloc(g.C * sizeof(int64_t))
         for row in prange(g.N * g.OH, schedule='static'):
@@ -191,7 +186,7 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, 
     g.OH, g.OW = dy.shape[1], dy.shape[2]
     if g.N == 0 or g.C == 0:
         return 0
-    with nogil, parallel(num_threads=_team(g.N * g.H * g.W * g.C)):
+    with nogil, parallel(num_threads=team_size(g.N * g.H * g.W * g.C, PARALLEL_MIN_ELEMENTS)):
         nnkit_flush_denormals()
         for n in prange(g.N, schedule='static'):
             bad += _max_backward_image(&g, &dy[n, 0, 0, 0], &argmax[n, 0, 0, 0], &dx[n, 0, 0, 0])
@@ -293,7 +288,7 @@ def avg_pool2d_forward(const floating[:, :, :, ::1] x, pool_size, strides, paddi
     cdef floating* sums = NULL
     if g.N == 0 or g.C == 0:
         return
-    with nogil, parallel(num_threads=_team(g.N * g.H * g.W * g.C)):
+    with nogil, parallel(num_threads=team_size(g.N * g.H * g.W * g.C, PARALLEL_MIN_ELEMENTS)):
         nnkit_flush_denormals()
         cols = <floating*>calloc((g.left + g.W + g.right) * g.C, sizeof(floating))
         sums = <floating*>malloc(_avg_span(&g) * sizeof(floating))
@@ -328,7 +323,7 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dy, pool_size, strides, pad
     cdef floating* share = NULL
     if g.N == 0 or g.C == 0:
         return
-    with nogil, parallel(num_threads=_team(g.N * g.H * g.W * g.C)):
+    with nogil, parallel(num_threads=team_size(g.N * g.H * g.W * g.C, PARALLEL_MIN_ELEMENTS)):
         nnkit_flush_denormals()
         share = <floating*>malloc(g.C * sizeof(floating))
         for n in prange(g.N, schedule='static'):

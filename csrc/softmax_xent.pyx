@@ -10,13 +10,13 @@ sum, so this file carries its own exp (Cephes' range reduction and
 polynomial, within 2 ulp; written so gcc vectorises the loops that call it)
 and sums with eight independent accumulators.
 """
-cimport openmp
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport log, logf
 from libc.stdint cimport int32_t, int64_t
 
 from denormal cimport nnkit_flush_denormals
+from team cimport team_size
 
 
 cdef union Bits32:
@@ -33,11 +33,6 @@ cdef enum:
     PARALLEL_MIN_ELEMENTS = 32768  # logits
 
 
-cdef inline int _team(Py_ssize_t elements) noexcept nogil:
-    """Threads for a problem of this many elements: all of them, or just the
-    calling thread below PARALLEL_MIN_ELEMENTS (waking the team would cost
-    more than it saves)."""
-    return openmp.omp_get_max_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -246,7 +241,7 @@ def softmax_cross_entropy_forward_labels(const floating[:, ::1] logits,
     cdef floating ls = <floating>label_smoothing, m, logsum
     if N == 0:
         return
-    with nogil, parallel(num_threads=_team(N * K)):
+    with nogil, parallel(num_threads=team_size(N * K, PARALLEL_MIN_ELEMENTS)):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             m = _max(&logits[i, 0], K)
@@ -278,7 +273,7 @@ def softmax_cross_entropy_forward_dense(const floating[:, ::1] logits,
     cdef floating ls = <floating>label_smoothing, m, logsum
     if N == 0:
         return
-    with nogil, parallel(num_threads=_team(N * K)):
+    with nogil, parallel(num_threads=team_size(N * K, PARALLEL_MIN_ELEMENTS)):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             m = _max(&logits[i, 0], K)
@@ -313,7 +308,7 @@ def softmax_cross_entropy_backward_labels(const floating[::1] dloss,
     cdef floating* out
     if N == 0:
         return
-    with nogil, parallel(num_threads=_team(N * K)):
+    with nogil, parallel(num_threads=team_size(N * K, PARALLEL_MIN_ELEMENTS)):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             g = dloss[i]
@@ -349,7 +344,7 @@ def softmax_cross_entropy_backward_dense(const floating[::1] dloss,
     cdef floating* out
     if N == 0:
         return
-    with nogil, parallel(num_threads=_team(N * K)):
+    with nogil, parallel(num_threads=team_size(N * K, PARALLEL_MIN_ELEMENTS)):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             g = dloss[i]

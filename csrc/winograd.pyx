@@ -85,6 +85,21 @@ cdef inline void transform_4x4_out(const floating* m, Py_ssize_t ms, floating* t
         add3(q + (2 * r + 1) * n, t + (4 * r + 1) * n, t + (4 * r + 2) * n, t + (4 * r + 3) * n, -1, -1, n)
 
 
+cdef Tiles make_tiles(Py_ssize_t* x_shape, Py_ssize_t f, Py_ssize_t oh, Py_ssize_t ow, int pt, int pl) noexcept:
+    """The tiling of an (N, OH, OW, F) output over an (N, H, W, C) input."""
+    cdef Tiles g
+    g.n, g.h, g.w, g.c, g.f = x_shape[0], x_shape[1], x_shape[2], x_shape[3], f
+    g.oh, g.ow, g.pt, g.pl = oh, ow, pt, pl
+    g.th, g.tw = (oh + 1) // 2, (ow + 1) // 2
+    return g
+
+
+cdef inline Py_ssize_t work_size(const Tiles* g, Py_ssize_t chunk) noexcept nogil:
+    """One thread's buffer: 16 x chunk x (C + F) transformed values, a 16 x C patch with its scratch,
+    a 4 x F output block with its scratch."""
+    return 16 * chunk * (g.c + g.f) + 32 * g.c + 12 * g.f
+
+
 cdef void gather(const floating* a, Py_ssize_t h, Py_ssize_t w, Py_ssize_t n, const floating* zeros,
                  Py_ssize_t img, Py_ssize_t y0, Py_ssize_t x0, Py_ssize_t size, floating* d) noexcept nogil:
     """d = the size x size patch of the (., h, w, n) array a at (img, y0, x0), zeros outside it."""
@@ -209,12 +224,8 @@ def conv3x3_forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] u,
 
     Returns 0, or -1 when out of memory.
     """
-    cdef Tiles g
-    g.n, g.h, g.w, g.c, g.f = x.shape[0], x.shape[1], x.shape[2], x.shape[3], u.shape[2]
-    g.oh, g.ow, g.pt, g.pl = y.shape[1], y.shape[2], pt, pl
-    g.th, g.tw = (g.oh + 1) // 2, (g.ow + 1) // 2
+    cdef Tiles g = make_tiles(x.shape, u.shape[2], y.shape[1], y.shape[2], pt, pl)
     cdef Py_ssize_t total = g.n * g.th * g.tw, nchunks = (total + chunk - 1) // chunk, ch
-    cdef Py_ssize_t work_size = 16 * chunk * (g.c + g.f) + 32 * g.c + 12 * g.f
     cdef const floating* bp = NULL if b is None else &b[0]
     cdef floating* zeros = <floating*>calloc(g.c, sizeof(floating))
     cdef floating* work = NULL
@@ -224,7 +235,7 @@ def conv3x3_forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] u,
         return -1
     with nogil, parallel(num_threads=nthreads):
         nnkit_flush_denormals()
-        work = <floating*>malloc(work_size * sizeof(floating))
+        work = <floating*>malloc(work_size(&g, chunk) * sizeof(floating))
         if work == NULL:
             failed_p[0] = 1
         for ch in prange(nchunks, schedule='dynamic'):
@@ -252,12 +263,8 @@ def conv3x3_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, 
 
     Returns 0, or -1 when out of memory.
     """
-    cdef Tiles g
-    g.n, g.h, g.w, g.c, g.f = x.shape[0], x.shape[1], x.shape[2], x.shape[3], dy.shape[3]
-    g.oh, g.ow, g.pt, g.pl = dy.shape[1], dy.shape[2], pt, pl
-    g.th, g.tw = (g.oh + 1) // 2, (g.ow + 1) // 2
+    cdef Tiles g = make_tiles(x.shape, dy.shape[3], dy.shape[1], dy.shape[2], pt, pl)
     cdef Py_ssize_t total = g.n * g.th * g.tw, nchunks = (total + chunk - 1) // chunk, ch
-    cdef Py_ssize_t work_size = 16 * chunk * (g.c + g.f) + 32 * g.c + 12 * g.f
     cdef floating* zeros = <floating*>calloc(max(g.c, g.f), sizeof(floating))
     cdef floating* work = NULL
     cdef int failed = 0
@@ -267,7 +274,7 @@ def conv3x3_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, 
     m[:, :, :, :] = 0
     with nogil, parallel(num_threads=nthreads):
         nnkit_flush_denormals()
-        work = <floating*>malloc(work_size * sizeof(floating))
+        work = <floating*>malloc(work_size(&g, chunk) * sizeof(floating))
         if work == NULL:
             failed_p[0] = 1
         for ch in prange(nchunks, schedule='static'):
