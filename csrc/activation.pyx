@@ -78,10 +78,12 @@ def bias_relu(const floating[:, ::1] x, const floating[::1] bias, floating[:, ::
     relu : clamp negatives to 0 (False: only add the bias)
     """
     cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], start, stop
-    cdef const floating* b = NULL if bias is None else &bias[0]
+    cdef const floating* b = NULL
     cdef int t, team = team_size(rows * cols, PARALLEL_MIN_ELEMENTS)
     if rows == 0 or cols == 0:
         return
+    if bias is not None:
+        b = &bias[0]
     with nogil, parallel(num_threads=team):
         t = threadid()
         start = share(rows, t, team)

@@ -90,11 +90,15 @@ def rmsprop_update(floating[::1] w, const floating[::1] g, floating[::1] v, floa
     mom : (n,) or None, IN/OUT (with momentum only)
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
-    cdef floating* a = NULL if avg is None else &avg[0]
-    cdef floating* p = NULL if mom is None else &mom[0]
+    cdef floating* a = NULL
+    cdef floating* p = NULL
     cdef int t, team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
+    if avg is not None:
+        a = &avg[0]
+    if mom is not None:
+        p = &mom[0]
     with nogil, parallel(num_threads=team):
         t = threadid()
         start = share(n, t, team)
@@ -138,10 +142,12 @@ def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floatin
     alpha : the bias-corrected learning rate
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
-    cdef floating* vh = NULL if vhat is None else &vhat[0]
+    cdef floating* vh = NULL
     cdef int t, team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
+    if vhat is not None:
+        vh = &vhat[0]
     with nogil, parallel(num_threads=team):
         t = threadid()
         start = share(n, t, team)
