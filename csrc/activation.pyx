@@ -10,14 +10,12 @@ NaN semantics match the reference: ReLU passes NaN through (``x < 0`` is
 false for NaN), and its gradient is ``g`` where ``y > 0``, else exactly 0.
 """
 from cython cimport floating
-from cython.parallel cimport parallel, threadid
-from team cimport share, team_size
+from cython.parallel cimport parallel
+from team cimport share_start, share_stop, team_size
 
 
 cdef enum:
     PARALLEL_MIN_ELEMENTS = 65536  # below this, waking the team costs more than it saves
-
-
 
 
 # The loops work on raw pointers with unconditional loads, so gcc turns the
@@ -79,15 +77,14 @@ def bias_relu(const floating[:, ::1] x, const floating[::1] bias, floating[:, ::
     """
     cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], start, stop
     cdef const floating* b = NULL
-    cdef int t, team = team_size(rows * cols, PARALLEL_MIN_ELEMENTS)
+    cdef int team = team_size(rows * cols, PARALLEL_MIN_ELEMENTS)
     if rows == 0 or cols == 0:
         return
     if bias is not None:
         b = &bias[0]
     with nogil, parallel(num_threads=team):
-        t = threadid()
-        start = share(rows, t, team)
-        stop = share(rows, t + 1, team)
+        start = share_start(rows)
+        stop = share_stop(rows)
         if stop > start:
             _bias_relu_flat(&x[start, 0], b, cols, &out[start, 0], (stop - start) * cols, relu)
 
@@ -101,12 +98,11 @@ def relu_backward(const floating[::1] g, const floating[::1] y, floating[::1] ou
     out : (n,), OUT; may alias ``g``
     """
     cdef Py_ssize_t n = g.shape[0], start, stop
-    cdef int t, team = team_size(n, PARALLEL_MIN_ELEMENTS)
+    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
     with nogil, parallel(num_threads=team):
-        t = threadid()
-        start = share(n, t, team)
-        stop = share(n, t + 1, team)
+        start = share_start(n)
+        stop = share_stop(n)
         if stop > start:
             _relu_backward(&g[start], &y[start], &out[start], stop - start)

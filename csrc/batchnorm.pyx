@@ -30,8 +30,6 @@ cdef enum:
     PARALLEL_MIN_ELEMENTS = 32768  # see team_size; the chunks, hence the results, stay the same
 
 
-
-
 cdef inline Py_ssize_t _block_rows(Py_ssize_t C) noexcept nogil:
     return max(1, min(MAX_BLOCK_ROWS, BLOCK_ELEMENTS // max(C, 1)))
 

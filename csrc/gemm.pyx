@@ -9,10 +9,11 @@ time packing the 784 x 512 weight twice.  No BLAS thread pool runs beside the
 OpenMP one, so no idle pool spins on the cores the kernels need.
 """
 from cython cimport floating
-from cython.parallel cimport parallel, threadid
+from cython.parallel cimport parallel
 
 from blas cimport gemm
 from denormal cimport nnkit_flush_denormals
+from team cimport share_start, share_stop
 
 
 cdef void _blocked_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -22,12 +23,11 @@ cdef void _blocked_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, 
     cdef Py_ssize_t ldb = k if trans_b else n
     cdef bint by_rows = m >= n
     cdef Py_ssize_t total = m if by_rows else n
-    cdef Py_ssize_t t, start, stop
+    cdef Py_ssize_t start, stop
     with parallel(num_threads=nthreads):
         nnkit_flush_denormals()
-        t = threadid()
-        start = total * t // nthreads
-        stop = total * (t + 1) // nthreads
+        start = share_start(total)  # cut by the team OpenMP started, which may be smaller than asked
+        stop = share_stop(total)
         if stop > start:
             if by_rows:  # rows [start, stop) of op(a) and of c
                 gemm(trans_a, trans_b, <int>(stop - start), <int>n, <int>k, 1,

@@ -11,9 +11,9 @@ contraction (the portable one) gives the same bits.  The Python wrapper has
 checked shapes, dtypes and contiguity.
 """
 from cython cimport floating
-from cython.parallel cimport parallel, threadid
+from cython.parallel cimport parallel
 from libc.math cimport sqrt, sqrtf
-from team cimport share, team_size
+from team cimport share_start, share_stop, team_size
 
 
 cdef enum:
@@ -75,8 +75,6 @@ cdef void _adagrad(floating* w, const floating* g, floating* acc, Py_ssize_t n, 
         w[i] = w[i] - lr * gi / _root(ai + eps)
 
 
-
-
 def rmsprop_update(floating[::1] w, const floating[::1] g, floating[::1] v, floating[::1] avg,
                    floating[::1] mom, double lr, double rho, double momentum, double epsilon):
     """One RMSprop step in place: v = rho v + (1-rho) g^2; [avg = rho avg + (1-rho) g];
@@ -92,7 +90,7 @@ def rmsprop_update(floating[::1] w, const floating[::1] g, floating[::1] v, floa
     cdef Py_ssize_t n = w.shape[0], start, stop
     cdef floating* a = NULL
     cdef floating* p = NULL
-    cdef int t, team = team_size(n, PARALLEL_MIN_ELEMENTS)
+    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
     if avg is not None:
@@ -100,9 +98,8 @@ def rmsprop_update(floating[::1] w, const floating[::1] g, floating[::1] v, floa
     if mom is not None:
         p = &mom[0]
     with nogil, parallel(num_threads=team):
-        t = threadid()
-        start = share(n, t, team)
-        stop = share(n, t + 1, team)
+        start = share_start(n)
+        stop = share_stop(n)
         if stop > start:
             _rmsprop(&w[start], &g[start], &v[start], NULL if a == NULL else a + start,
                      NULL if p == NULL else p + start, stop - start, <floating>lr, <floating>rho,
@@ -118,13 +115,12 @@ def adagrad_update(floating[::1] w, const floating[::1] g, floating[::1] acc, do
     g : (n,), IN
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
-    cdef int t, team = team_size(n, PARALLEL_MIN_ELEMENTS)
+    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
     with nogil, parallel(num_threads=team):
-        t = threadid()
-        start = share(n, t, team)
-        stop = share(n, t + 1, team)
+        start = share_start(n)
+        stop = share_stop(n)
         if stop > start:
             _adagrad(&w[start], &g[start], &acc[start], stop - start, <floating>lr, <floating>epsilon)
 
@@ -143,15 +139,14 @@ def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floatin
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
     cdef floating* vh = NULL
-    cdef int t, team = team_size(n, PARALLEL_MIN_ELEMENTS)
+    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
     if vhat is not None:
         vh = &vhat[0]
     with nogil, parallel(num_threads=team):
-        t = threadid()
-        start = share(n, t, team)
-        stop = share(n, t + 1, team)
+        start = share_start(n)
+        stop = share_stop(n)
         if stop > start:
             _adam(&w[start], &g[start], &m[start], &v[start], NULL if vh == NULL else vh + start, stop - start,
                   <floating>alpha, <floating>(1 - beta_1), <floating>(1 - beta_2), <floating>epsilon)

@@ -39,8 +39,6 @@ cdef enum:
     PARALLEL_MIN_ELEMENTS = 32768  # input elements
 
 
-
-
 cdef inline void _window(const Geometry* g, Py_ssize_t oh, Py_ssize_t ow,
                          Py_ssize_t* h0, Py_ssize_t* h1,
                          Py_ssize_t* w0, Py_ssize_t* w1) noexcept nogil:

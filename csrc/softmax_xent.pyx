@@ -33,8 +33,6 @@ cdef enum:
     PARALLEL_MIN_ELEMENTS = 32768  # logits
 
 
-
-
 cdef inline floating _exp(floating x) noexcept nogil:
     """exp(x) for -87 <= x <= 88 (float) / -708 <= x <= 709 (double); NaN in, NaN out.
 

@@ -8,6 +8,15 @@ cdef inline int team_size(Py_ssize_t elements, Py_ssize_t min_elements) noexcept
     return openmp.omp_get_max_threads() if elements >= min_elements else 1
 
 
-cdef inline Py_ssize_t share(Py_ssize_t n, int t, int team) noexcept nogil:
-    """Where thread t's contiguous share of n elements starts (``share(n, team, team) == n``)."""
-    return n * t // team
+cdef inline Py_ssize_t share_start(Py_ssize_t n) noexcept nogil:
+    """Where the calling thread's contiguous share of n elements starts, inside a parallel region.
+
+    Shares are cut by the team OpenMP actually started, which may be smaller than the one asked for
+    (OMP_THREAD_LIMIT, OMP_DYNAMIC, nested regions): cutting by the requested size would skip elements.
+    """
+    return n * openmp.omp_get_thread_num() // openmp.omp_get_num_threads()
+
+
+cdef inline Py_ssize_t share_stop(Py_ssize_t n) noexcept nogil:
+    """Where the calling thread's share of n elements ends (see ``share_start``)."""
+    return n * (openmp.omp_get_thread_num() + 1) // openmp.omp_get_num_threads()

@@ -43,9 +43,25 @@ cdef struct Tiles:
     Py_ssize_t th, tw              # tiles per image: ceil(OH / 2) x ceil(OW / 2)
 
 
-cdef inline void add3(floating* o, const floating* a, const floating* b, const floating* c,
+# The transforms' combinations, one simple loop each that gcc vectorises.  Every
+# coefficient is +1 or -1: exact, and an inf input never meets a 0 (0 * inf is NaN).
+cdef inline void scaled(floating* o, const floating* a, floating sa, Py_ssize_t n) noexcept nogil:
+    """o = sa * a."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        o[i] = sa * a[i]
+
+
+cdef inline void lin2(floating* o, const floating* a, const floating* b, floating sb, Py_ssize_t n) noexcept nogil:
+    """o = a + sb * b."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        o[i] = a[i] + sb * b[i]
+
+
+cdef inline void lin3(floating* o, const floating* a, const floating* b, const floating* c,
                       floating sb, floating sc, Py_ssize_t n) noexcept nogil:
-    """o = a + sb * b + sc * c (sb, sc are 0, +-1 or -2: exact): one simple loop that gcc vectorises."""
+    """o = a + sb * b + sc * c."""
     cdef Py_ssize_t i
     for i in range(n):
         o[i] = a[i] + sb * b[i] + sc * c[i]
@@ -59,15 +75,15 @@ cdef inline void transform_4x4_in(const floating* d, floating* t, floating* o, P
     """
     cdef Py_ssize_t s, r
     for s in range(4):  # B^T d, column s
-        add3(t + (0 + s) * n, d + (0 + s) * n, d + (8 + s) * n, d, -1, 0, n)
-        add3(t + (4 + s) * n, d + (4 + s) * n, d + (8 + s) * n, d, 1, 0, n)
-        add3(t + (8 + s) * n, d + (8 + s) * n, d + (4 + s) * n, d, -1, 0, n)
-        add3(t + (12 + s) * n, d + (4 + s) * n, d + (12 + s) * n, d, -1, 0, n)
+        lin2(t + (0 + s) * n, d + (0 + s) * n, d + (8 + s) * n, -1, n)
+        lin2(t + (4 + s) * n, d + (4 + s) * n, d + (8 + s) * n, 1, n)
+        lin2(t + (8 + s) * n, d + (8 + s) * n, d + (4 + s) * n, -1, n)
+        lin2(t + (12 + s) * n, d + (4 + s) * n, d + (12 + s) * n, -1, n)
     for r in range(4):  # (B^T d) B, row r
-        add3(o + (4 * r + 0) * os, t + (4 * r + 0) * n, t + (4 * r + 2) * n, t, -1, 0, n)
-        add3(o + (4 * r + 1) * os, t + (4 * r + 1) * n, t + (4 * r + 2) * n, t, 1, 0, n)
-        add3(o + (4 * r + 2) * os, t + (4 * r + 2) * n, t + (4 * r + 1) * n, t, -1, 0, n)
-        add3(o + (4 * r + 3) * os, t + (4 * r + 1) * n, t + (4 * r + 3) * n, t, -1, 0, n)
+        lin2(o + (4 * r + 0) * os, t + (4 * r + 0) * n, t + (4 * r + 2) * n, -1, n)
+        lin2(o + (4 * r + 1) * os, t + (4 * r + 1) * n, t + (4 * r + 2) * n, 1, n)
+        lin2(o + (4 * r + 2) * os, t + (4 * r + 2) * n, t + (4 * r + 1) * n, -1, n)
+        lin2(o + (4 * r + 3) * os, t + (4 * r + 1) * n, t + (4 * r + 3) * n, -1, n)
 
 
 cdef inline void transform_4x4_out(const floating* m, Py_ssize_t ms, floating* t, floating* q,
@@ -78,11 +94,11 @@ cdef inline void transform_4x4_out(const floating* m, Py_ssize_t ms, floating* t
     """
     cdef Py_ssize_t s, r
     for s in range(4):  # A^T M, column s
-        add3(t + s * n, m + s * ms, m + (4 + s) * ms, m + (8 + s) * ms, 1, 1, n)
-        add3(t + (4 + s) * n, m + (4 + s) * ms, m + (8 + s) * ms, m + (12 + s) * ms, -1, -1, n)
+        lin3(t + s * n, m + s * ms, m + (4 + s) * ms, m + (8 + s) * ms, 1, 1, n)
+        lin3(t + (4 + s) * n, m + (4 + s) * ms, m + (8 + s) * ms, m + (12 + s) * ms, -1, -1, n)
     for r in range(2):  # (A^T M) A, row r
-        add3(q + (2 * r) * n, t + (4 * r) * n, t + (4 * r + 1) * n, t + (4 * r + 2) * n, 1, 1, n)
-        add3(q + (2 * r + 1) * n, t + (4 * r + 1) * n, t + (4 * r + 2) * n, t + (4 * r + 3) * n, -1, -1, n)
+        lin3(q + (2 * r) * n, t + (4 * r) * n, t + (4 * r + 1) * n, t + (4 * r + 2) * n, 1, 1, n)
+        lin3(q + (2 * r + 1) * n, t + (4 * r + 1) * n, t + (4 * r + 2) * n, t + (4 * r + 3) * n, -1, -1, n)
 
 
 cdef Tiles make_tiles(Py_ssize_t* x_shape, Py_ssize_t f, Py_ssize_t oh, Py_ssize_t ow, int pt, int pl) noexcept:
@@ -162,15 +178,15 @@ cdef inline void transform_2x2_dy(const floating* p, floating* t, floating* o, P
     """
     cdef Py_ssize_t s, r
     for s in range(2):  # A p, column s
-        add3(t + (0 + s) * n, p + s * n, p, p, 0, 0, n)
-        add3(t + (2 + s) * n, p + s * n, p + (2 + s) * n, p, 1, 0, n)
-        add3(t + (4 + s) * n, p + s * n, p + (2 + s) * n, p, -1, 0, n)
-        add3(t + (6 + s) * n, p + (2 + s) * n, p + (2 + s) * n, p, -2, 0, n)
+        scaled(t + (0 + s) * n, p + s * n, 1, n)
+        lin2(t + (2 + s) * n, p + s * n, p + (2 + s) * n, 1, n)
+        lin2(t + (4 + s) * n, p + s * n, p + (2 + s) * n, -1, n)
+        scaled(t + (6 + s) * n, p + (2 + s) * n, -1, n)
     for r in range(4):  # (A p) A^T, row r
-        add3(o + (4 * r + 0) * os, t + (2 * r) * n, t, t, 0, 0, n)
-        add3(o + (4 * r + 1) * os, t + (2 * r) * n, t + (2 * r + 1) * n, t, 1, 0, n)
-        add3(o + (4 * r + 2) * os, t + (2 * r) * n, t + (2 * r + 1) * n, t, -1, 0, n)
-        add3(o + (4 * r + 3) * os, t + (2 * r + 1) * n, t + (2 * r + 1) * n, t, -2, 0, n)
+        scaled(o + (4 * r + 0) * os, t + (2 * r) * n, 1, n)
+        lin2(o + (4 * r + 1) * os, t + (2 * r) * n, t + (2 * r + 1) * n, 1, n)
+        lin2(o + (4 * r + 2) * os, t + (2 * r) * n, t + (2 * r + 1) * n, -1, n)
+        scaled(o + (4 * r + 3) * os, t + (2 * r + 1) * n, -1, n)
 
 
 cdef void dw_chunk(const floating* x, const floating* dy, floating* acc, floating* work,

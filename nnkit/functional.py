@@ -5,6 +5,8 @@ Each op resolves its user-facing arguments (``padding='same'``, an int stride,
 (``nnkit.set_backend``).  Images are channels-last ``(N, H, W, C)``;
 convolution kernels are ``(KH, KW, C // groups, F)`` (Keras HWIO).
 """
+from types import MappingProxyType
+
 import numpy as np
 
 from nnkit import backend, ops
@@ -127,7 +129,7 @@ def _conv2d_geometry(x_shape, w_shape, strides, padding, dilation, groups, activ
         raise ValueError(f"conv2d: expected groups to be a positive int, got {groups!r}")
     relu = _fused_activation("conv2d", activation)
     pads = resolve_padding("conv2d", padding, x_shape[1:3], w_shape[:2], strides, dilation)
-    return dict(strides=strides, padding=pads, dilation=dilation, groups=int(groups), relu=relu)
+    return MappingProxyType(dict(strides=strides, padding=pads, dilation=dilation, groups=int(groups), relu=relu))
 
 
 # -- pooling --------------------------------------------------------------------
@@ -162,7 +164,7 @@ def _pool_geometry(op, x_shape, pool_size, strides, padding):
     pool_size = _pair(op, "pool_size", pool_size)
     strides = pool_size if strides is None else _pair(op, "strides", strides)
     pads = resolve_padding(op, padding, x_shape[1:3], pool_size, strides)
-    return dict(pool_size=pool_size, strides=strides, padding=pads)
+    return MappingProxyType(dict(pool_size=pool_size, strides=strides, padding=pads))
 
 
 def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
@@ -200,7 +202,7 @@ class Linear(Function):
         y = self.kernels.matmul(x.reshape(-1, x.shape[-1]), w)
         if bias or relu:  # one pass over the fresh GEMM output, in place
             self.kernels.bias_relu(y, bias[0] if bias else None, relu, out=y)
-        self.y = y
+        self.y = y if relu else None  # the ReLU's gradient needs it; otherwise the graph need not hold it
         return y.reshape(x.shape[:-1] + (w.shape[1],))
 
     def backward(self, g):

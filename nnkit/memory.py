@@ -11,7 +11,9 @@ so freed blocks are reused.  The cost is that up to ``trim`` bytes of freed
 memory stay mapped to the process.
 
 nnkit calls it on import unless ``NNKIT_KEEP_HEAP=0`` or the user already set
-one of glibc's ``MALLOC_*`` variables (their choice wins).
+glibc's malloc tuning (a ``MALLOC_*_`` variable or ``glibc.malloc`` in
+``GLIBC_TUNABLES``): their choice wins.  The trim threshold holds per malloc
+arena, and threads that allocate may get arenas of their own.
 """
 import ctypes
 import ctypes.util
@@ -48,6 +50,7 @@ def apply_default():
     global _applied
     if _applied is None:
         opted_out = os.environ.get("NNKIT_KEEP_HEAP", "1").strip().lower() in ("0", "false", "no", "off")
-        user_chose = any(name in os.environ for name in _USER_SETTINGS)
+        user_chose = (any(name in os.environ for name in _USER_SETTINGS)
+                      or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""))
         _applied = False if opted_out or user_chose else keep_heap()
     return _applied

@@ -186,11 +186,11 @@ class Relu(Function):
         if x.dtype not in FLOAT_DTYPES:  # integer tensors never need a gradient
             return np.maximum(x, 0)
         self.kernels = backend.current()
-        self.y = self.kernels.bias_relu(x)
+        self.y = self.kernels.bias_relu(x.reshape(x.shape or (1,))).reshape(x.shape)  # a 0-d x has no channel axis
         return self.y
 
     def backward(self, g):
-        return (self.kernels.relu_backward(g, self.y),)
+        return (self.kernels.relu_backward(g.reshape(-1), self.y.reshape(-1)).reshape(g.shape),)
 
 
 class LeakyRelu(_Unary):

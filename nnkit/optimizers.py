@@ -192,7 +192,8 @@ def _keyed(weights):
 
 def _axpy(a, x, y):
     """``y += a * x`` in place, in one pass through the BLAS when both are contiguous (no temporary)."""
-    if y.flags.c_contiguous and x.flags.c_contiguous and x.dtype == y.dtype and y.dtype.kind == "f":
+    if (y.size and y.dtype in (np.float32, np.float64) and x.dtype == y.dtype
+            and y.flags.c_contiguous and x.flags.c_contiguous):
         blas.get_blas_funcs("axpy", (y,))(x.reshape(-1), y.reshape(-1), a=a)
     else:
         y += a * x

@@ -92,6 +92,21 @@ def test_fused_relu_conv2d_equals_conv2d_then_relu(backend, strides, padding, gr
     check_grad(lambda x, w: F.conv2d(x, w, None, strides, padding, groups=groups, activation="relu"), x, w)
 
 
+def test_cached_argument_checks_do_not_depend_on_earlier_calls():
+    """Geometry checks are memoised per call; a bool or float argument is never served an int's answer."""
+    x, w = np.zeros((1, 5, 5, 2), np.float32), np.zeros((3, 3, 2, 2), np.float32)
+    for _ in range(2):
+        F.conv2d(x, w, groups=1)
+        with pytest.raises(ValueError, match="conv2d: expected groups to be a positive int, got True"):
+            F.conv2d(x, w, groups=True)
+        with pytest.raises(ValueError, match="conv2d: expected groups to be a positive int, got 1.0"):
+            F.conv2d(x, w, groups=1.0)
+    from nnkit.backend.cython import conv as cy
+    cy.conv2d_forward(x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    with pytest.raises(TypeError, match="conv2d: expected groups to be an int, got 1.0"):
+        cy.conv2d_forward(x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1.0)
+
+
 def test_fused_activation_must_be_relu_or_none():
     x, w = np.zeros((2, 4), np.float32), np.zeros((4, 5), np.float32)
     with pytest.raises(ValueError, match="linear: the fused activation must be None or 'relu', got 'tanh'"):

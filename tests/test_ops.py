@@ -47,6 +47,17 @@ def test_unary_forward_and_gradient(name):
     check_grad(op, x)
 
 
+def test_relu_of_a_scalar_tensor():
+    x = Tensor(np.float32(-2.0), requires_grad=True)
+    y = ops.relu(x)
+    assert y.shape == () and float(y.data) == 0.0
+    y.backward()
+    assert x.grad.shape == () and float(x.grad) == 0.0
+    z = Tensor(np.float64(3.0), requires_grad=True)
+    ops.relu(z).backward()
+    assert float(z.grad) == 1.0
+
+
 def test_gelu_matches_erf_formula():
     from math import erf
     x = np.linspace(-4, 4, 17)

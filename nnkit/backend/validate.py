@@ -17,9 +17,11 @@ def memoized(fn):
 
     The same layer checks the same shapes every step, and these checks cost
     more than a small kernel.  Errors are never cached: a bad call raises
-    every time.
+    every time.  Arguments are keyed with their types (``groups=1.0`` or
+    ``True`` is never served ``groups=1``'s answer); values inside tuples are
+    coerced to ints by the checks themselves, whatever their type.
     """
-    cached = functools.lru_cache(maxsize=4096)(fn)
+    cached = functools.lru_cache(maxsize=4096, typed=True)(fn)
 
     @functools.wraps(fn)
     def check(*args):

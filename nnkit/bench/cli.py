@@ -59,6 +59,8 @@ def main(argv=None):
     threads = [int(t) for t in args.threads.split(",")] if args.threads else default_threads()
     if any(t < 1 for t in threads):
         raise SystemExit(f"nnkit bench: thread counts must be positive, got {args.threads}")
+    if args.scaling and len(set(threads)) < 2:
+        raise SystemExit(f"nnkit bench: --scaling compares two or more thread counts, got --threads {threads}")
     cases = select(all_cases(), args.only, args.quick)
     if not cases:
         raise SystemExit(f"nnkit bench: no case matches --only {args.only!r}; groups: {', '.join(GROUPS)}")
@@ -71,7 +73,7 @@ def main(argv=None):
     meta = {"machine": platform.machine(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
             "threads": threads, "torch": with_torch}
     result = {"meta": meta, "rows": rows}
-    if args.scaling and len(threads) > 1:
+    if args.scaling:
         result["scaling"] = runner.run_scaling(cases, threads, rounds=rounds)
     atomic_write_text(args.json, json.dumps(result, indent=2))
     print(f"wrote {args.json}")

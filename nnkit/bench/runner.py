@@ -75,17 +75,20 @@ def run_scaling(cases, threads, rounds=7, progress=print):
     alternates implementations), so the machine's drift does not land on one
     count: on a shared VM, rows timed minutes apart differ by 20 % or more.
     """
-    rows = []
+    rows, previous = [], nnkit.get_num_threads()
     progress(f"{'scaling (nnkit, alternating thread counts)':<46} " + " ".join(f"{n:>7}T" for n in threads))
-    for case in cases:
-        step = _nnkit_step(case, "cython")
-        times = compare({n: step for n in threads}, rounds=rounds,
-                        setup={n: (lambda n=n: nnkit.set_num_threads(n)) for n in threads})
-        row = {"case": case.name, "group": case.group,
-               "ms": {n: times[n] * 1e3 for n in threads},
-               "speedup": {n: times[threads[0]] / times[n] for n in threads}}
-        rows.append(row)
-        progress(f"{case.name:<46} " + " ".join(f"{row['speedup'][n]:>7.2f}x" for n in threads))
+    try:
+        for case in cases:
+            step = _nnkit_step(case, "cython")
+            times = compare({n: step for n in threads}, rounds=rounds,
+                            setup={n: (lambda n=n: nnkit.set_num_threads(n)) for n in threads})
+            row = {"case": case.name, "group": case.group,
+                   "ms": {n: times[n] * 1e3 for n in threads},
+                   "speedup": {n: times[threads[0]] / times[n] for n in threads}}
+            rows.append(row)
+            progress(f"{case.name:<46} " + " ".join(f"{row['speedup'][n]:>7.2f}x" for n in threads))
+    finally:
+        nnkit.set_num_threads(previous)
     return rows
 
 

@@ -382,8 +382,8 @@ class Layer:
         if isinstance(outputs, Tensor):
             object.__setattr__(self, "_last_output_shape", (None,) + outputs.shape[1:])
         else:
-            self._last_output_shape = map_structure(
-                lambda t: batchless(t.shape) if isinstance(t, Tensor) else None, outputs)
+            object.__setattr__(self, "_last_output_shape", map_structure(
+                lambda t: batchless(t.shape) if isinstance(t, Tensor) else None, outputs))
         return outputs
 
     def _invoke_call(self, inputs, args, kwargs, training):

@@ -189,7 +189,7 @@ def winograd_cases(draw):
 @given(case=winograd_cases(), layout=st.sampled_from(["c", "strided"]), nthreads=st.sampled_from([1, 2, 3]),
        chunk_bytes=st.sampled_from([1, 40000, None]), need=st.tuples(st.booleans(), st.booleans(), st.booleans()))
 def test_winograd_matches_reference(case, layout, nthreads, chunk_bytes, need):
-    """Forward and dx by Winograd (odd sizes: partial edge tiles; one chunk or many), dw on im2col."""
+    """Forward, dx and dw by Winograd (odd sizes: partial edge tiles; one chunk or many), db summed directly."""
     x, w, b, geom, dtype = case["x"], case["w"], case["b"], case["geom"], case["dtype"]
     assert cy._algorithm(x.shape, w.shape, *geom) == cy.WINOGRAD
     y_ref = ref.conv2d_forward(x, w, b, *geom)
@@ -205,6 +205,41 @@ def test_winograd_matches_reference(case, layout, nthreads, chunk_bytes, need):
         assert (g is None) == (e is None), name
         if e is not None:
             assert_close(g, e, dtype, name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_keeps_non_finite_values_local(dtype):
+    """An inf or NaN input pixel makes non-finite only outputs of the tiles that read it (no 0 * inf anywhere)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 12, 12, 16)).astype(dtype)
+    w = rng.standard_normal((3, 3, 16, 16)).astype(dtype)
+    geom = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    assert cy._algorithm(x.shape, w.shape, *geom) == cy.WINOGRAD
+    for bad in (np.inf, np.nan):
+        x_bad = x.copy()
+        x_bad[0, 6, 6, 3] = bad
+        y = cy.conv2d_forward(x_bad, w, None, *geom)
+        rows, cols = np.nonzero(~np.isfinite(y[0]).all(axis=-1))
+        # pixel 6 (padding 1) is read by output tiles 2 and 3 on each axis: outputs 4..7
+        assert set(rows) <= {4, 5, 6, 7} and set(cols) <= {4, 5, 6, 7} and len(rows) > 0
+        y_ref = ref.conv2d_forward(x_bad, w, None, *geom)
+        finite = np.isfinite(y).all(axis=-1)
+        assert_close(y[finite], y_ref[finite], dtype)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    assert np.isfinite(cy.conv2d_backward(dy, x, w, *geom)[1]).all()
+
+
+def test_winograd_dw_partials_respect_the_workspace_limit():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 8, 8, 16))
+    w = rng.standard_normal((3, 3, 16, 24))
+    geom = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    dy = rng.standard_normal((4, 8, 8, 24))
+    expected = ref.conv2d_backward(dy, x, w, *geom)
+    with cython_settings(nthreads=3, workspace=1):  # room for less than one partial: one thread
+        got = cy.conv2d_backward(dy, x, w, *geom)
+    for g, e in zip(got, expected):
+        assert_close(g, e, np.float64)
 
 
 def test_winograd_is_picked_only_where_it_applies():

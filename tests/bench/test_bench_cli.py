@@ -40,6 +40,8 @@ def test_bad_arguments():
         cli.main(["--only", "nothing-like-this", "--no-torch"])
     with pytest.raises(SystemExit, match="thread counts must be positive"):
         cli.main(["--threads", "0", "--no-torch"])
+    with pytest.raises(SystemExit, match="--scaling compares two or more thread counts"):
+        cli.main(["--threads", "2", "--scaling", "--no-torch"])
 
 
 def test_compare_alternates_and_reports_medians():

@@ -156,6 +156,19 @@ def test_weights_without_gradient_are_skipped():
     assert opt.iterations == 0 and opt.get_state()["slots"] == {}
 
 
+@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop", "adagrad"])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_empty_weights_beside_others(name, momentum):
+    """A weight with no elements (the BLAS rejects zero-length vectors) updates as a no-op beside real ones."""
+    kwargs = {"momentum": momentum} if name in ("sgd", "rmsprop") else {}
+    opt = optimizers.get(name, learning_rate=0.5, **kwargs)
+    empty = Tensor(np.zeros((4, 0), np.float32), requires_grad=True, name="empty")
+    full = Tensor(np.ones(3, np.float32), requires_grad=True, name="full")
+    empty.grad, full.grad = np.zeros((4, 0), np.float32), np.ones(3, np.float32)
+    opt.apply_gradients([empty, full])
+    assert empty.data.shape == (4, 0) and np.all(full.data < 1)
+
+
 def test_schedule_drives_the_rate():
     sched = schedules.PiecewiseConstantDecay([0], [1.0, 0.5])
     opt = optimizers.SGD(sched)

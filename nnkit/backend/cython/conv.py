@@ -215,6 +215,8 @@ def _winograd_dw(dy, x, padding):
     chunk = _winograd_chunk(x, f)
     nthreads = _winograd_threads(dy.shape[0] * -(-dy.shape[1] // 2) * -(-dy.shape[2] // 2), chunk,
                                  2 * dy.size * 9 * c)
+    # One 16 x C x F partial per thread: as many threads as the workspace limit holds partials (at least one).
+    nthreads = max(1, min(nthreads, _workspace_limit // (16 * c * f * x.itemsize)))
     partials = np.empty((nthreads, 16, c, f), x.dtype)
     if _winograd.conv3x3_weight_grad(x, dy, partials, padding[0][0], padding[1][0], chunk, nthreads):
         raise MemoryError(f"conv2d_backward: could not allocate the Winograd buffers ({chunk} tiles per thread)")
