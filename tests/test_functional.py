@@ -107,6 +107,17 @@ def test_cached_argument_checks_do_not_depend_on_earlier_calls():
         cy.conv2d_forward(x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1.0)
 
 
+def test_fused_relu_on_a_winograd_conv(backend):
+    """16 channels and filters, 3x3, stride 1: the Cython backend runs Winograd, then the fused epilogue."""
+    x = rng.standard_normal((1, 4, 5, 16))
+    w = rng.standard_normal((3, 3, 16, 16)) * 0.3
+    b = rng.standard_normal(16)
+    plain = F.conv2d(x, w, b, padding="same").numpy()
+    np.testing.assert_allclose(F.conv2d(x, w, b, padding="same", activation="relu").numpy(), np.maximum(plain, 0),
+                               rtol=1e-12, atol=1e-12)
+    check_grad(lambda x, w, b: F.conv2d(x, w, b, padding="same", activation="relu"), x, w, b)
+
+
 def test_fused_activation_must_be_relu_or_none():
     x, w = np.zeros((2, 4), np.float32), np.zeros((4, 5), np.float32)
     with pytest.raises(ValueError, match="linear: the fused activation must be None or 'relu', got 'tanh'"):
