@@ -3,8 +3,11 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 
 import pytest
+
+import nnkit
 
 glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 
@@ -29,25 +32,32 @@ print(faults() - before)
 
 
 def _faults(setup, **env):
-    out = subprocess.run([sys.executable, "-c", CHURN.format(setup=setup)], capture_output=True, text=True,
-                         env=_clean_env(**env), check=True)
-    return int(out.stdout.split()[-1])
+    return int(_run(CHURN.format(setup=setup), **env).stdout.split()[-1])
 
 
 MALLOC_SETTINGS = ("NNKIT_KEEP_HEAP", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
                    "MALLOC_MMAP_MAX_", "GLIBC_TUNABLES")
 
 
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(nnkit.__file__)))
+
+
+def _run(code, **env):
+    """Run ``code`` in a fresh interpreter that imports the nnkit these tests import."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env(**env),
+                          cwd=tempfile.gettempdir(), check=True)
+
+
 def _clean_env(**env):
     """This environment without any malloc setting a CI machine might carry, plus ``env``."""
-    return {**{k: v for k, v in os.environ.items() if k not in MALLOC_SETTINGS}, **env}
+    clean = {k: v for k, v in os.environ.items() if k not in MALLOC_SETTINGS}
+    return {**clean, "PYTHONPATH": PACKAGE_ROOT, **env}
 
 
 @glibc_only
 def test_keep_heap_reports_success():
     code = "import nnkit.memory as m; print(m.keep_heap())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env(), check=True)
-    assert out.stdout.strip() == "True"
+    assert _run(code).stdout.strip() == "True"
 
 
 @glibc_only
@@ -63,6 +73,4 @@ def test_opt_out_and_user_malloc_settings_are_respected():
     code = "import nnkit, nnkit.memory as m; print(m._applied)"
     for env, expected in (({"NNKIT_KEEP_HEAP": "0"}, "False"), ({"MALLOC_TRIM_THRESHOLD_": "131072"}, "False"),
                           ({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=131072"}, "False"), ({}, "True")):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env(**env),
-                             check=True)
-        assert out.stdout.strip() == expected, env
+        assert _run(code, **env).stdout.strip() == expected, env

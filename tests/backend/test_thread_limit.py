@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import nnkit
+
 SCRIPT = """
 import numpy as np
 import nnkit
@@ -45,8 +47,9 @@ print("ok")
 """
 
 
-def test_kernels_cover_every_element_when_openmp_starts_fewer_threads():
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1", "NNKIT_NUM_THREADS": "4"}
-    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env)
+def test_kernels_cover_every_element_when_openmp_starts_fewer_threads(tmp_path):
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(nnkit.__file__)))  # the nnkit under test
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1", "NNKIT_NUM_THREADS": "4", "PYTHONPATH": package_root}
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("ok")
