@@ -16,9 +16,7 @@ glibc's malloc tuning (a ``MALLOC_*_`` variable or ``glibc.malloc`` in
 arena, and threads that allocate may get arenas of their own.
 """
 import ctypes
-import ctypes.util
 import os
-import platform
 
 __all__ = ["keep_heap"]
 
@@ -37,12 +35,19 @@ def keep_heap(mmap_threshold=MMAP_THRESHOLD, trim_threshold=TRIM_THRESHOLD):
 
     Returns ``False`` (and changes nothing) off glibc.
     """
-    if platform.libc_ver()[0] != "glibc":
+    if not _is_glibc():
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc = ctypes.CDLL(None)  # the process's own symbols, glibc's among them (find_library spawns a subprocess)
     # mallopt returns 1 on success; both must be set, since setting either turns off glibc's adaptive thresholds.
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))
                 and libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
+
+
+def _is_glibc():
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
+    except (AttributeError, ValueError, OSError):  # not a POSIX confstr, or no such name here
+        return False
 
 
 def apply_default():
