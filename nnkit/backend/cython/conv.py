@@ -161,9 +161,7 @@ def _winograd_forward(x, w, b, padding, y):
     g = _G.astype(w.dtype)
     u = np.tensordot(g, np.tensordot(g, w, axes=(1, 0)), axes=(1, 1))  # (4 cols, 4 rows, C, F)
     u = np.ascontiguousarray(u.transpose(1, 0, 2, 3).reshape(16, w.shape[2], w.shape[3]))
-    chunk = _winograd_chunk(x, w.shape[3])
-    nthreads = _winograd_threads(x.shape[0] * -(-y.shape[1] // 2) * -(-y.shape[2] // 2), chunk,
-                                 2 * y.size * 9 * x.shape[3])
+    chunk, nthreads = _winograd_plan(x, y.shape)
     if _winograd.conv3x3_forward(x, u, b, y, padding[0][0], padding[1][0], chunk, nthreads):
         raise MemoryError(f"conv2d: could not allocate the Winograd buffers ({chunk} tiles per thread)")
     return y
@@ -197,14 +195,18 @@ def conv2d_backward(dy, x, w, strides, padding, dilation, groups, need_dx=True, 
     return _gemm_backward(dy, x, w, strides, padding, dilation, groups, out, algorithm, need_dx, need_dw, need_db)
 
 
-def _winograd_chunk(x, f):
-    """Tiles per chunk: each thread's 16 x tiles x (C + F) transformed values fit _WINOGRAD_CHUNK_BYTES."""
-    return max(16, min(128, _WINOGRAD_CHUNK_BYTES // (16 * (x.shape[3] + f) * x.itemsize)))
+def _winograd_plan(x, out_shape):
+    """(tiles per chunk, OpenMP threads) for a Winograd pass from ``x`` to an (N, OH, OW, F) output.
 
-
-def _winograd_threads(tiles, chunk, flop):
+    Each thread's 16 x tiles x (C + F) transformed values fit _WINOGRAD_CHUNK_BYTES; small problems run on one
+    thread, and no thread is started without a chunk to take.
+    """
+    n, oh, ow, f = out_shape
+    chunk = max(16, min(128, _WINOGRAD_CHUNK_BYTES // (16 * (x.shape[3] + f) * x.itemsize)))
+    tiles = n * -(-oh // 2) * -(-ow // 2)
+    flop = 2 * n * oh * ow * f * 9 * x.shape[3]
     threads = _threads.get_num_threads() if flop >= _MIN_PARALLEL_FLOP else 1
-    return min(threads, -(-tiles // chunk))
+    return chunk, min(threads, -(-tiles // chunk))
 
 
 def _winograd_dw(dy, x, padding):
@@ -212,9 +214,7 @@ def _winograd_dw(dy, x, padding):
     c, f = x.shape[3], dy.shape[3]
     if not dy.size:
         return np.zeros((3, 3, c, f), x.dtype)
-    chunk = _winograd_chunk(x, f)
-    nthreads = _winograd_threads(dy.shape[0] * -(-dy.shape[1] // 2) * -(-dy.shape[2] // 2), chunk,
-                                 2 * dy.size * 9 * c)
+    chunk, nthreads = _winograd_plan(x, dy.shape)
     # One 16 x C x F partial per thread: as many threads as the workspace limit holds partials (at least one).
     nthreads = max(1, min(nthreads, _workspace_limit // (16 * c * f * x.itemsize)))
     partials = np.empty((nthreads, 16, c, f), x.dtype)
