@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from child import child_env
 from nnkit import cli, plot
 from nnkit.training import recipes
 
@@ -94,8 +95,7 @@ def test_bench_dispatches(monkeypatch):
 
 def test_python_dash_m(tmp_path):
     result = subprocess.run([sys.executable, "-m", "nnkit", "train", "--help"], capture_output=True, text=True,
-                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(
-                                os.path.abspath(cli.__file__)))})
+                            cwd=tmp_path, env=child_env())
     assert result.returncode == 0 and "--checkpoint-dir" in result.stdout and "--resume" in result.stdout
 
 

@@ -6,8 +6,7 @@ import textwrap
 
 import pytest
 
-import nnkit
-
+from child import child_env
 from nnkit.io import atomic_open, atomic_write_bytes, atomic_write_text
 
 
@@ -44,9 +43,8 @@ def test_process_killed_mid_write_keeps_the_old_file(tmp_path):
             print("writing", flush=True)
             os.kill(os.getpid(), 9)
     """)
-    package_root = os.path.dirname(os.path.dirname(nnkit.__file__))
     proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": package_root})
+                          env=child_env())
     assert proc.returncode == -9 and "writing" in proc.stdout
     assert target.read_bytes() == b"old checkpoint"
 

@@ -1,5 +1,4 @@
 """nnkit.memory: freed arrays are reused instead of page-faulted in again (glibc)."""
-import os
 import platform
 import subprocess
 import sys
@@ -7,7 +6,7 @@ import tempfile
 
 import pytest
 
-import nnkit
+from child import child_env
 
 glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 
@@ -39,9 +38,6 @@ MALLOC_SETTINGS = ("NNKIT_KEEP_HEAP", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THR
                    "MALLOC_MMAP_MAX_", "GLIBC_TUNABLES")
 
 
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(nnkit.__file__)))
-
-
 def _run(code, **env):
     """Run ``code`` in a fresh interpreter that imports the nnkit these tests import."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env(**env),
@@ -50,8 +46,7 @@ def _run(code, **env):
 
 def _clean_env(**env):
     """This environment without any malloc setting a CI machine might carry, plus ``env``."""
-    clean = {k: v for k, v in os.environ.items() if k not in MALLOC_SETTINGS}
-    return {**clean, "PYTHONPATH": PACKAGE_ROOT, **env}
+    return child_env(drop=MALLOC_SETTINGS, **env)
 
 
 @glibc_only

@@ -5,11 +5,10 @@ parallel region) can cap a team below ``num_threads``; a kernel that cut its
 work by the requested team size would skip the missing threads' share.  The
 check runs in a subprocess, since the limit is read when OpenMP starts.
 """
-import os
 import subprocess
 import sys
 
-import nnkit
+from child import child_env
 
 SCRIPT = """
 import numpy as np
@@ -48,8 +47,7 @@ print("ok")
 
 
 def test_kernels_cover_every_element_when_openmp_starts_fewer_threads(tmp_path):
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(nnkit.__file__)))  # the nnkit under test
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1", "NNKIT_NUM_THREADS": "4", "PYTHONPATH": package_root}
+    env = child_env(OMP_THREAD_LIMIT="1", NNKIT_NUM_THREADS="4")
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("ok")

@@ -12,7 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 
-import nnkit
+from child import child_env
 from nnkit.io.checkpoint import latest_checkpoint, load_checkpoint
 from nnkit.io.safetensors_io import read_safetensors
 
@@ -20,7 +20,6 @@ cli = pytest.importorskip("nnkit.cli")
 if "--resume" not in cli.__doc__:
     pytest.skip("nnkit train has no --resume", allow_module_level=True)
 
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(nnkit.__file__))
 
 CHILD = """
 import sys
@@ -47,7 +46,7 @@ sys.exit(cli.main(["train", "--model", "tiny", "--dataset", "tiny", "--no-plot",
 def start(tmp_path, *args):
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(CHILD), *args], cwd=tmp_path, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+                            env=child_env())
 
 
 def finish(proc):

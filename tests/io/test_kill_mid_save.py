@@ -1,5 +1,4 @@
 """A process killed (SIGKILL) while saving leaves the previous checkpoint intact and loadable."""
-import os
 import signal
 import subprocess
 import sys
@@ -9,12 +8,11 @@ import time
 import numpy as np
 import pytest
 
-import nnkit
+from child import child_env
 from nnkit.io.checkpoint import latest_checkpoint, load_checkpoint
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(nnkit.__file__))
 
 CHILD_PRELUDE = """
 import os, sys
@@ -35,7 +33,7 @@ def run_child(body, tmp_path, **kwargs):
     code = textwrap.dedent(CHILD_PRELUDE) + textwrap.dedent(body)
     return subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": PACKAGE_ROOT}, **kwargs)
+                            env=child_env(), **kwargs)
 
 
 def constant_value(checkpoint):
