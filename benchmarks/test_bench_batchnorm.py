@@ -40,7 +40,7 @@ def make(name, mode, backend, dtype=np.float32):
         return lambda: mod.batch_norm_forward_train(x, gamma, beta, 1e-3)
 
     def fwd_bwd():
-        _, mean, invstd = mod.batch_norm_forward_train(x, gamma, beta, 1e-3)
+        _, mean, invstd, _ = mod.batch_norm_forward_train(x, gamma, beta, 1e-3)
         mod.batch_norm_backward(dy, x, mean, invstd, gamma)
     return fwd_bwd
 

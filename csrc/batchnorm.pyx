@@ -213,7 +213,7 @@ cdef inline Py_ssize_t _row_chunks(Py_ssize_t M) noexcept nogil:
 
 def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma,
                              const floating[::1] beta, double eps, floating[:, ::1] y,
-                             floating[::1] mean, floating[::1] invstd):
+                             floating[::1] mean, floating[::1] invstd, floating[::1] variance):
     """Batch-statistics normalisation forward.
 
     Parameters
@@ -226,8 +226,9 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
         Added to the variance.
     y : (M, C) same dtype
         OUT: ``(x - mean) * invstd * gamma + beta``.
-    mean, invstd : (C,) same dtype
-        OUT: batch mean and ``1 / sqrt(var + eps)`` with the biased variance.
+    mean, invstd, variance : (C,) same dtype
+        OUT: batch mean, ``1 / sqrt(var + eps)`` and ``var``, the biased variance
+        (returned as well so that moving averages need not rebuild it from ``invstd``).
     """
     cdef Py_ssize_t M = x.shape[0], C = x.shape[1], T = openmp.omp_get_max_threads()
     cdef Py_ssize_t t, c, r0, r1, failed = 0, chunks = _row_chunks(M)
@@ -273,6 +274,7 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
             for c in range(C):
                 var = part[C + c] / M
                 mean[c] = <floating>part[c]
+                variance[c] = <floating>var
                 invstd[c] = <floating>(1 / sqrt(var + eps))
                 scale[c] = <floating>(gamma[c] / sqrt(var + eps))
             with parallel(num_threads=team_size(M * C, PARALLEL_MIN_ELEMENTS)):

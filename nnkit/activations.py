@@ -30,7 +30,7 @@ softplus = ops.softplus
 exponential = ops.exp
 
 
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(x, negative_slope=0.2):  # Keras 3's default for the function and the string
     return ops.leaky_relu(x, negative_slope)
 
 

@@ -240,9 +240,9 @@ def linear(x, w, b=None, activation=None):
 class BatchNormTrain(Function):
     def forward(self, x, gamma, beta, eps, stats):
         self.kernels = backend.current()
-        y, self.mean, self.invstd = self.kernels.batch_norm_forward_train(x, gamma, beta, eps)
+        y, self.mean, self.invstd, var = self.kernels.batch_norm_forward_train(x, gamma, beta, eps)
         self.x, self.gamma = x, gamma
-        stats.update(mean=self.mean, invstd=self.invstd)
+        stats.update(mean=self.mean, var=var)
         return y
 
     def backward(self, g):
@@ -283,11 +283,10 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
         return BatchNormInference.apply(x, gamma, beta, as_tensor(running_mean, x), as_tensor(running_var, x), eps=eps)
     stats = {}
     y = BatchNormTrain.apply(x, gamma, beta, eps=eps, stats=stats)
-    var = 1.0 / (stats["invstd"] * stats["invstd"]) - eps
     running_mean *= momentum
     running_mean += (1 - momentum) * stats["mean"]
     running_var *= momentum
-    running_var += (1 - momentum) * var
+    running_var += (1 - momentum) * stats["var"]  # the batch variance itself, not rebuilt from invstd
     return y
 
 

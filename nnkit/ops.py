@@ -266,8 +266,9 @@ def clip(x, min=None, max=None):
     return Clip.apply(x, lo=min, hi=max)
 
 
-def leaky_relu(x, alpha=0.01):
-    return LeakyRelu.apply(x, alpha=alpha)
+def leaky_relu(x, negative_slope=0.2):
+    """``x`` for ``x > 0``, else ``negative_slope * x`` (Keras's default slope, 0.2)."""
+    return LeakyRelu.apply(x, alpha=negative_slope)
 
 
 def elu(x, alpha=1.0):

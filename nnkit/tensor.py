@@ -13,11 +13,15 @@ import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-_state = threading.local()
+class _GradMode(threading.local):
+    grad_enabled = True  # a class default: a thread that never entered no_grad reads it with no lookup miss
+
+
+_state = _GradMode()
 
 
 def is_grad_enabled():
-    return getattr(_state, "grad_enabled", True)
+    return _state.grad_enabled
 
 
 class no_grad(contextlib.ContextDecorator):

@@ -28,7 +28,7 @@ UNARY = {
     "square": (ops.square, np.square, lambda s: rng.standard_normal(s)),
     "relu": (ops.relu, lambda x: np.maximum(x, 0), lambda s: away_from(rng.standard_normal(s), [0])),
     "relu6": (ops.relu6, lambda x: np.clip(x, 0, 6), lambda s: away_from(rng.uniform(-2, 8, s), [0, 6])),
-    "leaky_relu": (ops.leaky_relu, lambda x: np.where(x > 0, x, 0.01 * x),
+    "leaky_relu": (ops.leaky_relu, lambda x: np.where(x > 0, x, 0.2 * x),
                    lambda s: away_from(rng.standard_normal(s), [0])),
     "elu": (ops.elu, lambda x: np.where(x > 0, x, np.expm1(x)), lambda s: away_from(rng.standard_normal(s), [0])),
     "gelu": (ops.gelu, None, lambda s: rng.standard_normal(s) * 2),

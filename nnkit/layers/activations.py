@@ -51,10 +51,11 @@ class ReLU6(_Elementwise):
 
 @register
 class LeakyReLU(_Elementwise):
-    """``x`` for ``x > 0``, ``negative_slope * x`` otherwise (default slope 0.01;
-    ``alpha=`` is accepted as Keras 2's name for it)."""
+    """``x`` for ``x > 0``, ``negative_slope * x`` otherwise (default slope 0.3, as Keras's layer;
+    the function and the string ``"leaky_relu"`` default to 0.2, also as Keras; ``alpha=`` is accepted as
+    Keras 2's name for the slope)."""
 
-    def __init__(self, negative_slope=0.01, alpha=None, **kwargs):
+    def __init__(self, negative_slope=0.3, alpha=None, **kwargs):
         super().__init__(**kwargs)
         self.negative_slope = float(negative_slope if alpha is None else alpha)
         if self.negative_slope < 0:

@@ -64,7 +64,7 @@ def test_cython_matches_reference(case):
     xin = x if contiguous else non_contiguous(x)
     expected = ref.batch_norm_forward_train(x, gamma, beta, eps)
     got = cy.batch_norm_forward_train(xin, gamma, beta, eps)
-    _, mean, invstd = expected
+    _, mean, invstd, _ = expected
     assert_all_close(got, expected, x, invstd)
     dy = rng.standard_normal(x.shape).astype(dtype)
     dyin = dy if contiguous else non_contiguous(dy)
@@ -95,7 +95,7 @@ def test_reference_matches_naive_loops():
     x, gamma, beta, rng = problem((3, 4, 5), np.float64, 1)
     eps = 1e-3
     rows = x.reshape(-1, 5)
-    y, mean, invstd = ref.batch_norm_forward_train(x, gamma, beta, eps)
+    y, mean, invstd, _ = ref.batch_norm_forward_train(x, gamma, beta, eps)
     dy = rng.standard_normal(x.shape)
     dx, dgamma, dbeta = ref.batch_norm_backward(dy, x, mean, invstd, gamma)
     drows, dxrows, yrows = dy.reshape(-1, 5), dx.reshape(-1, 5), y.reshape(-1, 5)
@@ -128,7 +128,7 @@ def test_reference_matches_naive_loops():
 def test_train_gradients_through_batch_statistics(backend, shape):
     x, gamma, beta, rng = problem(shape, np.float64, 2, offset=1.5)
     eps = 1e-2
-    y, mean, invstd = backend.batch_norm_forward_train(x, gamma, beta, eps)
+    y, mean, invstd, _ = backend.batch_norm_forward_train(x, gamma, beta, eps)
     weights = rng.standard_normal(y.shape)
     dx, dgamma, dbeta = backend.batch_norm_backward(weights, x, mean, invstd, gamma)
 
@@ -146,7 +146,7 @@ def test_train_gradients_through_batch_statistics(backend, shape):
 def test_float32_variance_is_stable_under_a_large_offset(backend):
     # mean 1e4, std 1e-1: naive E[x^2] - E[x]^2 in float32 loses every digit
     x, gamma, beta, _ = problem((4096, 8), np.float32, 3, offset=1e4, scale=0.1)
-    _, mean, invstd = backend.batch_norm_forward_train(x, gamma, beta, 1e-8)
+    _, mean, invstd, _ = backend.batch_norm_forward_train(x, gamma, beta, 1e-8)
     exact = x.astype(np.float64)
     np.testing.assert_allclose(mean, exact.mean(0), rtol=1e-6)
     np.testing.assert_allclose(invstd, 1 / np.sqrt(exact.var(0) + 1e-8), rtol=2e-3)
@@ -229,3 +229,19 @@ def test_inference_bad_input(backend, args, error, words):
 def test_inference_accepts_an_empty_batch(backend):
     y = backend.batch_norm_inference(X[:0], C3, C3, C3, C3, 1e-5)
     assert y.shape == (0, 3) and y.dtype == np.float32
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batch_variance_is_returned_exactly_for_the_moving_average(backend):
+    # A low-variance input: rebuilding var as 1 / invstd**2 - eps from a float32 invstd was 1.3e-4 off.
+    x, gamma, beta, _ = problem((512, 6), np.float32, 5, offset=0.5, scale=1e-3)
+    *_, var = backend.batch_norm_forward_train(x, gamma, beta, 1e-3)
+    np.testing.assert_allclose(var, x.astype(np.float64).var(0), rtol=1e-4)
+
+
+def test_moving_variance_follows_the_batch_variance():
+    from nnkit import functional as F
+    x, gamma, beta, _ = problem((512, 6), np.float32, 6, offset=0.5, scale=1e-3)
+    mean, var = np.zeros(6, np.float32), np.ones(6, np.float32)
+    F.batch_norm(x, gamma, beta, mean, var, training=True, momentum=0.0)
+    np.testing.assert_allclose(var, x.astype(np.float64).var(0), rtol=1e-4)

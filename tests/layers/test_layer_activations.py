@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from layer_helper import check_layer
+from nnkit import Tensor
 from nnkit.layers import ELU, LeakyReLU, ReLU, ReLU6, Softmax
 
 X = np.array([[-8.0, -2.0, -0.5, 0.5, 2.0, 7.0]], np.float32)
@@ -28,7 +29,10 @@ def test_values():
     assert np.allclose(s.sum(axis=-1), 1) and np.all(np.diff(s) > 0)
 
 
-def test_leaky_relu_default_slope_is_0_01_and_alpha_alias():
-    assert LeakyReLU().negative_slope == 0.01
-    assert np.allclose(LeakyReLU()(X).numpy(), np.where(X > 0, X, 0.01 * X))
+def test_leaky_relu_defaults_are_keras_and_alpha_alias():
+    from nnkit import activations
+    assert LeakyReLU().negative_slope == 0.3  # keras.layers.LeakyReLU
+    assert np.allclose(LeakyReLU()(X).numpy(), np.where(X > 0, X, 0.3 * X))
+    # keras.activations.leaky_relu and the string "leaky_relu": 0.2
+    assert np.allclose(activations.get("leaky_relu")(Tensor(X)).numpy(), np.where(X > 0, X, 0.2 * X))
     assert LeakyReLU(alpha=0.3).get_config()["negative_slope"] == pytest.approx(0.3)

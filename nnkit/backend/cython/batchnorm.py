@@ -16,15 +16,14 @@ def _rows(a):
 def batch_norm_forward_train(x, gamma, beta, eps):
     """Normalise with batch statistics.
 
-    Returns ``(y, mean, invstd)`` with ``y = (x - mean) * invstd * gamma + beta``,
+    Returns ``(y, mean, invstd, var)`` with ``y = (x - mean) * invstd * gamma + beta``,
     ``invstd = 1 / sqrt(var + eps)`` and ``var`` the biased variance over rows.
     """
     x, gamma, beta, eps = check_train(x, gamma, beta, eps)
     y = np.empty_like(x)
-    mean = np.empty_like(gamma)
-    invstd = np.empty_like(gamma)
-    _ext.batch_norm_forward_train(_rows(x), gamma, beta, eps, _rows(y), mean, invstd)
-    return y, mean, invstd
+    mean, invstd, var = np.empty_like(gamma), np.empty_like(gamma), np.empty_like(gamma)
+    _ext.batch_norm_forward_train(_rows(x), gamma, beta, eps, _rows(y), mean, invstd, var)
+    return y, mean, invstd, var
 
 
 def batch_norm_backward(dy, x, mean, invstd, gamma):

@@ -66,7 +66,7 @@ def check_inference(x, gamma, beta, mean, var, eps):
 def batch_norm_forward_train(x, gamma, beta, eps):
     """Normalise with batch statistics.
 
-    Returns ``(y, mean, invstd)`` with ``y = (x - mean) * invstd * gamma + beta``,
+    Returns ``(y, mean, invstd, var)`` with ``y = (x - mean) * invstd * gamma + beta``,
     ``invstd = 1 / sqrt(var + eps)`` and ``var`` the biased variance over rows.
     """
     x, gamma, beta, eps = check_train(x, gamma, beta, eps)
@@ -74,7 +74,7 @@ def batch_norm_forward_train(x, gamma, beta, eps):
     mean = rows.mean(axis=0)
     var = np.square(rows - mean).mean(axis=0)
     invstd = 1 / np.sqrt(var + eps)
-    return (x - mean) * (invstd * gamma) + beta, mean, invstd
+    return (x - mean) * (invstd * gamma) + beta, mean, invstd, var
 
 
 def batch_norm_backward(dy, x, mean, invstd, gamma):
