@@ -121,7 +121,7 @@ def train(args, out=None):
     if schedule == "cosine":
         rate = schedules.CosineDecay(lr, decay_steps=epochs * -(-len(x_train) // batch_size), alpha=0.01)
     model.compile(optimizers.get(args.optimizer, learning_rate=rate), "sparse_categorical_crossentropy",
-                  ["accuracy"])
+                  metrics=["accuracy"])
     log(f"nnkit {nnkit.__version__}: training {args.model} on {args.dataset} ({len(x_train)} train / "
         f"{len(x_test)} test images), {epochs} epochs, batch {batch_size}, {args.optimizer} lr {lr:g} {schedule}, "
         f"{nnkit.get_num_threads()} threads, backend {nnkit.get_backend()}, seed {args.seed}; "

@@ -4,11 +4,13 @@ A loss maps ``(y_true, y_pred)`` to a per-sample ``Tensor`` (``call``; for
 inputs of shape ``(N, ..., D)`` the last axis is averaged away, a 1-D input
 is one value per sample) and then reduces it:
 
-- ``'sum_over_batch_size'`` (default): the mean of the per-sample losses; with
-  ``sample_weight`` the weighted mean ``sum(w * l) / sum(w)`` (0 when the
-  weights sum to 0);
+- ``'sum_over_batch_size'`` (default; ``'mean'`` is the same): ``sum(w * l) / n``
+  with ``n`` the number of per-sample losses, as Keras 3 (so a weight of 0
+  still counts its sample in ``n``);
+- ``'mean_with_sample_weight'``: the weighted mean ``sum(w * l) / sum(w)`` (0
+  when the weights sum to 0);
 - ``'sum'``: ``sum(w * l)``;
-- ``'none'``: ``w * l`` with the per-sample shape.
+- ``'none'`` (or ``None``): ``w * l`` with the per-sample shape.
 
 Cross-entropy on logits (``from_logits=True``) runs the fused, numerically
 stable softmax + cross-entropy kernel (``nnkit.functional.softmax_cross_entropy``).
@@ -34,7 +36,7 @@ __all__ = [
     "get", "names", "REDUCTIONS",
 ]
 
-REDUCTIONS = ("sum_over_batch_size", "sum", "none")
+REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "sum", "none")
 EPSILON = 1e-7  # probabilities are clipped to [EPSILON, 1 - EPSILON] before a log (as Keras)
 
 
@@ -124,8 +126,7 @@ def _weights(op, sample_weight, loss):
 
 def reduce_loss(op, loss, reduction, sample_weight=None):
     """Apply ``sample_weight`` and ``reduction`` to per-sample losses (see the module doc)."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{op}: unknown reduction {reduction!r}; valid choices: {', '.join(REDUCTIONS)}")
+    reduction = standardize_reduction(op, reduction)
     if sample_weight is None:
         if reduction == "none":
             return loss
@@ -134,11 +135,20 @@ def reduce_loss(op, loss, reduction, sample_weight=None):
     weighted = loss * Tensor(w)
     if reduction == "none":
         return weighted
+    if reduction != "mean_with_sample_weight":
+        return ops.sum(weighted) if reduction == "sum" else ops.mean(weighted)
     total = ops.sum(weighted)
-    if reduction == "sum":
-        return total
     denom = float(np.broadcast_to(w, loss.shape).sum())
     return total / denom if denom > 0 else total * 0.0
+
+
+def standardize_reduction(op, reduction):
+    """One of ``REDUCTIONS`` (``None`` means ``'none'``, as in Keras)."""
+    if reduction is None:
+        return "none"
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: unknown reduction {reduction!r}; valid choices: {', '.join(REDUCTIONS)}, None")
+    return reduction
 
 
 # -- per-sample loss functions ---------------------------------------------------------------------
@@ -234,10 +244,7 @@ class Loss(Configurable):
     """Base class: ``call(y_true, y_pred)`` gives per-sample losses; ``__call__`` reduces them."""
 
     def __init__(self, reduction="sum_over_batch_size", name=None):
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: unknown reduction {reduction!r}; "
-                             f"valid choices: {', '.join(REDUCTIONS)}")
-        self.reduction = reduction
+        self.reduction = standardize_reduction(type(self).__name__, reduction)
         self.name = name or snake_case(type(self).__name__)
 
     def call(self, y_true, y_pred):

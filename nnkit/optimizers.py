@@ -70,18 +70,24 @@ class Optimizer:
         return self._lr if isinstance(self._lr, schedules.LearningRateSchedule) else None
 
     # -- updates -----------------------------------------------------------------------------------
-    def apply_gradients(self, weights):
-        """Update each weight in ``weights`` (Tensors) that has a ``.grad``, in place."""
-        live = [(key, w) for key, w in _keyed(weights) if w.grad is not None]
+    def apply_gradients(self, grads_and_vars):
+        """Update weights in place from their gradients; the one call through which gradients reach the
+        optimizer (a wrapper may transform them first: all-reduce, clip, accumulate).
+
+        ``grads_and_vars`` is Keras's form, an iterable of ``(gradient, weight)`` pairs
+        (``zip(grads, model.trainable_weights)``), or nnkit's, an iterable of weights whose ``.grad`` is
+        set.  A ``None`` gradient leaves its weight alone.
+        """
+        live = [(key, w, g) for key, (g, w) in _keyed(_pairs(grads_and_vars)) if g is not None]
         if not live:
             return
-        grads = [self._clip(w.grad, w) for _, w in live]
+        grads = [self._clip(g, w) for _, w, g in live]
         if self.global_clipnorm is not None:
             norm = np.sqrt(sum(float(np.vdot(g, g)) for g in grads))
             if norm > self.global_clipnorm:
                 grads = [g * (self.global_clipnorm / norm) for g in grads]
         lr = self.learning_rate
-        for (key, w), g in zip(live, grads):
+        for (key, w, _), g in zip(live, grads):
             if g.shape != w.data.shape:
                 raise ValueError(f"{type(self).__name__}: gradient of {key!r} has shape {g.shape}, "
                                  f"the weight {w.data.shape}")
@@ -90,6 +96,14 @@ class Optimizer:
                 w.data -= (lr * self.weight_decay) * w.data
             self._update(w.data, g, lr, {s: self._slot(s, key, w.data) for s in self.slot_names})
         self.iterations += 1
+
+    def apply(self, grads, trainable_variables):
+        """Keras 3's ``optimizer.apply(grads, weights)``: the same as ``apply_gradients(zip(grads, weights))``."""
+        grads, trainable_variables = list(grads), list(trainable_variables)
+        if len(grads) != len(trainable_variables):
+            raise ValueError(f"{type(self).__name__}.apply: {len(grads)} gradients for {len(trainable_variables)} "
+                             f"weights")
+        self.apply_gradients(zip(grads, trainable_variables))
 
     step = apply_gradients
 
@@ -176,17 +190,33 @@ class Optimizer:
         return f"{type(self).__name__}(learning_rate={self._lr!r})"
 
 
+def _pairs(grads_and_vars):
+    """``[(gradient array or None, weight)]`` from Keras's ``(grad, weight)`` pairs or from weights with ``.grad``."""
+    out = []
+    for item in grads_and_vars:
+        g, w = item if isinstance(item, tuple) else (item.grad, item)
+        if not hasattr(w, "data") or not hasattr(w, "grad"):
+            raise TypeError(f"apply_gradients: expected (gradient, weight) pairs or weights, got "
+                            f"{type(w).__name__}")
+        out.append((None if g is None else np.asarray(getattr(g, "data", g)), w))
+    return out
+
+
 def _keyed(weights):
-    """``(key, tensor)`` pairs: the tensor's name, or ``param_<i>`` when it has none; names must be unique."""
+    """``(key, item)`` pairs, the key a weight's name, or ``param_<i>`` when it has none; names must be unique.
+
+    ``weights`` holds Tensors, or ``(gradient, Tensor)`` pairs.
+    """
     out, seen = [], set()
-    for i, w in enumerate(weights):
+    for i, item in enumerate(weights):
+        w = item[1] if isinstance(item, tuple) else item
         if not getattr(w, "requires_grad", True):
             continue
         key = w.name or f"param_{i}"
         if key in seen:
             raise ValueError(f"optimizer: two weights share the name {key!r}; weight names must be unique")
         seen.add(key)
-        out.append((key, w))
+        out.append((key, item))
     return out
 
 

@@ -7,11 +7,15 @@ In-memory arrays (``ArraySource``) and out-of-core chunked files
 ``GeneratorSource`` yields ready-made batches and has no indices.
 
 A batch is a tuple ``(x, y, sample_weight)``; ``y`` and ``sample_weight``
-may be ``None``.
+may be ``None``.  Each of them may be one array or a structure (a list or a
+dict of arrays, ``nnkit.data.structure``) for models with several inputs or
+outputs; every array in it has the same number of samples.
 """
 import numpy as np
 
 from nnkit.tensor import Tensor
+
+from .structure import is_structure, map_structure, paths
 
 __all__ = ["Source", "ArraySource", "GeneratorSource", "check_finite", "SAMPLING"]
 
@@ -78,31 +82,50 @@ class Source:
         pass
 
 
+def _samples(op, name, value):
+    """``value`` (an array or a structure of them) with every leaf an ndarray."""
+    if value is None:
+        return None
+    if isinstance(value, dict) and not value:
+        raise ValueError(f"{op}: {name} is an empty dict")
+    return map_structure(lambda a: _as_samples(op, name, a), value)
+
+
+def check_lengths(op, x, y=None, sample_weight=None):
+    """The common sample count of every array in ``x``, ``y`` and ``sample_weight``; raise naming the odd one."""
+    arrays = paths(x, "x") + paths(y, "y") + paths(sample_weight, "sample_weight")
+    first, a0 = arrays[0]
+    if a0.ndim == 0:
+        raise ValueError(f"{op}: {first} must have a leading sample axis, got a scalar")
+    n = len(a0)
+    for name, a in arrays[1:]:
+        if a.ndim == 0 or len(a) != n:
+            got = "a scalar" if a.ndim == 0 else f"{len(a)} samples (shape {a.shape})"
+            raise ValueError(f"{op}: {first} has {n} samples (shape {a0.shape}) but {name} has {got}")
+    return n
+
+
 class ArraySource(Source):
-    """Samples held in memory: ``x`` (N, ...), optional ``y`` (N, ...) and ``sample_weight`` (N,)."""
+    """Samples held in memory: ``x`` (N, ...), optional ``y`` (N, ...) and ``sample_weight`` (N,),
+    each an array or a list/dict of arrays (several model inputs or outputs)."""
 
     def __init__(self, x, y=None, sample_weight=None, op="fit", check=True):
-        self.x, self.y, self.sample_weight = (None if a is None else _as_samples(op, name, a) for name, a in
+        self.x, self.y, self.sample_weight = (_samples(op, name, a) for name, a in
                                               (("x", x), ("y", y), ("sample_weight", sample_weight)))
-        if self.x.ndim == 0:
-            raise ValueError(f"{op}: x must have a leading sample axis, got a scalar")
-        n = len(self.x)
-        for name, a in (("y", self.y), ("sample_weight", self.sample_weight)):
-            if a is not None and (a.ndim == 0 or len(a) != n):
-                got = "a scalar" if a.ndim == 0 else f"{len(a)} samples (shape {a.shape})"
-                raise ValueError(f"{op}: x has {n} samples (shape {self.x.shape}) but {name} has {got}")
+        n = check_lengths(op, self.x, self.y, self.sample_weight)
         if n == 0:
-            raise ValueError(f"{op}: x has no samples (shape {self.x.shape})")
-        if self.sample_weight is not None and self.sample_weight.size and (
-                not np.all(np.isfinite(self.sample_weight)) or self.sample_weight.min() < 0):
-            raise ValueError(f"{op}: sample_weight must be finite and non-negative")
+            raise ValueError(f"{op}: x has no samples")
+        for name, w in paths(self.sample_weight, "sample_weight"):
+            if w.size and (not np.all(np.isfinite(w)) or w.min() < 0):
+                raise ValueError(f"{op}: {name} must be finite and non-negative")
         if check:
-            check_finite(op, "x", self.x)
-            check_finite(op, "y", self.y)
+            for name, a in paths(self.x, "x") + paths(self.y, "y"):
+                check_finite(op, name, a)
         self.num_samples = n
 
     def take(self, indices):
-        pick = (lambda a: None if a is None else a[indices])
+        def pick(value):
+            return map_structure(lambda a: a[indices], value)
         return pick(self.x), pick(self.y), pick(self.sample_weight)
 
     @property
@@ -118,12 +141,11 @@ class ArraySource(Source):
             raise ValueError(f"{op}: validation_split={fraction} of {self.num_samples} samples leaves "
                              f"{self.num_samples - n_val} for training and {n_val} for validation; both need some")
         cut = self.num_samples - n_val
-        part = lambda a, s: None if a is None else a[s]  # noqa: E731
-        head = ArraySource(part(self.x, slice(None, cut)), part(self.y, slice(None, cut)),
-                           part(self.sample_weight, slice(None, cut)), op, check=False)
-        tail = ArraySource(part(self.x, slice(cut, None)), part(self.y, slice(cut, None)),
-                           part(self.sample_weight, slice(cut, None)), op, check=False)
-        return head, tail
+
+        def part(s):
+            return [map_structure(lambda a: a[s], v) for v in (self.x, self.y, self.sample_weight)]
+        return (ArraySource(*part(slice(None, cut)), op, check=False),
+                ArraySource(*part(slice(cut, None)), op, check=False))
 
 
 class GeneratorSource:
@@ -164,18 +186,20 @@ class GeneratorSource:
 
     @staticmethod
     def unpack(item, op):
+        """A batch ``(x, y, sample_weight)`` from an item ``x``, ``(x, y)`` or ``(x, y, sample_weight)``:
+        a tuple is that triple (as in Keras), a list or dict is the inputs of a multi-input model."""
         if isinstance(item, tuple):
             if not 1 <= len(item) <= 3:
                 raise ValueError(f"{op}: a generator item must be x, (x, y) or (x, y, sample_weight), "
                                  f"got a tuple of {len(item)}")
-            x, y, w = (tuple(_array(a) if a is not None else None for a in item) + (None, None))[:3]
+            x, y, w = (tuple(map_structure(_array, a) for a in item) + (None, None))[:3]
         else:
-            x, y, w = _array(item), None, None
-        for name, a in (("y", y), ("sample_weight", w)):
-            if a is not None and len(a) != len(x):
-                raise ValueError(f"{op}: a generated batch has {len(x)} samples in x but {len(a)} in {name}")
-        check_finite(op, "x", x, " of a generated batch")
-        check_finite(op, "y", y, " of a generated batch")
+            x, y, w = map_structure(_array, item), None, None
+        n = check_lengths(op + " (a generated batch)", x, y, w)
+        if n == 0:
+            raise ValueError(f"{op}: the data generator yielded an empty batch (0 samples)")
+        for name, a in paths(x, "x") + paths(y, "y"):
+            check_finite(op, name, a, " of a generated batch")
         return x, y, w
 
     def close(self):

@@ -127,6 +127,17 @@ class Functional(Model):
         return list(self._outputs)
 
     @property
+    def input_names(self):
+        """The names of the input layers, in input order (the keys a dict of inputs uses)."""
+        return list(self._input_keys) if self._input_keys is not None else [t.layer.name for t in self._inputs]
+
+    @property
+    def output_names(self):
+        """The names of the layers producing the outputs, in output order (the keys of per-output losses,
+        metrics and targets), as in Keras."""
+        return [t.layer.name for t in self._outputs]
+
+    @property
     def input(self):
         return self._inputs if self._inputs_are_list else self._inputs[0]
 

@@ -142,6 +142,13 @@ class Sequential(Model):
 
     # -- introspection ------------------------------------------------------------------
     @property
+    def output_names(self):
+        """``[name of the last layer]``, as in Keras (the key of a per-output loss or metric dict)."""
+        if not self._layers:
+            raise ValueError(f"{self.describe()}: no layers, so no output")
+        return [self._layers[-1].name]
+
+    @property
     def input(self):
         if not self._graph:
             raise AttributeError(f"{self.describe()} has no input yet: its input shape is unknown")

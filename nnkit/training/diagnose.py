@@ -45,7 +45,9 @@ def _describe(layer):
 
 
 def find_nonfinite(model, snapshot, loss_fn):
-    """A sentence naming the first layer whose output, and the first whose gradient, went non-finite."""
+    """``loss_fn``: the compiled loss (``(y, y_pred, sample_weight) -> (total, parts)``).
+
+    A sentence naming the first layer whose output, and the first whose gradient, went non-finite."""
     x, y, w = snapshot.batch
     weights = model.weights
     current = [t.data.copy() for t in weights]
@@ -74,8 +76,7 @@ def find_nonfinite(model, snapshot, loss_fn):
         for t in trainable:
             t.grad = None
         out = model(x, training=True)
-        loss = loss_fn(y, out, sample_weight=w)
-        loss = loss.mean() if loss.ndim else loss
+        loss, _ = loss_fn(y, out, sample_weight=w)
         loss.backward()
         grads = {id(t): t.grad for t in trainable}
     finally:

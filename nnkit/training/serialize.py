@@ -25,27 +25,43 @@ def _lookup(name):
     return registry.get(name)
 
 
-def _loss_spec(given, loss):
+def _map(fn, value):
+    """``fn`` on each loss or metric in a compile argument (one item, a list, a list of lists or a dict)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {k: _map(fn, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_map(fn, v) for v in value]
+    return fn(value)
+
+
+def _loss_spec(given):
     if isinstance(given, str):
         return given
+    loss = nnlosses.get(given)
     if isinstance(loss, nnlosses.LossFunctionWrapper):
         return {"function": _registered(loss.fn), "config": loss.get_config()}
     return {"class_name": _registered(type(loss)), "config": loss.get_config()}
 
 
-def _metric_spec(given, metric):
+def _metric_spec(given):
     if isinstance(given, str):
         return given
+    metric = nnmetrics.get(given)
     if isinstance(metric, nnmetrics.MeanMetricWrapper) and type(metric) is nnmetrics.MeanMetricWrapper:
         fn = given if callable(given) and not isinstance(given, nnmetrics.Metric) else metric.fn
         return {"function": _registered(fn), "config": {"name": metric.name}}
     return {"class_name": _registered(type(metric)), "config": metric.get_config()}
 
 
-def compile_config(optimizer, spec, loss, metrics):
+def compile_config(optimizer, spec):
+    """``spec``: the arguments ``compile`` was given (loss, loss_weights, metrics, weighted_metrics)."""
     return {"optimizer": {"class_name": type(optimizer).__name__, "config": optimizer.get_config()},
-            "loss": None if loss is None else _loss_spec(spec["loss"], loss),
-            "metrics": [_metric_spec(g, m) for g, m in zip(spec["metrics"], metrics)]}
+            "loss": _map(_loss_spec, spec["loss"]),
+            "loss_weights": spec.get("loss_weights"),
+            "metrics": _map(_metric_spec, spec["metrics"]),
+            "weighted_metrics": _map(_metric_spec, spec.get("weighted_metrics"))}
 
 
 def _build_loss(spec):
@@ -79,5 +95,7 @@ def compile_arguments(config):
         raise ValueError("compile config: expected a dict with an 'optimizer' entry")
     opt = config["optimizer"]
     return {"optimizer": nnoptimizers.from_config(opt.get("config", {}), opt.get("class_name")),
-            "loss": _build_loss(config.get("loss")),
-            "metrics": [_build_metric(m) for m in config.get("metrics", [])]}
+            "loss": _map(_build_loss, config.get("loss")),
+            "loss_weights": config.get("loss_weights"),
+            "metrics": _map(_build_metric, config.get("metrics")),
+            "weighted_metrics": _map(_build_metric, config.get("weighted_metrics"))}

@@ -1,9 +1,15 @@
 """The ``Trainer`` mixin: ``compile``, ``fit``, ``evaluate``, ``predict`` and the ``*_on_batch`` methods.
 
 ``nnkit.models.Model`` inherits it (``class Model(Trainer, Layer)``).  It
-needs from the model: ``self(x, training=bool) -> Tensor``,
-``trainable_weights`` (named Tensors the optimizer updates in place),
-``weights``, ``layers`` and ``name``.
+needs from the model: ``self(x, training=bool)`` (a Tensor, or a list of
+them for several outputs), ``trainable_weights`` (named Tensors the
+optimizer updates in place), ``weights``, ``layers`` and ``name``.
+
+As in Keras 3, the loops only loop: one step happens in ``train_step``,
+``test_step`` or ``predict_step``, which are public and may be overridden;
+``compute_loss`` and ``compute_metrics`` are the pieces they use.  The
+default ``train_step`` hands the gradients to the optimizer through one call,
+``optimizer.apply_gradients(zip(grads, weights))``.
 
 Epochs, batches and the data stream are described in ``nnkit.data.stream``.
 Everything is checked before the first update: argument ranges, lengths of
@@ -25,16 +31,18 @@ import warnings
 import numpy as np
 
 from nnkit import data as nndata
-from nnkit import losses as nnlosses
 from nnkit import metrics as nnmetrics
-from nnkit import ops
 from nnkit import optimizers as nnoptimizers
 from nnkit import random as nnrandom
 from nnkit.callbacks.base import CallbackList
 from nnkit.callbacks.nan import TerminateOnNaN
+from nnkit.data.structure import batch_size as count_samples
+from nnkit.data.structure import leaves, unpack_x_y_sample_weight
 from nnkit.tensor import Tensor, no_grad
 
 from . import serialize
+from .class_weight import check_class_weight, with_class_weight
+from .compiled import CompiledLoss, CompiledMetrics
 from .diagnose import Snapshot, find_nonfinite
 from .history import History
 from .progress import ProgbarLogger
@@ -60,6 +68,18 @@ def _verbosity(op, verbose):
     return verbose
 
 
+def _per_sample_shapes(x):
+    shapes = [tuple(np.shape(a)[1:]) for a in leaves(x)]
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def _epoch_hook(source, hook):
+    """A Dataset's ``on_epoch_begin`` / ``on_epoch_end``, called by ``fit`` around every epoch."""
+    method = getattr(source, hook, None)
+    if method is not None:
+        method()
+
+
 def _outputs_to_arrays(out):
     if isinstance(out, Tensor):
         return out.data
@@ -73,75 +93,229 @@ class Trainer:
 
     optimizer = None
     loss = None
-    compiled_metrics = ()
     stop_training = False
     history = None
+    run_eagerly = True
+    jit_compile = "auto"
+    steps_per_execution = 1
     _compiled = False
     _compile_spec = None
+    _compiled_loss = None
+    _compiled_metrics = None
+    _loss_tracker = None
     _resume = None
     _nonfinite = None
+    _step_context = None
 
     # -- compile ------------------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
-        """Set the optimizer, the loss and the metrics.
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        """Set the optimizer, the loss(es) and the metrics (Keras 3's arguments and meaning).
 
         ``optimizer``: a name (``'sgd'``, ``'adam'``, ``'adamw'``, ``'rmsprop'``,
-        ``'adagrad'``) or an ``Optimizer``; ``loss``: a name, a ``Loss`` or a
-        function ``(y_true, y_pred) -> Tensor``; ``metrics``: a list of names,
-        ``Metric`` objects or functions.  Logs show each metric under the
-        name it was given (``'acc'`` stays ``acc``).
+        ``'adagrad'``) or an ``Optimizer``.  ``loss``: a name, a ``Loss`` or a
+        function ``(y_true, y_pred) -> Tensor``; for several outputs a list or
+        a dict by output name (``nnkit.training.compiled`` has the rules, also
+        for ``loss_weights``, ``metrics`` and ``weighted_metrics``).  Metrics in
+        ``metrics`` ignore sample weights; those in ``weighted_metrics`` use them.
+        Logs show each metric under the name it was given (``'acc'`` stays ``acc``).
+
+        ``run_eagerly``, ``jit_compile``, ``steps_per_execution`` and
+        ``auto_scale_loss`` are accepted for Keras compatibility: nnkit runs
+        every step eagerly on its kernels, one batch per step, in float32 or
+        float64, so they change nothing today.
         """
         opt = nnoptimizers.get(optimizer)
-        loss_obj = None if loss is None else nnlosses.get(loss)
-        if metrics is None:
-            metrics = []
-        elif isinstance(metrics, (str, nnmetrics.Metric)) or callable(metrics) and not isinstance(metrics, type):
-            metrics = [metrics]
-        elif isinstance(metrics, dict):
-            raise TypeError("compile: metrics must be a list (one output per model)")
-        compiled = [nnmetrics.get(m, loss_obj) for m in metrics]
-        names = ["loss"] + [m.name for m in compiled]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"compile: metric names must be unique, {dupes} appear twice; pass name= to tell "
-                             f"them apart")
-        self.optimizer, self.loss, self.compiled_metrics = opt, loss_obj, compiled
+        steps_per_execution = _positive_int("compile", "steps_per_execution", steps_per_execution)
+        compiled_loss = None if loss is None else CompiledLoss(loss, loss_weights)
+        if loss is None and loss_weights is not None:
+            raise ValueError("compile: loss_weights given without a loss")
+        compiled_metrics = CompiledMetrics(metrics, weighted_metrics)
+        names = self._known_output_names()
+        if names is not None:  # build now, so that a wrong name or count fails here
+            if compiled_loss is not None:
+                compiled_loss.build(names)
+            compiled_metrics.build(names, compiled_loss.losses if compiled_loss else [None] * len(names))
+        self.optimizer, self.loss = opt, loss
+        self._compiled_loss, self._compiled_metrics = compiled_loss, compiled_metrics
         self._loss_tracker = nnmetrics.Mean(name="loss")
-        self._compile_spec = {"optimizer": optimizer, "loss": loss, "metrics": list(metrics)}
+        self.run_eagerly, self.jit_compile = bool(run_eagerly), jit_compile
+        self.steps_per_execution = steps_per_execution
+        self._compile_spec = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
+                              "metrics": metrics, "weighted_metrics": weighted_metrics}
         self._compiled = True
+
+    def _known_output_names(self):
+        """The output names when the model knows them before any call (functional, built Sequential)."""
+        try:
+            return list(self.output_names)
+        except (AttributeError, ValueError):
+            return None
+
+    def _build_compiled(self, y_pred):
+        """Resolve the compiled losses and metrics against the outputs of a first forward pass."""
+        count = len(y_pred) if isinstance(y_pred, (list, tuple)) else 1
+        names = self._known_output_names()
+        if names is None or len(names) != count:
+            names = ["output"] if count == 1 else [f"output_{i}" for i in range(count)]
+        if self._compiled_loss is not None:
+            self._compiled_loss.build(names)
+        losses = self._compiled_loss.losses if self._compiled_loss is not None else [None] * count
+        self._compiled_metrics.build(names, losses)
+
+    @property
+    def metrics(self):
+        """The loss tracker (``loss``) first, then the compiled metrics, as in Keras.
+
+        A subclass with a custom ``train_step`` may override this to list its
+        own trackers: ``fit`` and ``evaluate`` reset them at every epoch.
+        """
+        if not self._compiled:
+            return []
+        return [self._loss_tracker] + list(self._compiled_metrics.metrics)
 
     @property
     def metrics_names(self):
-        return ["loss"] + [m.name for m in self.compiled_metrics]
+        return [m.name for m in self._all_metrics()]
+
+    def _all_metrics(self):
+        """``metrics`` with each output's loss tracker after the total loss (several outputs)."""
+        metrics = list(self.metrics)
+        extra = list(self._compiled_loss.trackers) if self._compiled_loss is not None else []
+        if extra and metrics and metrics[0] is self._loss_tracker:
+            return metrics[:1] + extra + metrics[1:]
+        return metrics + extra
+
+    def reset_metrics(self):
+        """Clear every metric's state (``fit`` does it at every epoch, ``evaluate`` at its start)."""
+        for m in self._all_metrics():
+            m.reset_state()
+
+    def get_metrics_result(self):
+        """``{name: value}`` of every metric, in ``metrics_names`` order."""
+        return {m.name: float(m.result()) for m in self._all_metrics()}
 
     def get_compile_config(self):
         """JSON-able compile settings (``None`` if not compiled); see ``nnkit.training.serialize``."""
         if not self._compiled:
             return None
-        return serialize.compile_config(self.optimizer, self._compile_spec, self.loss, self.compiled_metrics)
+        return serialize.compile_config(self.optimizer, self._compile_spec)
 
     def compile_from_config(self, config):
         kwargs = serialize.compile_arguments(config)
         self.compile(**kwargs)
 
+    def _custom_step(self, name):
+        return getattr(type(self), name) is not getattr(Trainer, name)
+
     def _require_compiled(self, op, need_loss=True):
         if not self._compiled:
-            raise RuntimeError(f"{op}: the model must be compiled first: model.compile(optimizer, loss, metrics)")
-        if need_loss and self.loss is None:
-            raise RuntimeError(f"{op}: the model was compiled without a loss; pass loss= to compile")
+            raise RuntimeError(f"{op}: the model must be compiled first: model.compile(optimizer, loss, metrics=[...])")
+        if need_loss and self._compiled_loss is None:
+            raise RuntimeError(f"{op}: the model was compiled without a loss; pass loss= to compile (or override "
+                               f"train_step / test_step to compute the loss yourself)")
+
+    # -- the steps: Keras 3's public extension points ---------------------------------------------------
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The total loss of a batch: the compiled losses (weighted, summed over outputs) plus the
+        model's own added losses (``self.losses``, when the model has them).  Updates each output's
+        loss tracker; returns a scalar Tensor that ``backward`` can start from."""
+        if self._compiled_loss is None:
+            raise RuntimeError("compute_loss: the model was compiled without a loss")
+        if self._compiled_loss.names is None:
+            self._build_compiled(y_pred)
+        total, parts = self._compiled_loss(y, y_pred, sample_weight)
+        self._compiled_loss.track(parts, count_samples(y_pred))
+        extra = getattr(self, "losses", None)
+        if isinstance(extra, (list, tuple)) and extra:
+            total = total + sum(extra)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Update the compiled metrics with a batch; returns ``get_metrics_result()``."""
+        if self._compiled_metrics.names is None:
+            self._build_compiled(y_pred)
+        self._compiled_metrics.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def train_step(self, data):
+        """One training step on one batch ``data`` (``x``, ``(x, y)`` or ``(x, y, sample_weight)``).
+
+        Forward, ``compute_loss``, ``backward``, then the gradients go to the
+        optimizer through one call, ``optimizer.apply_gradients(zip(grads,
+        weights))`` (where a wrapper may all-reduce, clip or accumulate them),
+        and the metrics are updated.  Returns the logs.  Override it (Keras 3
+        style) to train differently; ``fit`` runs whatever it does.
+        """
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        weights = self.trainable_weights
+        self.zero_grad()
+        y_pred = self(x, training=True)
+        loss = self.compute_loss(x, y, y_pred, sample_weight)
+        value = float(loss.data)
+        self._loss_tracker.update_state(value, count_samples(y_pred))
+        if loss.requires_grad:
+            loss.backward()
+        if self._accept_update(value):
+            self.optimizer.apply_gradients(zip([w.grad for w in weights], weights))
+        self.zero_grad()
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def test_step(self, data):
+        """One evaluation step (inference mode, no update); returns the logs."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
+        self._loss_tracker.update_state(float(loss.data), count_samples(y_pred))
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def predict_step(self, data):
+        """The model's outputs for one batch, in inference mode."""
+        x, _, _ = unpack_x_y_sample_weight(data)
+        return self(x, training=False)
+
+    def zero_grad(self):
+        """Clear the ``.grad`` of every trainable weight."""
+        for w in self.trainable_weights:
+            w.grad = None
+
+    def _accept_update(self, value):
+        """Whether a step whose loss is ``value`` may update the weights.
+
+        A non-finite loss keeps a snapshot for ``diagnose_nonfinite`` and warns once; its update is
+        skipped only when ``TerminateOnNaN`` is there to stop the run (the weights stay finite).
+        """
+        if np.isfinite(value):
+            return True
+        context = self._step_context
+        if context is not None:
+            batch, rng_before, epoch, step = context
+            self._nonfinite = Snapshot(batch, [t.data.copy() for t in self.weights], rng_before, epoch, step, value)
+            if self._watch_nan and not self._nan_warned:
+                warnings.warn(f"fit: the loss became {value} at epoch {epoch + 1}, batch {step}; training goes "
+                              f"on. Add nnkit.callbacks.TerminateOnNaN() to stop there and name the layer.",
+                              RuntimeWarning, stacklevel=4)
+                self._nan_warned = True
+        return self._watch_nan
 
     # -- fit -------------------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, sample_weight=None, initial_epoch=None, steps_per_epoch=None,
-            validation_steps=None, validation_batch_size=None, validation_freq=1, sampling="without_replacement"):
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=None,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
+            sampling="without_replacement"):
         """Train; returns a ``History``.
 
-        ``initial_epoch`` defaults to 0, or to where ``set_training_state``
-        left off.  ``sampling='with_replacement'`` draws each pass's samples
-        with replacement (a bootstrap) instead of shuffling.
+        ``x`` is an array, a list (in the model's input order) or a dict (by
+        input name) of arrays, a generator, a ``nnkit.data.Dataset`` or a
+        chunked source; ``y`` and ``sample_weight`` likewise by output.
+        ``class_weight`` (``{class: weight}``, single-output models) multiplies
+        each sample's weight by its class's.  ``initial_epoch`` defaults to 0,
+        or to where ``set_training_state`` left off.
+        ``sampling='with_replacement'`` draws each pass's samples with
+        replacement (a bootstrap) instead of shuffling.
         """
         op = "fit"
-        self._require_compiled(op)
+        self._require_compiled(op, need_loss=not self._custom_step("train_step"))
         epochs = _positive_int(op, "epochs", epochs)
         verbose = _verbosity(op, verbose)
         steps_per_epoch = _positive_int(op, "steps_per_epoch", steps_per_epoch, allow_none=True)
@@ -149,6 +323,7 @@ class Trainer:
         validation_freq = _positive_int(op, "validation_freq", validation_freq)
         if sampling not in nndata.SAMPLING:
             raise ValueError(f"{op}: unknown sampling {sampling!r}; valid choices: {', '.join(nndata.SAMPLING)}")
+        class_weight = check_class_weight(op, class_weight)
         resume = self._resume
         if initial_epoch is None:
             initial_epoch = resume["epoch"] if resume else 0
@@ -200,13 +375,15 @@ class Trainer:
                 self._restore_callback_states(resume.get("callbacks", {}))
             self._resume = None
             for epoch in range(initial_epoch, epochs):
-                self._reset_metrics()
+                self.reset_metrics()
+                _epoch_hook(source, "on_epoch_begin")
                 cbs.on_epoch_begin(epoch)
                 steps = None if steps_per_epoch is None else steps_per_epoch - start_step
                 step = start_step
                 for batch in stream.epoch(steps):
                     cbs.on_train_batch_begin(step)
-                    batch_logs = self._train_step(batch, epoch, step)
+                    batch = with_class_weight(op, batch, class_weight)
+                    batch_logs = self._run_train_step(batch, epoch, step)
                     self._step_in_epoch = step + 1
                     cbs.on_train_batch_end(step, batch_logs)
                     step += 1
@@ -214,7 +391,8 @@ class Trainer:
                         break
                 start_step = 0
                 self._epochs_completed, self._step_in_epoch = epoch + 1, 0
-                epoch_logs = self._results()
+                epoch_logs = self.get_metrics_result()
+                _epoch_hook(source, "on_epoch_end")
                 if val_source is not None and (epoch + 1) % validation_freq == 0:
                     val_logs = self._run_evaluation(val_source, val_batch, validation_steps, cbs)
                     epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
@@ -228,11 +406,23 @@ class Trainer:
                     s.close()
         return history
 
+    def _run_train_step(self, batch, epoch=0, step=0):
+        """``train_step`` with what a non-finite loss needs for its diagnosis, and the batch size in the logs."""
+        if self._compiled_loss is not None and batch[1] is None and not self._custom_step("train_step"):
+            raise ValueError("fit: a batch without targets; the data must provide (x, y)")
+        self._step_context = (batch, nnrandom.get_state(), epoch, step)  # replays a step whose loss is non-finite
+        try:
+            logs = dict(self.train_step(batch))
+        finally:
+            self._step_context = None
+        logs["size"] = count_samples(batch[0])
+        return logs
+
     def _batch_size(self, op, name, batch_size, source):
         if isinstance(source, nndata.GeneratorSource):
             if batch_size is not None:
-                raise ValueError(f"{op}: {name} does not apply when the data comes from a generator (it yields "
-                                 f"whole batches); leave it out")
+                raise ValueError(f"{op}: {name} does not apply when the data comes from a generator or a Dataset "
+                                 f"(it yields whole batches); leave it out")
             return None
         return _positive_int(op, name, DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
 
@@ -242,7 +432,7 @@ class Trainer:
         if validation_split:
             if not isinstance(source, nndata.ArraySource):
                 raise ValueError(f"{op}: validation_split needs in-memory arrays; pass validation_data for "
-                                 f"generators and chunked sources")
+                                 f"generators, Datasets and chunked sources")
             if not 0 < validation_split < 1:
                 raise ValueError(f"{op}: validation_split must be in (0, 1), got {validation_split}")
             return None
@@ -259,30 +449,35 @@ class Trainer:
         """Run one tiny inference batch: the model must take the input, the targets must fit the output."""
         if isinstance(source, nndata.GeneratorSource):
             return  # batches are checked as they arrive
+        custom = self._custom_step("train_step") or self._custom_step("test_step")
+        need_targets = need_targets and self._compiled_loss is not None and not custom
         if need_targets and not source.has_targets:
             raise ValueError(f"{op}: no targets: pass y (or a source whose samples include targets)")
         x, y, _ = source.take(np.arange(min(2, source.num_samples)))
         # The trial forward depends only on the per-sample input signature: repeated
         # train_on_batch calls with the same kind of batch skip it (targets are still checked).
-        signature = (id(self.loss), tuple(map(id, self.layers)), tuple(np.shape(x)[1:]), np.asarray(x).dtype)
+        shapes = tuple((np.shape(a)[1:], np.asarray(a).dtype) for a in leaves(x))
+        signature = (id(self._compiled_loss), tuple(map(id, self.layers)), shapes)
         cached = getattr(self, "_preflight_cache", None)
         if cached is not None and cached[0] == signature:
-            out_shape = cached[1]
+            out_shapes = cached[1]
         else:
             try:
                 with no_grad():
                     out = self(x, training=False)
             except ValueError as e:
-                raise ValueError(f"{op}: the model cannot take x of per-sample shape {tuple(np.shape(x)[1:])}"
-                                 f"{self._first_layer_hint()}: {e}") from e
-            if not isinstance(out, Tensor):
-                raise TypeError(f"{op}: the model returned {type(out).__name__}; "
-                                f"training needs a single Tensor output")
-            out_shape = out.shape
-            self._preflight_cache = (signature, out_shape)
+                raise ValueError(f"{op}: the model cannot take x of per-sample shape "
+                                 f"{_per_sample_shapes(x)}{self._first_layer_hint()}: {e}") from e
+            outs = list(out) if isinstance(out, (list, tuple)) else [out]
+            if not all(isinstance(o, Tensor) for o in outs):
+                raise TypeError(f"{op}: the model returned {type(out).__name__}; training needs a Tensor output "
+                                f"or a list of them")
+            self._build_compiled(out)
+            out_shapes = [o.shape for o in outs]
+            self._preflight_cache = (signature, out_shapes)
         if need_targets:
             targets = source.y if isinstance(source, nndata.ArraySource) else y
-            self.loss.check_targets(targets, out_shape)
+            self._compiled_loss.check_targets(op, targets, out_shapes)
 
     def _first_layer_hint(self):
         layers = getattr(self, "layers", None) or []
@@ -298,74 +493,11 @@ class Trainer:
             return f"; its first layer {name} expects input of shape {tuple(expected)}"
         return f"; its first layer is {name}"
 
-    # -- one step ------------------------------------------------------------------------------------
-    def _forward_loss(self, x, y, w, training):
-        out = self(x, training=training)
-        if not isinstance(out, Tensor):
-            raise TypeError(f"the model returned {type(out).__name__}; training needs a single Tensor output")
-        loss = self.loss(y, out, sample_weight=w)
-        if loss.ndim:
-            loss = ops.mean(loss)
-        extra = getattr(self, "losses", None)
-        if training and isinstance(extra, (list, tuple)) and extra:
-            loss = loss + sum(extra)
-        return out, loss
-
-    def _batch_weight(self, y, w):
-        """The weight of one batch's loss in the epoch mean: its samples, or its total sample weight."""
-        if w is not None and self.loss.reduction == "sum_over_batch_size":
-            return float(np.sum(w))
-        return float(len(y))
-
-    def _train_step(self, batch, epoch=0, step=0):
-        x, y, w = batch
-        if y is None:
-            raise ValueError("fit: a batch without targets; the data must provide (x, y)")
-        weights = self.trainable_weights
-        rng_before = nnrandom.get_state()  # for replaying this step if its loss turns out non-finite
-        for t in weights:
-            t.grad = None
-        out, loss = self._forward_loss(x, y, w, training=True)
-        loss.backward()
-        value = float(loss.data)
-        if not np.isfinite(value):
-            self._nonfinite = Snapshot(batch, [t.data.copy() for t in self.weights], rng_before, epoch, step, value)
-            if self._watch_nan and not self._nan_warned:
-                warnings.warn(f"fit: the loss became {value} at epoch {epoch + 1}, batch {step}; training goes on. "
-                              f"Add nnkit.callbacks.TerminateOnNaN() to stop there and name the layer.",
-                              RuntimeWarning, stacklevel=3)
-                self._nan_warned = True
-        if np.isfinite(value) or self._watch_nan:
-            self.optimizer.apply_gradients(weights)
-        # else: TerminateOnNaN will stop the run; the bad update is not applied, the weights stay finite
-        for t in weights:
-            t.grad = None
-        return self._update_metrics(value, y, out, w)
-
-    def _update_metrics(self, value, y, out, w):
-        self._loss_tracker.update_state(value, self._batch_weight(y, w))
-        for m in self.compiled_metrics:
-            m.update_state(y, out.data, w)
-        logs = self._results()
-        logs["size"] = len(y)
-        return logs
-
-    def _reset_metrics(self):
-        self._loss_tracker.reset_state()
-        for m in self.compiled_metrics:
-            m.reset_state()
-
-    def _results(self):
-        logs = {"loss": float(self._loss_tracker.result())}
-        for m in self.compiled_metrics:
-            logs[m.name] = float(m.result())
-        return logs
-
     def diagnose_nonfinite(self):
         """Which layer's output and gradient first went non-finite in the last bad training step."""
         if self._nonfinite is None:
             return "No non-finite loss has been seen."
-        return find_nonfinite(self, self._nonfinite, self.loss)
+        return find_nonfinite(self, self._nonfinite, self._compiled_loss)
 
     def _restore_callback_states(self, states):
         for i, cb in enumerate(self._callbacks):
@@ -376,16 +508,17 @@ class Trainer:
     # -- evaluate / predict ----------------------------------------------------------------------------
     def _run_evaluation(self, source, batch_size, steps, cbs):
         stream = nndata.make_stream(source, batch_size, shuffle=False, op="evaluate")
-        self._reset_metrics()
+        self.reset_metrics()
         cbs.on_test_begin()
         with no_grad():
-            for i, (x, y, w) in enumerate(stream.epoch(steps)):
+            for i, batch in enumerate(stream.epoch(steps)):
                 cbs.on_test_batch_begin(i)
-                if y is None:
+                if batch[1] is None and not self._custom_step("test_step"):
                     raise ValueError("evaluate: a batch without targets; the data must provide (x, y)")
-                out, loss = self._forward_loss(x, y, w, training=False)
-                cbs.on_test_batch_end(i, self._update_metrics(float(loss.data), y, out, w))
-        logs = self._results()
+                logs = dict(self.test_step(batch))
+                logs["size"] = count_samples(batch[0])
+                cbs.on_test_batch_end(i, logs)
+        logs = self.get_metrics_result()
         cbs.on_test_end(logs)
         return logs
 
@@ -393,7 +526,7 @@ class Trainer:
                  callbacks=None, return_dict=False):
         """Loss and metrics over the data (exact over all samples): a float, a list, or a dict."""
         op = "evaluate"
-        self._require_compiled(op)
+        self._require_compiled(op, need_loss=not self._custom_step("test_step"))
         verbose = _verbosity(op, verbose)
         steps = _positive_int(op, "steps", steps, allow_none=True)
         source = nndata.as_source(x, y, sample_weight, op)
@@ -406,13 +539,11 @@ class Trainer:
             logs = self._run_evaluation(source, batch_size, steps, cbs)
         finally:
             source.close()
-        if return_dict:
-            return logs
-        values = [logs[n] for n in self.metrics_names]
-        return values[0] if len(values) == 1 else values
+        return self._format_logs(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None):
-        """Model outputs for ``x`` in inference mode, computed ``batch_size`` samples at a time."""
+        """Model outputs for ``x`` in inference mode, computed ``batch_size`` samples at a time
+        (a list of arrays for a model with several outputs)."""
         op = "predict"
         _verbosity(op, verbose)
         steps = _positive_int(op, "steps", steps, allow_none=True)
@@ -424,9 +555,9 @@ class Trainer:
         cbs.on_predict_begin()
         try:
             with no_grad():
-                for i, (xb, _, _) in enumerate(stream.epoch(steps)):
+                for i, batch in enumerate(stream.epoch(steps)):
                     cbs.on_predict_batch_begin(i)
-                    out = _outputs_to_arrays(self(xb, training=False))
+                    out = _outputs_to_arrays(self.predict_step(batch))
                     outputs.append(out)
                     cbs.on_predict_batch_end(i, {"outputs": out})
         finally:
@@ -438,36 +569,45 @@ class Trainer:
             return [np.concatenate(parts) for parts in zip(*outputs)]
         return np.concatenate(outputs)
 
-    def train_on_batch(self, x, y, sample_weight=None, return_dict=False):
-        """One update on one batch; returns that batch's loss and metrics."""
-        self._require_compiled("train_on_batch")
-        src = nndata.ArraySource(x, y, sample_weight, "train_on_batch")
-        self._preflight("train_on_batch", src)
-        self._reset_metrics()
-        self._watch_nan, self._nan_warned = True, False
-        logs = self._train_step((src.x, src.y, src.sample_weight))
-        return self._format_batch_logs(logs, return_dict)
+    def _batch_source(self, op, x, y, sample_weight):
+        src = nndata.ArraySource(x, y, sample_weight, op)
+        self._preflight(op, src)
+        return src
 
-    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
-        """Loss and metrics on one batch, without updating."""
-        self._require_compiled("test_on_batch")
-        src = nndata.ArraySource(x, y, sample_weight, "test_on_batch")
-        self._preflight("test_on_batch", src)
-        self._reset_metrics()
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One update on one batch; returns the loss and metrics.
+
+        As in Keras 3, the metrics keep accumulating across calls (they are
+        running values) until ``reset_metrics()``.
+        """
+        op = "train_on_batch"
+        self._require_compiled(op, need_loss=not self._custom_step("train_step"))
+        src = self._batch_source(op, x, y, sample_weight)
+        self._watch_nan, self._nan_warned = True, False
+        batch = with_class_weight(op, (src.x, src.y, src.sample_weight), check_class_weight(op, class_weight))
+        logs = self._run_train_step(batch)
+        return self._format_logs(logs, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss and metrics on one batch, without updating (running values, as ``train_on_batch``)."""
+        op = "test_on_batch"
+        self._require_compiled(op, need_loss=not self._custom_step("test_step"))
+        src = self._batch_source(op, x, y, sample_weight)
         with no_grad():
-            out, loss = self._forward_loss(src.x, src.y, src.sample_weight, training=False)
-            logs = self._update_metrics(float(loss.data), src.y, out, src.sample_weight)
-        return self._format_batch_logs(logs, return_dict)
+            logs = self.test_step((src.x, src.y, src.sample_weight))
+        return self._format_logs(logs, return_dict)
 
     def predict_on_batch(self, x):
         with no_grad():
-            return _outputs_to_arrays(self(x, training=False))
+            return _outputs_to_arrays(self.predict_step((x, None, None)))
 
-    def _format_batch_logs(self, logs, return_dict):
-        logs = {k: v for k, v in logs.items() if k != "size"}
+    def _format_logs(self, logs, return_dict):
+        """Logs as a dict, or as Keras's list in ``metrics_names`` order (one value: a float)."""
+        logs = {k: float(v) for k, v in logs.items() if k != "size"}
         if return_dict:
             return logs
-        values = [logs[n] for n in self.metrics_names]
+        names = [n for n in self.metrics_names if n in logs] + [k for k in logs if k not in self.metrics_names]
+        values = [logs[n] for n in names]
         return values[0] if len(values) == 1 else values
 
     # -- where a run stands ----------------------------------------------------------------------------

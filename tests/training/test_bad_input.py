@@ -12,7 +12,7 @@ X, Y = blobs(40)
 def make(loss="sparse_categorical_crossentropy", metrics=("accuracy",)):
     nnkit.set_seed(0)
     model = ToyModel()
-    model.compile("adam", loss, list(metrics))
+    model.compile("adam", loss, metrics=list(metrics))
     return model
 
 
@@ -94,9 +94,9 @@ def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match="unknown loss 'crossentropy'; valid names: .*sparse_categorical_crossentropy"):
         model.compile("adam", "crossentropy")
     with pytest.raises(ValueError, match="unknown metric 'accuarcy'; valid names: .*accuracy"):
-        model.compile("adam", "mse", ["accuarcy"])
+        model.compile("adam", "mse", metrics=["accuarcy"])
     with pytest.raises(ValueError, match="metric names must be unique"):
-        model.compile("adam", "mse", ["mae", "mae"])
+        model.compile("adam", "mse", metrics=["mae", "mae"])
 
 
 def test_nan_or_inf_in_data(guarded):

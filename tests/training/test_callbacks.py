@@ -15,7 +15,7 @@ SCCE = losses.SparseCategoricalCrossentropy(from_logits=True)
 def make(seed=0, lr=0.01, dropout=0.0):
     nnkit.set_seed(seed)
     model = ToyModel(dropout=dropout)
-    model.compile(optimizers.SGD(lr), SCCE, ["accuracy"])
+    model.compile(optimizers.SGD(lr), SCCE, metrics=["accuracy"])
     return model
 
 

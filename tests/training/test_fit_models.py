@@ -28,7 +28,7 @@ def data(n=96, seed=0):
 def make(seed=0):
     nnkit.set_seed(seed)
     model = small_cnn()
-    model.compile(nnkit.optimizers.Adam(0.01), "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile(nnkit.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 

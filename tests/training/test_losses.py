@@ -85,8 +85,17 @@ def test_reductions_and_sample_weight(loss, y_true, y_pred, expected):
                                rtol=1e-10)
     np.testing.assert_allclose(make("sum")(y_true, Tensor(y_pred), sample_weight=w).item(),
                                (w * expected).sum(), rtol=1e-10)
+    # Keras 3: the default divides by the number of samples, 'mean_with_sample_weight' by the weights' sum
+    for red in ("sum_over_batch_size", "mean"):
+        np.testing.assert_allclose(make(red)(y_true, Tensor(y_pred), sample_weight=w).item(),
+                                   (w * expected).sum() / expected.size, rtol=1e-10)
     np.testing.assert_allclose(loss(y_true, Tensor(y_pred), sample_weight=w).item(),
+                               (w * expected).sum() / expected.size, rtol=1e-10)
+    np.testing.assert_allclose(make("mean_with_sample_weight")(y_true, Tensor(y_pred), sample_weight=w).item(),
                                (w * expected).sum() / w.sum(), rtol=1e-10)
+    np.testing.assert_allclose(make("mean_with_sample_weight")(y_true, Tensor(y_pred)).item(), expected.mean(),
+                               rtol=1e-10)
+    np.testing.assert_allclose(make(None)(y_true, Tensor(y_pred)).numpy(), expected, rtol=1e-10)
 
 
 def test_float32_logits_stay_float32_and_stable():
@@ -176,7 +185,7 @@ def test_bad_sample_weight_and_reduction():
         losses.MeanSquaredError()(REG_T, Tensor(REG_P), sample_weight=np.ones(5))
     with pytest.raises(ValueError, match="non-negative"):
         losses.MeanSquaredError()(REG_T, Tensor(REG_P), sample_weight=-np.ones(N))
-    with pytest.raises(ValueError, match="valid choices: sum_over_batch_size, sum, none"):
+    with pytest.raises(ValueError, match="valid choices: sum_over_batch_size, mean, mean_with_sample_weight, sum, none, None"):
         losses.MeanSquaredError(reduction="avg")
     with pytest.raises(ValueError, match="label_smoothing"):
         losses.CategoricalCrossentropy(label_smoothing=1.5)
