@@ -15,6 +15,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 class _GradMode(threading.local):
     grad_enabled = True  # a class default: a thread that never entered no_grad reads it with no lookup miss
+    backward_rules = None  # {Function subclass: rule} while a backward_rules block is open
 
 
 _state = _GradMode()
@@ -44,6 +45,34 @@ class enable_grad(no_grad):
         self._prev = is_grad_enabled()
         _state.grad_enabled = True
         return self
+
+
+class backward_rules(contextlib.ContextDecorator):
+    """Within the block, ``Tensor.backward`` uses replacement backward rules for chosen ops.
+
+    ``rules`` maps an op class (a ``Function`` subclass such as ``nnkit.ops.Relu``
+    or ``nnkit.functional.Conv2d``) to ``rule(ctx, grad) -> gradients``, one
+    per input (``None`` where there is none), where ``ctx`` is the recorded op
+    (its ``parents`` are the input Tensors; ``ctx.backward(grad)`` is the
+    original rule).  Nothing in the model changes; blocks nest, the inner one
+    winning for the ops it names.  This is what modified-gradient methods
+    (layer-wise relevance propagation, guided backpropagation) are built on.
+    """
+
+    def __init__(self, rules):
+        for op, rule in dict(rules).items():
+            if not (isinstance(op, type) and issubclass(op, Function)) or not callable(rule):
+                raise TypeError(f"backward_rules: expected {{Function subclass: callable}}, got {op!r}: {rule!r}")
+        self.rules = dict(rules)
+
+    def __enter__(self):
+        self._prev = _state.backward_rules
+        _state.backward_rules = {**(self._prev or {}), **self.rules}
+        return self
+
+    def __exit__(self, *exc):
+        _state.backward_rules = self._prev
+        return False
 
 
 def _as_array(data, dtype):
@@ -158,6 +187,7 @@ class Tensor:
 
         grads = {id(self): grad}
         given = {id(grad)}  # arrays a leaf may not keep as its own .grad (shared or not ours)
+        rules = _state.backward_rules
         for node in reversed(_topological_order(self)):
             g = grads.pop(id(node), None)
             if g is None:
@@ -172,7 +202,8 @@ class Tensor:
                     node.grad = g  # a fresh array from a backward: no copy needed
                 given.add(id(node.grad))
                 continue
-            for parent, pg in zip(ctx.parents, ctx.backward(g)):
+            rule = rules.get(type(ctx)) if rules else None
+            for parent, pg in zip(ctx.parents, ctx.backward(g) if rule is None else rule(ctx, g)):
                 if pg is None or not parent.requires_grad:
                     continue
                 key = id(parent)

@@ -30,6 +30,7 @@ from nnkit import activations as nnactivations
 from nnkit import initializers as nninitializers
 from nnkit import ops
 from nnkit.layers import naming, registry
+from nnkit.layers.hooks import HookHandle
 from nnkit.layers.input_spec import check_inputs
 from nnkit.layers.nest import any_symbolic, flatten, map_structure
 from nnkit.layers.shapes import as_shape, batchless, format_shape, is_shape, map_shapes
@@ -373,18 +374,45 @@ class Layer:
             check_inputs(self, spec, shapes)
             object.__setattr__(self, "_fits", (spec, shapes))
         training = _resolve_training(training)
+        pre_hooks, hooks = self.__dict__.get("_forward_pre_hooks"), self.__dict__.get("_forward_hooks")
+        for hook in pre_hooks or ():
+            replaced = hook(self, inputs)
+            inputs = inputs if replaced is None else replaced
         previous = getattr(_context, "training", None)
         _context.training = training
         try:
             outputs = self._invoke_call(inputs, args, kwargs, training)
         finally:
             _context.training = previous
+        for hook in hooks or ():
+            replaced = hook(self, inputs, outputs)
+            outputs = outputs if replaced is None else replaced
         if isinstance(outputs, Tensor):
             object.__setattr__(self, "_last_output_shape", (None,) + outputs.shape[1:])
         else:
             object.__setattr__(self, "_last_output_shape", map_structure(
                 lambda t: batchless(t.shape) if isinstance(t, Tensor) else None, outputs))
         return outputs
+
+    # -- hooks (nnkit.layers.hooks) --------------------------------------------------------
+    def register_forward_hook(self, fn):
+        """Call ``fn(layer, inputs, outputs)`` after every concrete call; a non-None return replaces the
+        outputs.  Returns a handle whose ``remove()`` detaches it."""
+        return self._add_hook("_forward_hooks", fn)
+
+    def register_forward_pre_hook(self, fn):
+        """Call ``fn(layer, inputs)`` before every concrete call; a non-None return replaces the inputs."""
+        return self._add_hook("_forward_pre_hooks", fn)
+
+    def _add_hook(self, table, fn):
+        if not callable(fn):
+            raise self._error(f"a hook must be callable, got {type(fn).__name__}", TypeError)
+        hooks = self.__dict__.get(table)
+        if hooks is None:
+            hooks = []
+            object.__setattr__(self, table, hooks)
+        hooks.append(fn)
+        return HookHandle(hooks, fn)
 
     def _invoke_call(self, inputs, args, kwargs, training):
         cls = type(self)

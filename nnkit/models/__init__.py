@@ -31,10 +31,13 @@ One network built three ways (each gives the same summary counts)::
     seq.summary()   # conv2d 160, max_pooling2d 0, flatten 0, dense 31,370
                     # Total params: 31,530 (123.16 KB)
 """
-from nnkit.layers.registry import deserialize
+import json
+
+from nnkit.layers.registry import deserialize, serialize
 from nnkit.models.functional import Functional
 from nnkit.models.model import Model
 from nnkit.models.sequential import Sequential
+from nnkit.models.walk import LayerCall, layer_graph, record_calls
 from nnkit.models.zoo import lenet5, mobilenet_v2, resnet18, resnet20, vgg16
 
 
@@ -45,5 +48,30 @@ def model_from_config(config, custom_objects=None):
     return deserialize(config, custom_objects)
 
 
-__all__ = ["Model", "Sequential", "Functional", "model_from_config", "lenet5", "vgg16", "resnet20", "resnet18",
+def model_from_json(json_string, custom_objects=None):
+    """The model ``model.to_json()`` describes (architecture only, fresh weights); no code is executed:
+    classes are found in nnkit's registry or ``custom_objects``."""
+    try:
+        config = json.loads(json_string)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"model_from_json: not a JSON model description: {e}") from None
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError("model_from_json: expected the JSON object model.to_json() writes, with a 'class_name'")
+    return deserialize(config, custom_objects)
+
+
+def clone_model(model, custom_objects=None):
+    """A new model of the same architecture with freshly initialised weights (as Keras's ``clone_model``);
+    built for the same input shape when the original is built.  Copy weights with
+    ``clone.set_weights(model.get_weights())``."""
+    clone = deserialize(serialize(model), custom_objects)
+    shape = getattr(model, "_build_shape", None)
+    if model.built and not clone.built and shape is not None:
+        clone.build(shape)
+    return clone
+
+
+# nnkit.models.load_model is nnkit.io's, attached by the package (nnkit.io sits above the models).
+__all__ = ["Model", "Sequential", "Functional", "model_from_config", "model_from_json", "clone_model",
+           "layer_graph", "record_calls", "LayerCall", "load_model", "lenet5", "vgg16", "resnet20", "resnet18",
            "mobilenet_v2"]

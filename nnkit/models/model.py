@@ -11,10 +11,13 @@ Three ways to build one, all giving a ``Model``:
 Training (``compile``/``fit``/``evaluate``/``predict``) comes from the
 ``Trainer`` mixin.
 """
+import json
+import warnings
+
 import numpy as np
 
 from nnkit.layers.base import Layer
-from nnkit.layers.registry import register
+from nnkit.layers.registry import register, serialize
 from nnkit.layers.shapes import as_shape, map_shapes
 from nnkit.models.summary import summary_text
 from nnkit.tensor import Tensor, no_grad
@@ -25,6 +28,19 @@ def _functional_arguments(args, kwargs):
     return len(args) == 2 or (len(args) == 1 and "outputs" in kwargs) or ("inputs" in kwargs and "outputs" in kwargs)
 
 
+_FUNCTIONAL_SUBCLASSES = {}
+
+
+def _functional_subclass(cls, functional):
+    """``cls`` with the functional graph mixed in: what ``cls(inputs, outputs)`` builds for a subclass of
+    ``Model`` (so a model that only overrides ``train_step`` keeps its graph, as in Keras)."""
+    made = _FUNCTIONAL_SUBCLASSES.get(cls)
+    if made is None:
+        made = _FUNCTIONAL_SUBCLASSES[cls] = type(cls.__name__, (cls, functional),
+                                                  {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    return made
+
+
 @register
 class Model(Trainer, Layer):
     """Base class of Sequential, functional and subclassed models."""
@@ -32,9 +48,12 @@ class Model(Trainer, Layer):
     _is_graph_network = False  # True for functional models: summary shows connections
 
     def __new__(cls, *args, **kwargs):
-        if cls is Model and _functional_arguments(args, kwargs):
+        if _functional_arguments(args, kwargs):
             from nnkit.models.functional import Functional  # a subclass: imported late
-            return Functional.__new__(Functional)
+            if cls is Model:
+                return Functional.__new__(Functional)
+            if not issubclass(cls, Functional):  # e.g. a subclass that only overrides train_step
+                return Functional.__new__(_functional_subclass(cls, Functional))
         return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
@@ -102,10 +121,22 @@ class Model(Trainer, Layer):
             return
         super()._maybe_build(input_shape, dtype)
 
+    def to_json(self, **kwargs):
+        """The architecture as a JSON string (``nnkit.models.model_from_json`` rebuilds it, no weights)."""
+        return json.dumps(serialize(self), **kwargs)
+
     # -- saving (delegates to nnkit.io.model_io) ----------------------------------------
     def save(self, filepath, include_optimizer=True):
         """Write architecture (JSON), weights (safetensors) and, if compiled, the
-        optimizer state to one file, atomically; ``nnkit.load_model`` reads it back."""
+        optimizer state to one file, atomically; ``nnkit.load_model`` reads it back.
+
+        The file is nnkit's format (safetensors with JSON metadata) whatever its
+        name: a ``.keras`` or ``.h5`` name gets a warning, since Keras cannot read it.
+        """
+        if str(filepath).lower().endswith((".keras", ".h5", ".hdf5")):
+            warnings.warn(f"{self.describe()}.save({str(filepath)!r}): nnkit writes its own format (safetensors + "
+                          f"JSON), not Keras's .keras/.h5; Keras cannot read this file. Name it .nnk to avoid "
+                          f"confusion; nnkit.load_model reads it back.", UserWarning, stacklevel=2)
         from nnkit.io.model_io import save_model
         save_model(self, filepath, include_optimizer=include_optimizer)
 
@@ -142,7 +173,10 @@ class Model(Trainer, Layer):
 
     @classmethod
     def from_config(cls, config):
-        if cls is Model and "input_layers" in config:
+        if "input_layers" in config:
             from nnkit.models.functional import Functional
-            return Functional.from_config(config)
+            if cls is Model:
+                return Functional.from_config(config)
+            if not issubclass(cls, Functional):  # a subclass built as cls(inputs, outputs)
+                return Functional.from_config.__func__(cls, config)
         return super().from_config(config)

@@ -73,6 +73,12 @@ def _per_sample_shapes(x):
     return shapes[0] if len(shapes) == 1 else shapes
 
 
+def _as_data(batch):
+    """A batch as the steps receive it, as in Keras: ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
+    x, y, w = batch
+    return (x,) if y is None and w is None else ((x, y) if w is None else (x, y, w))
+
+
 def _epoch_hook(source, hook):
     """A Dataset's ``on_epoch_begin`` / ``on_epoch_end``, called by ``fit`` around every epoch."""
     method = getattr(source, hook, None)
@@ -412,7 +418,7 @@ class Trainer:
             raise ValueError("fit: a batch without targets; the data must provide (x, y)")
         self._step_context = (batch, nnrandom.get_state(), epoch, step)  # replays a step whose loss is non-finite
         try:
-            logs = dict(self.train_step(batch))
+            logs = dict(self.train_step(_as_data(batch)))
         finally:
             self._step_context = None
         logs["size"] = count_samples(batch[0])
@@ -515,7 +521,7 @@ class Trainer:
                 cbs.on_test_batch_begin(i)
                 if batch[1] is None and not self._custom_step("test_step"):
                     raise ValueError("evaluate: a batch without targets; the data must provide (x, y)")
-                logs = dict(self.test_step(batch))
+                logs = dict(self.test_step(_as_data(batch)))
                 logs["size"] = count_samples(batch[0])
                 cbs.on_test_batch_end(i, logs)
         logs = self.get_metrics_result()
@@ -557,7 +563,7 @@ class Trainer:
             with no_grad():
                 for i, batch in enumerate(stream.epoch(steps)):
                     cbs.on_predict_batch_begin(i)
-                    out = _outputs_to_arrays(self.predict_step(batch))
+                    out = _outputs_to_arrays(self.predict_step(_as_data(batch)))
                     outputs.append(out)
                     cbs.on_predict_batch_end(i, {"outputs": out})
         finally:
@@ -594,12 +600,12 @@ class Trainer:
         self._require_compiled(op, need_loss=not self._custom_step("test_step"))
         src = self._batch_source(op, x, y, sample_weight)
         with no_grad():
-            logs = self.test_step((src.x, src.y, src.sample_weight))
+            logs = self.test_step(_as_data((src.x, src.y, src.sample_weight)))
         return self._format_logs(logs, return_dict)
 
     def predict_on_batch(self, x):
         with no_grad():
-            return _outputs_to_arrays(self.predict_step((x, None, None)))
+            return _outputs_to_arrays(self.predict_step((x,)))
 
     def _format_logs(self, logs, return_dict):
         """Logs as a dict, or as Keras's list in ``metrics_names`` order (one value: a float)."""
