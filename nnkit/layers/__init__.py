@@ -10,7 +10,8 @@ from nnkit.layers.convolutional import Conv2D, DepthwiseConv2D, SeparableConv2D
 from nnkit.layers.core import Activation, Dense, Dropout
 from nnkit.layers.input import Input, InputLayer
 from nnkit.layers.input_spec import InputSpec
-from nnkit.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from nnkit.layers.merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
+                                concatenate, maximum, minimum, multiply, subtract)
 from nnkit.layers.naming import clear_session
 from nnkit.layers.normalization import BatchNormalization
 from nnkit.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
@@ -32,6 +33,7 @@ __all__ = [
     "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
     "BatchNormalization", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Softmax",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+    "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
     "Convolution2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
     "get", "register", "serialize", "deserialize", "custom_object_scope", "clear_session",
 ]

@@ -330,6 +330,10 @@ class Trainer:
         if sampling not in nndata.SAMPLING:
             raise ValueError(f"{op}: unknown sampling {sampling!r}; valid choices: {', '.join(nndata.SAMPLING)}")
         class_weight = check_class_weight(op, class_weight)
+        for cb in callbacks or []:
+            setup = getattr(cb, "on_train_setup", None)
+            if setup is not None:
+                setup(self)
         resume = self._resume
         if initial_epoch is None:
             initial_epoch = resume["epoch"] if resume else 0
