@@ -27,6 +27,7 @@ DEFAULTS = {  # per model: epochs, batch size, learning rate (Adam), learning-ra
     "lenet5": {"epochs": 8, "batch_size": 128, "lr": 3e-3, "schedule": "constant"},
     "vgg-small": {"epochs": 10, "batch_size": 128, "lr": 2e-3, "schedule": "cosine"},
 }
+OTHER_DEFAULTS = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "schedule": "cosine"}  # the rest of the zoo
 SCHEDULES = ("constant", "cosine")
 
 
@@ -43,10 +44,11 @@ def _parser():
                                 description="Train a model; with no arguments LeNet-5 on the bundled "
                                             "Fashion-MNIST sample.")
     train.add_argument("--model", default="lenet5", choices=list(recipes.MODELS))
-    train.add_argument("--dataset", default="fashion-mnist-sample", choices=list(recipes.DATASETS),
+    train.add_argument("--dataset", default="fashion-mnist-sample", metavar="NAME_OR_PATH",
                        help="fashion-mnist-sample is bundled (6,000/1,000 images); fashion-mnist is the full set "
-                            "(from NNKIT_DATA, the dataset-fashion-mnist package or a download)")
-    train.add_argument("--epochs", type=int, help="default: 8 for lenet5, 10 for vgg-small")
+                            "(from NNKIT_DATA, the dataset-fashion-mnist package or a download); or a directory "
+                            "of MNIST-style IDX files, or an .npz with x_train, y_train, x_test, y_test")
+    train.add_argument("--epochs", type=int, help="default: 8 for lenet5, 10 for the others")
     train.add_argument("--batch-size", type=int, help="default: 128")
     train.add_argument("--optimizer", default="adam", choices=optimizers.names())
     train.add_argument("--lr", type=float, help="learning rate (default: 3e-3 for lenet5, 2e-3 for vgg-small)")
@@ -96,7 +98,7 @@ def train(args, out=None):
     from nnkit.training import recipes
 
     log = (lambda *a: print(*a, file=out or sys.stdout, flush=True))
-    defaults = DEFAULTS[args.model]
+    defaults = DEFAULTS.get(args.model, OTHER_DEFAULTS)
     epochs = args.epochs if args.epochs is not None else defaults["epochs"]
     batch_size = args.batch_size if args.batch_size is not None else defaults["batch_size"]
     lr = args.lr if args.lr is not None else defaults["lr"]
@@ -116,7 +118,7 @@ def train(args, out=None):
         nnkit.set_num_threads(args.threads)
     (x_train, y_train), (x_test, y_test) = recipes.load_data(args.dataset)
     nnkit.set_seed(args.seed)
-    model = recipes.build_model(args.model)
+    model = recipes.build_model(args.model, x_train.shape[1:], int(max(y_train.max(), y_test.max())) + 1)
     rate = lr
     if schedule == "cosine":
         rate = schedules.CosineDecay(lr, decay_steps=epochs * -(-len(x_train) // batch_size), alpha=0.01)
@@ -145,7 +147,7 @@ def train(args, out=None):
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
     log(f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) after {epochs} epochs; training took {elapsed:.1f}s")
     if plot_path and history is not None and history.epoch:
-        history.plot(plot_path, title=f"{args.model} on {args.dataset}")
+        history.plot(plot_path, title=f"{args.model} on {args.dataset}", val_label="test")
         log(f"Learning curves: {plot_path}")
     if args.save:
         model.save(args.save)

@@ -29,16 +29,20 @@ def _series(history):
     return out
 
 
-def learning_curves(history, path, metrics=None, title=None):
+def learning_curves(history, path, metrics=None, title=None, val_label="validation"):
     """Write the learning curves of ``history`` to ``path`` (PNG); returns the path.
 
     ``metrics`` picks the quantities (default: every logged one except the
-    learning rate, loss first).  Raises ``ImportError`` without matplotlib.
+    learning rate, loss first); ``val_label`` names the ``val_`` curves in the
+    legend (``nnkit train`` passes ``"test"``: its ``val_`` columns are the
+    test set).  Epochs on the x axis are integers.  Raises ``ImportError``
+    without matplotlib.
     """
     try:
         import matplotlib
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         raise ImportError("learning_curves needs matplotlib: pip install 'nnkit[plot]'") from None
     series = _series(history)
@@ -52,12 +56,13 @@ def learning_curves(history, path, metrics=None, title=None):
         raise ValueError(f"learning_curves: {unknown} not in the history; it has {sorted(series)}")
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
     for ax, key in zip(axes[0], metrics):
-        for name, style, label in ((key, "-o", "train"), ("val_" + key, "--s", "validation")):
+        for name, style, label in ((key, "-o", "train"), ("val_" + key, "--s", val_label)):
             if name in series:
                 x, y = series[name]
                 ax.plot(x, y, style, markersize=3, label=label)
         ax.set_title(key)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     if title:

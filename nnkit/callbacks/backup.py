@@ -33,12 +33,13 @@ class BackupAndRestore(ModelCheckpoint):
         self.delete_checkpoint = bool(delete_checkpoint)
         self.restored_from = None
 
-    def on_train_setup(self, model):
-        """Before ``fit`` decides where to start: restore the backup, if there is one."""
+    def on_train_begin(self, logs=None):
+        """Restore the backup, if there is one: ``fit`` then continues from where it was taken."""
+        super().on_train_begin(logs)
         if not os.path.isfile(self.filepath):
             return
         from nnkit.io.checkpoint import resume  # the persistence layer sits above the callbacks
-        resume(self.filepath, model)
+        resume(self.filepath, self.model)
         self.restored_from = self.filepath
 
     def on_train_end(self, logs=None):

@@ -36,10 +36,6 @@ class Callback:
     def set_params(self, params):
         self.params = params
 
-    def on_train_setup(self, model):
-        """Called by ``fit`` with the model before it decides where to start (used by ``BackupAndRestore``
-        to restore an interrupted run); not a Keras hook."""
-
     def on_train_begin(self, logs=None): pass
     def on_train_end(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass

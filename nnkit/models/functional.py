@@ -56,19 +56,20 @@ class Functional(Model):
     def _input_list(self, inputs):
         """The call's inputs as a list in the order of ``self.inputs``."""
         n = len(self._inputs)
+        keys = self.input_names
         if isinstance(inputs, dict):
-            keys = self._input_keys or [t.layer.name for t in self._inputs]
-            missing = [k for k in keys if k not in inputs]
-            if missing:
-                raise ValueError(f"{self.describe()}: missing input(s) {missing}; expected keys {keys}")
+            if any(k not in inputs for k in keys) or any(k not in keys for k in inputs):
+                raise ValueError(f"{self.describe()}: the model has inputs {keys}; got a dict with keys "
+                                 f"{list(inputs)}")
             return [inputs[k] for k in keys]
-        names = ", ".join(repr(t.layer.name) for t in self._inputs)
         if is_structure(inputs):
             if len(inputs) != n:
-                raise ValueError(f"{self.describe()}: expected {n} input(s) ({names}), got a list of {len(inputs)}")
+                raise ValueError(f"{self.describe()}: the model has {n} input(s) {keys}; got a list of "
+                                 f"{len(inputs)}")
             return list(inputs)
         if n != 1:
-            raise ValueError(f"{self.describe()}: expected a list of {n} inputs ({names}), got one")
+            raise ValueError(f"{self.describe()}: the model has {n} inputs {keys}; got one array (pass a list in "
+                             f"this order or a dict by input name)")
         return [inputs]
 
     def _check_input(self, i, spec_tensor, value):

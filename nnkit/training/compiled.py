@@ -109,7 +109,8 @@ class CompiledLoss:
                 raise ValueError(f"{op}: loss_weights must be numbers, got {w!r} (compile's third positional "
                                  f"argument is loss_weights, as in Keras 3: pass metrics=[...] by name)")
         self.weights = [1.0 if w is None else float(w) for w in weights]
-        self.trackers = [nnmetrics.Mean(name=f"{name}_loss") for name in names] if len(names) > 1 else []
+        self.trackers = [nnmetrics.Mean(name=f"{name}_loss") if loss is not None else None
+                         for name, loss in zip(names, self.losses)] if len(names) > 1 else []
         self.names = list(names)
 
     @property
@@ -138,9 +139,14 @@ class CompiledLoss:
             total = value if total is None else total + value
         return total, parts
 
+    @property
+    def metrics(self):
+        """Each output's loss tracker (``<output>_loss``, several outputs only)."""
+        return [t for t in self.trackers if t is not None]
+
     def track(self, parts, n):
         for tracker, value in zip(self.trackers, parts):
-            if value is not None:
+            if tracker is not None:
                 tracker.update_state(float(value.data), n)
 
     def check_targets(self, op, y_true, output_shapes):
@@ -230,7 +236,7 @@ class CompiledMetrics:
         plain = self._per_output(op, "metrics", self.spec, names, losses)
         weighted = self._per_output(op, "weighted_metrics", self.weighted_spec, names, losses)
         prefix = (lambda i: f"{names[i]}_") if len(names) > 1 else (lambda i: "")
-        built, seen = [], {"loss"} | {f"{n}_loss" for n in names if len(names) > 1}
+        built, seen = [], {"loss"} | ({f"{n}_loss" for n in names} if len(names) > 1 else set())
         for flag, table in ((False, plain), (True, weighted)):
             for i, items in enumerate(table):
                 for m in items:

@@ -27,18 +27,22 @@ class History(Callback):
     @classmethod
     def from_tree(cls, tree):
         h = cls()
-        if tree:
-            h.epoch = [int(e) for e in tree.get("epoch", [])]
-            h.history = {k: list(v) for k, v in tree.get("history", {}).items()}
-            h.epochs_of = {k: [int(e) for e in v] for k, v in tree.get("epochs_of", {}).items()}
-            for k, v in h.history.items():  # trees without epochs_of: assume every epoch logged it
-                h.epochs_of.setdefault(k, h.epoch[-len(v):] if v else [])
+        h.load_tree(tree)
         return h
 
-    def plot(self, path, metrics=None, title=None):
+    def load_tree(self, tree):
+        """Continue the History a ``to_tree()`` describes (nothing happens for an empty tree)."""
+        if tree:
+            self.epoch = [int(e) for e in tree.get("epoch", [])]
+            self.history = {k: list(v) for k, v in tree.get("history", {}).items()}
+            self.epochs_of = {k: [int(e) for e in v] for k, v in tree.get("epochs_of", {}).items()}
+            for k, v in self.history.items():  # trees without epochs_of: assume every epoch logged it
+                self.epochs_of.setdefault(k, self.epoch[-len(v):] if v else [])
+
+    def plot(self, path, metrics=None, title=None, val_label="validation"):
         """Write a PNG of the learning curves (see ``nnkit.plot.learning_curves``)."""
         from nnkit.plot import learning_curves
-        return learning_curves(self, path, metrics=metrics, title=title)
+        return learning_curves(self, path, metrics=metrics, title=title, val_label=val_label)
 
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"

@@ -1,9 +1,11 @@
 """Progress output: a tqdm bar per epoch on a terminal, one line per epoch otherwise.
 
 On a terminal (``verbose=1``) each epoch gets a bar with the batch count,
-ETA, samples/s and the running loss and metrics.  When the output is not a
-terminal (a log file, a cluster job) or ``verbose=2``, each epoch prints a
-single line at its end — never carriage-return updates.
+ETA, samples/s and the running loss and metrics while it runs.  Every epoch
+then leaves exactly one complete line, whatever the terminal's width (the
+bar is removed and the line printed in full, so no metric is cut off).  When
+the output is not a terminal (a log file, a cluster job) or ``verbose=2``,
+there is only that line — never carriage-return updates.
 """
 import sys
 import time
@@ -53,7 +55,7 @@ class ProgbarLogger(Callback):
         if self.use_bar:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=self.params.get("steps"), desc=self._desc, unit="batch", file=self.stream,
-                            dynamic_ncols=True, leave=True)
+                            dynamic_ncols=True, leave=False)
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -69,12 +71,11 @@ class ProgbarLogger(Callback):
     def on_epoch_end(self, epoch, logs=None):
         elapsed = time.perf_counter() - self._start
         summary = f"{self._rate():.0f} samples/s - {format_logs(logs or {})}"
-        if self.bar is not None:
-            self.bar.set_postfix_str(summary, refresh=True)
+        if self.bar is not None:  # the bar goes; the complete record stays, however narrow the terminal
+            self.bar.refresh()
             self.bar.close()
             self.bar = None
-        else:
-            print(f"{self._desc} - {self._steps} steps - {elapsed:.1f}s - {summary}", file=self.stream, flush=True)
+        print(f"{self._desc} - {self._steps} steps - {elapsed:.1f}s - {summary}", file=self.stream, flush=True)
 
     def on_train_end(self, logs=None):
         if self.bar is not None:

@@ -26,13 +26,25 @@ def _lookup(name):
 
 
 def _map(fn, value):
-    """``fn`` on each loss or metric in a compile argument (one item, a list, a list of lists or a dict)."""
+    """``fn`` on each loss or metric of a compile argument (one item, a list, a list of lists or a dict by
+    output name); a dict by output name is saved as ``{"by_output": {...}}``, apart from an item's own spec."""
     if value is None:
         return None
     if isinstance(value, dict):
-        return {k: _map(fn, v) for k, v in value.items()}
+        return {"by_output": {k: _map(fn, v) for k, v in value.items()}}
     if isinstance(value, (list, tuple)):
         return [_map(fn, v) for v in value]
+    return fn(value)
+
+
+def _unmap(fn, value):
+    """The inverse of ``_map``: rebuild each item of a saved compile argument."""
+    if value is None:
+        return None
+    if isinstance(value, dict) and set(value) == {"by_output"} and isinstance(value["by_output"], dict):
+        return {k: _unmap(fn, v) for k, v in value["by_output"].items()}
+    if isinstance(value, list):
+        return [_unmap(fn, v) for v in value]
     return fn(value)
 
 
@@ -59,7 +71,7 @@ def compile_config(optimizer, spec):
     """``spec``: the arguments ``compile`` was given (loss, loss_weights, metrics, weighted_metrics)."""
     return {"optimizer": {"class_name": type(optimizer).__name__, "config": optimizer.get_config()},
             "loss": _map(_loss_spec, spec["loss"]),
-            "loss_weights": spec.get("loss_weights"),
+            "loss_weights": _map(float, spec.get("loss_weights")),
             "metrics": _map(_metric_spec, spec["metrics"]),
             "weighted_metrics": _map(_metric_spec, spec.get("weighted_metrics"))}
 
@@ -95,7 +107,7 @@ def compile_arguments(config):
         raise ValueError("compile config: expected a dict with an 'optimizer' entry")
     opt = config["optimizer"]
     return {"optimizer": nnoptimizers.from_config(opt.get("config", {}), opt.get("class_name")),
-            "loss": _map(_build_loss, config.get("loss")),
-            "loss_weights": config.get("loss_weights"),
-            "metrics": _map(_build_metric, config.get("metrics")),
-            "weighted_metrics": _map(_build_metric, config.get("weighted_metrics"))}
+            "loss": _unmap(_build_loss, config.get("loss")),
+            "loss_weights": _unmap(float, config.get("loss_weights")),
+            "metrics": _unmap(_build_metric, config.get("metrics")),
+            "weighted_metrics": _unmap(_build_metric, config.get("weighted_metrics"))}

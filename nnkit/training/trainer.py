@@ -73,6 +73,12 @@ def _per_sample_shapes(x):
     return shapes[0] if len(shapes) == 1 else shapes
 
 
+def _check_initial_epoch(op, initial_epoch, epochs):
+    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or \
+            not 0 <= initial_epoch < epochs:
+        raise ValueError(f"{op}: initial_epoch must be an integer in [0, epochs={epochs}), got {initial_epoch!r}")
+
+
 def _as_data(batch):
     """A batch as the steps receive it, as in Keras: ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
     x, y, w = batch
@@ -144,7 +150,8 @@ class Trainer:
             compiled_metrics.build(names, compiled_loss.losses if compiled_loss else [None] * len(names))
         self.optimizer, self.loss = opt, loss
         self._compiled_loss, self._compiled_metrics = compiled_loss, compiled_metrics
-        self._loss_tracker = nnmetrics.Mean(name="loss")
+        # As in Keras, no loss tracker without a compiled loss (a custom train_step reports its own logs).
+        self._loss_tracker = None if compiled_loss is None else nnmetrics.Mean(name="loss")
         self.run_eagerly, self.jit_compile = bool(run_eagerly), jit_compile
         self.steps_per_execution = steps_per_execution
         self._compile_spec = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
@@ -178,7 +185,8 @@ class Trainer:
         """
         if not self._compiled:
             return []
-        return [self._loss_tracker] + list(self._compiled_metrics.metrics)
+        tracker = [self._loss_tracker] if self._loss_tracker is not None else []
+        return tracker + list(self._compiled_metrics.metrics)
 
     @property
     def metrics_names(self):
@@ -187,7 +195,7 @@ class Trainer:
     def _all_metrics(self):
         """``metrics`` with each output's loss tracker after the total loss (several outputs)."""
         metrics = list(self.metrics)
-        extra = list(self._compiled_loss.trackers) if self._compiled_loss is not None else []
+        extra = self._compiled_loss.metrics if self._compiled_loss is not None else []
         if extra and metrics and metrics[0] is self._loss_tracker:
             return metrics[:1] + extra + metrics[1:]
         return metrics + extra
@@ -200,6 +208,15 @@ class Trainer:
     def get_metrics_result(self):
         """``{name: value}`` of every metric, in ``metrics_names`` order."""
         return {m.name: float(m.result()) for m in self._all_metrics()}
+
+    def _metrics_result_or_logs(self, last_logs):
+        """An epoch's logs: the metrics' results, or (as Keras) the last step's logs when a custom step
+        reports values the metrics do not hold."""
+        result = self.get_metrics_result()
+        if last_logs is None:
+            return result
+        last = {k: float(v) for k, v in last_logs.items() if k != "size"}
+        return result if set(last) == set(result) else last
 
     def get_compile_config(self):
         """JSON-able compile settings (``None`` if not compiled); see ``nnkit.training.serialize``."""
@@ -330,16 +347,8 @@ class Trainer:
         if sampling not in nndata.SAMPLING:
             raise ValueError(f"{op}: unknown sampling {sampling!r}; valid choices: {', '.join(nndata.SAMPLING)}")
         class_weight = check_class_weight(op, class_weight)
-        for cb in callbacks or []:
-            setup = getattr(cb, "on_train_setup", None)
-            if setup is not None:
-                setup(self)
-        resume = self._resume
-        if initial_epoch is None:
-            initial_epoch = resume["epoch"] if resume else 0
-        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or \
-                not 0 <= initial_epoch < epochs:
-            raise ValueError(f"{op}: initial_epoch must be an integer in [0, epochs={epochs}), got {initial_epoch!r}")
+        if initial_epoch is not None:
+            _check_initial_epoch(op, initial_epoch, epochs)
         if not self.trainable_weights and getattr(self, "built", True):
             warnings.warn(f"{op}: the model has no trainable weights; nothing will be learned", stacklevel=2)
 
@@ -357,13 +366,7 @@ class Trainer:
             self._preflight(op + " (validation data)", val_source)
 
         stream = nndata.make_stream(source, batch_size, shuffle, sampling, op)
-        start_step = 0
-        if resume and resume.get("stream") is not None:
-            stream.set_state(resume["stream"])
-            start_step = int(resume.get("step_in_epoch", 0))
-        self._stream, self._epochs_completed, self._step_in_epoch = stream, initial_epoch, start_step
-
-        history = History.from_tree(resume.get("history")) if resume else History()
+        history = History()
         self.history = history
         metric_names = self.metrics_names
         log_names = metric_names + (["val_" + n for n in metric_names] if val_source is not None else [])
@@ -380,16 +383,25 @@ class Trainer:
         self._watch_nan = not any(isinstance(cb, TerminateOnNaN) for cb in user)
         epoch_logs = {}
         try:
-            cbs.on_train_begin()
+            cbs.on_train_begin()  # BackupAndRestore restores an interrupted run here, as in Keras
+            resume, self._resume = self._resume, None
+            if initial_epoch is None:
+                initial_epoch = resume["epoch"] if resume else 0
+                _check_initial_epoch(op, initial_epoch, epochs)
+            start_step = 0
             if resume:
+                if resume.get("stream") is not None:
+                    stream.set_state(resume["stream"])
+                    start_step = int(resume.get("step_in_epoch", 0))
+                history.load_tree(resume.get("history"))
                 self._restore_callback_states(resume.get("callbacks", {}))
-            self._resume = None
+            self._stream, self._epochs_completed, self._step_in_epoch = stream, initial_epoch, start_step
             for epoch in range(initial_epoch, epochs):
                 self.reset_metrics()
                 _epoch_hook(source, "on_epoch_begin")
                 cbs.on_epoch_begin(epoch)
                 steps = None if steps_per_epoch is None else steps_per_epoch - start_step
-                step = start_step
+                step, batch_logs = start_step, None
                 for batch in stream.epoch(steps):
                     cbs.on_train_batch_begin(step)
                     batch = with_class_weight(op, batch, class_weight)
@@ -401,7 +413,7 @@ class Trainer:
                         break
                 start_step = 0
                 self._epochs_completed, self._step_in_epoch = epoch + 1, 0
-                epoch_logs = self.get_metrics_result()
+                epoch_logs = self._metrics_result_or_logs(batch_logs)
                 _epoch_hook(source, "on_epoch_end")
                 if val_source is not None and (epoch + 1) % validation_freq == 0:
                     val_logs = self._run_evaluation(val_source, val_batch, validation_steps, cbs)
@@ -520,6 +532,7 @@ class Trainer:
         stream = nndata.make_stream(source, batch_size, shuffle=False, op="evaluate")
         self.reset_metrics()
         cbs.on_test_begin()
+        logs = None
         with no_grad():
             for i, batch in enumerate(stream.epoch(steps)):
                 cbs.on_test_batch_begin(i)
@@ -528,7 +541,7 @@ class Trainer:
                 logs = dict(self.test_step(_as_data(batch)))
                 logs["size"] = count_samples(batch[0])
                 cbs.on_test_batch_end(i, logs)
-        logs = self.get_metrics_result()
+        logs = self._metrics_result_or_logs(logs)
         cbs.on_test_end(logs)
         return logs
 

@@ -35,7 +35,7 @@ def tiny_data():
     y = (x[:, :3].mean(axis=(1, 2)) > x[:, 3:].mean(axis=(1, 2))).astype(np.uint8) * 3
     return (x[:64], y[:64]), (x[64:], y[64:])
 
-recipes.MODELS["tiny"] = lambda: Sequential([Conv2D(3, 3, activation="relu", input_shape=(6, 6, 1)), Flatten(),
+recipes.MODELS["tiny"] = lambda input_shape, classes: Sequential([Conv2D(3, 3, activation="relu", input_shape=(6, 6, 1)), Flatten(),
                                              Dropout(0.3), Dense(10, activation="softmax")], name="tiny")
 recipes.DATASETS["tiny"] = tiny_data
 cli.DEFAULTS["tiny"] = {"epochs": 4, "batch_size": 8, "lr": 0.01, "schedule": "constant"}

@@ -131,8 +131,11 @@ def test_functional_model_called_on_the_wrong_shape():
     with pytest.raises(ValueError, match=r"Model 'functional': input 0 \('image'\) expects shape "
                                          r"\(None, 4, 4, 3\), got \(2, 5, 4, 3\)"):
         model(np.zeros((2, 5, 4, 3)))
-    with pytest.raises(ValueError, match=r"Model 'functional': expected 1 input\(s\) \('image'\), got a list of 2"):
+    with pytest.raises(ValueError, match=r"Model 'functional': the model has 1 input\(s\) \['image'\]; got a list "
+                                         r"of 2"):
         model([np.zeros((1, 4, 4, 3)), np.zeros((1, 4, 4, 3))])
+    with pytest.raises(ValueError, match=r"the model has inputs \['image'\]; got a dict with keys \['img'\]"):
+        model({"img": np.zeros((1, 4, 4, 3))})
 
 
 def test_channels_first_input_gets_a_layout_hint():
