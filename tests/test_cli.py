@@ -114,3 +114,30 @@ def test_readme_command_reaches_80_percent_in_two_minutes(tmp_path, capsys, monk
     assert elapsed < 120, f"took {elapsed:.0f}s\n{out}"
     if plot.have_matplotlib():
         assert (tmp_path / "learning_curves.png").exists()
+
+
+def test_train_recipes_build_every_zoo_model_for_the_data_or_say_why():
+    assert recipes.build_model("resnet20", (28, 28, 1), 7).output_shape == (None, 7)
+    assert recipes.build_model("lenet5", (28, 28, 1), 4).output_shape == (None, 4)
+    with pytest.raises(ValueError, match=r"model 'vgg16' cannot be built for images of shape \(28, 28, 1\)"):
+        recipes.build_model("vgg16", (28, 28, 1), 10)
+
+
+def test_train_reads_a_directory_of_idx_files_or_an_npz(tmp_path):
+    from nnkit.datasets.idx import write_idx
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (10, 5, 5), dtype=np.uint8), rng.integers(0, 3, 10).astype(np.uint8)
+    (tmp_path / "idx").mkdir()
+    for stem, a in (("train-images-idx3-ubyte", x[:8]), ("train-labels-idx1-ubyte", y[:8]),
+                    ("t10k-images-idx3-ubyte", x[8:]), ("t10k-labels-idx1-ubyte", y[8:])):
+        write_idx(tmp_path / "idx" / stem, a)
+    (xt, yt), (xs, ys) = recipes.load_data(str(tmp_path / "idx"))
+    assert xt.shape == (8, 5, 5, 1) and xt.dtype == np.float32 and xt.max() <= 1 and ys.tolist() == y[8:].tolist()
+    np.savez(tmp_path / "data.npz", x_train=x[:8], y_train=y[:8], x_test=x[8:], y_test=y[8:])
+    (xt2, _), _ = recipes.load_data(str(tmp_path / "data.npz"))
+    np.testing.assert_array_equal(xt, xt2)
+    np.savez(tmp_path / "bad.npz", x=x)
+    with pytest.raises(ValueError, match=r"missing arrays \['x_train'"):
+        recipes.load_data(str(tmp_path / "bad.npz"))
+    with pytest.raises(ValueError, match="unknown dataset 'nope'"):
+        recipes.load_data("nope")
