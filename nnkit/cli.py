@@ -33,7 +33,7 @@ SCHEDULES = ("constant", "cosine")
 
 def _parser():
     from nnkit import optimizers
-    from nnkit.training import recipes
+    from nnkit import recipes
 
     parser = argparse.ArgumentParser(prog="nnkit", description="nnkit: a Cython-accelerated CPU neural-network "
                                                                "engine with a Keras-style API")
@@ -95,7 +95,7 @@ def _resume_hook(model, directory, log):
 def train(args, out=None):
     import nnkit
     from nnkit import callbacks, optimizers, plot, schedules
-    from nnkit.training import recipes
+    from nnkit import recipes
 
     log = (lambda *a: print(*a, file=out or sys.stdout, flush=True))
     defaults = DEFAULTS.get(args.model, OTHER_DEFAULTS)

@@ -8,7 +8,7 @@ import pytest
 
 from child import child_env
 from nnkit import cli, plot
-from nnkit.training import recipes
+from nnkit import recipes
 
 
 @pytest.fixture

@@ -14,7 +14,11 @@ from nnkit.io.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, 
 from nnkit.io.errors import FileFormatError
 from nnkit.io.model_io import WeightMismatchError, load_model, load_weights, save_model, save_weights
 from nnkit.io.safetensors_io import read_safetensors, write_safetensors
+from nnkit.io import model_io as _model_io
 from nnkit.io.torch_state_dict import export_state_dict, import_state_dict
+from nnkit.models.model import Model as _Model
+
+_Model._persistence = _model_io  # Model.save / save_weights / load_weights (see nnkit.models.model)
 
 __all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text", "Checkpoint", "latest_checkpoint",
            "load_checkpoint", "resume", "save_checkpoint", "FileFormatError", "WeightMismatchError", "load_model",

@@ -46,6 +46,9 @@ class Model(Trainer, Layer):
     """Base class of Sequential, functional and subclassed models."""
 
     _is_graph_network = False  # True for functional models: summary shows connections
+    # The file format lives in nnkit.io, a floor above the models; it installs its model_io module here when it is
+    # imported (``import nnkit`` always does), so the models never import it.
+    _persistence = None
 
     def __new__(cls, *args, **kwargs):
         if _functional_arguments(args, kwargs):
@@ -137,19 +140,16 @@ class Model(Trainer, Layer):
             warnings.warn(f"{self.describe()}.save({str(filepath)!r}): nnkit writes its own format (safetensors + "
                           f"JSON), not Keras's .keras/.h5; Keras cannot read this file. Name it .nnk to avoid "
                           f"confusion; nnkit.load_model reads it back.", UserWarning, stacklevel=2)
-        from nnkit.io.model_io import save_model
-        save_model(self, filepath, include_optimizer=include_optimizer)
+        self._persistence.save_model(self, filepath, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath):
         """Write the weights only (safetensors, named ``layer/weight``), atomically."""
-        from nnkit.io.model_io import save_weights
-        save_weights(self, filepath)
+        self._persistence.save_weights(self, filepath)
 
     def load_weights(self, filepath, strict=True):
         """Load weights by name, in place; a mismatch raises a ValueError listing missing,
         unexpected and mis-shaped weights (``strict=False`` tolerates missing/unexpected)."""
-        from nnkit.io.model_io import load_weights
-        return load_weights(self, filepath, strict=strict)
+        return self._persistence.load_weights(self, filepath, strict=strict)
 
     # -- presentation ------------------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False):

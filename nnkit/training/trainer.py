@@ -35,7 +35,9 @@ from nnkit import metrics as nnmetrics
 from nnkit import optimizers as nnoptimizers
 from nnkit import random as nnrandom
 from nnkit.callbacks.base import CallbackList
+from nnkit.callbacks.history import History
 from nnkit.callbacks.nan import TerminateOnNaN
+from nnkit.callbacks.progress import ProgbarLogger
 from nnkit.data.structure import batch_size as count_samples
 from nnkit.data.structure import leaves, unpack_x_y_sample_weight
 from nnkit.tensor import Tensor, no_grad
@@ -44,8 +46,6 @@ from . import serialize
 from .class_weight import check_class_weight, with_class_weight
 from .compiled import CompiledLoss, CompiledMetrics
 from .diagnose import Snapshot, find_nonfinite
-from .history import History
-from .progress import ProgbarLogger
 
 __all__ = ["Trainer"]
 

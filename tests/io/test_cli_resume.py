@@ -27,7 +27,7 @@ import numpy as np
 from nnkit import cli
 from nnkit.layers import Conv2D, Dense, Dropout, Flatten
 from nnkit.models import Sequential
-from nnkit.training import recipes
+from nnkit import recipes
 
 def tiny_data():
     rng = np.random.default_rng(0)

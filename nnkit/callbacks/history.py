@@ -1,5 +1,7 @@
 """``History``: the per-epoch logs of a ``fit`` run, returned by it."""
-from nnkit.callbacks.base import Callback
+from nnkit.plot import learning_curves
+
+from .base import Callback
 
 __all__ = ["History"]
 
@@ -41,7 +43,6 @@ class History(Callback):
 
     def plot(self, path, metrics=None, title=None, val_label="validation"):
         """Write a PNG of the learning curves (see ``nnkit.plot.learning_curves``)."""
-        from nnkit.plot import learning_curves
         return learning_curves(self, path, metrics=metrics, title=title, val_label=val_label)
 
     def __repr__(self):

@@ -10,7 +10,7 @@ there is only that line — never carriage-return updates.
 import sys
 import time
 
-from nnkit.callbacks.base import Callback
+from .base import Callback
 
 __all__ = ["ProgbarLogger", "format_logs"]
 

@@ -26,17 +26,15 @@ import os
 
 import numpy as np
 
-from nnkit import datasets
+from nnkit import datasets, models
 from nnkit.datasets.idx import read_idx
+from nnkit.layers import Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 
 __all__ = ["MODELS", "DATASETS", "build_model", "load_data", "small_vgg"]
 
 
 def small_vgg(input_shape=(28, 28, 1), classes=10, widths=(24, 48), dense=128, name="vgg_small"):
     """The ``vgg-small`` network of the module docstring (a ``Sequential``); ``widths``: filters per block."""
-    from nnkit.layers import Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
-    from nnkit.models import Sequential
-
     layers = []
     for block, filters in enumerate(widths, start=1):
         for i in (1, 2):
@@ -49,12 +47,11 @@ def small_vgg(input_shape=(28, 28, 1), classes=10, widths=(24, 48), dense=128, n
                BatchNormalization(momentum=0.9, name="fc_bn"), Activation("relu", name="fc_relu"),
                Dropout(0.5, name="fc_dropout"),
                Dense(classes, activation="softmax", name="predictions")]
-    return Sequential(layers, name=name)
+    return models.Sequential(layers, name=name)
 
 
 def _zoo(builder, **fixed):
     def build(input_shape, classes):
-        from nnkit import models
         return getattr(models, builder)(input_shape=input_shape, classes=classes, **fixed)
     return build
 
