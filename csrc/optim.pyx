@@ -64,6 +64,24 @@ cdef void _rmsprop(floating* w, const floating* g, floating* v, floating* avg, f
         w[i] = w[i] - step
 
 
+cdef void _sgd(floating* w, const floating* g, floating* vel, Py_ssize_t n, floating lr, floating momentum,
+               bint nesterov) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating vi
+    for i in range(n):
+        if vel == NULL:
+            w[i] = w[i] - lr * g[i]
+            continue
+        vi = vel[i] * momentum
+        vi = vi - lr * g[i]
+        vel[i] = vi
+        if nesterov:
+            w[i] = w[i] + momentum * vi
+            w[i] = w[i] - lr * g[i]
+        else:
+            w[i] = w[i] + vi
+
+
 cdef void _adagrad(floating* w, const floating* g, floating* acc, Py_ssize_t n, floating lr,
                    floating eps) noexcept nogil:
     cdef Py_ssize_t i
@@ -104,6 +122,32 @@ def rmsprop_update(floating[::1] w, const floating[::1] g, floating[::1] v, floa
             _rmsprop(&w[start], &g[start], &v[start], NULL if a == NULL else a + start,
                      NULL if p == NULL else p + start, stop - start, <floating>lr, <floating>rho,
                      <floating>(1 - rho), <floating>momentum, <floating>epsilon)
+
+
+def sgd_update(floating[::1] w, const floating[::1] g, floating[::1] velocity, double lr, double momentum,
+               bint nesterov):
+    """One SGD step in place: w -= lr g; with ``velocity``: v = momentum v - lr g and w += v
+    (Nesterov: w += momentum v - lr g).
+
+    Parameters
+    ----------
+    w : (n,), IN/OUT
+    g : (n,), IN
+    velocity : (n,) or None, IN/OUT (with momentum only)
+    """
+    cdef Py_ssize_t n = w.shape[0], start, stop
+    cdef floating* vel = NULL
+    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
+    if n == 0:
+        return
+    if velocity is not None:
+        vel = &velocity[0]
+    with nogil, parallel(num_threads=team):
+        start = share_start(n)
+        stop = share_stop(n)
+        if stop > start:
+            _sgd(&w[start], &g[start], NULL if vel == NULL else vel + start, stop - start, <floating>lr,
+                 <floating>momentum, nesterov)
 
 
 def adagrad_update(floating[::1] w, const floating[::1] g, floating[::1] acc, double lr, double epsilon):

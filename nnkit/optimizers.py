@@ -14,7 +14,6 @@ mapping, ready for safetensors plus JSON.  ``get_config`` round-trips the
 hyper-parameters (a schedule as ``{"class_name", "config"}``).
 """
 import numpy as np
-from scipy.linalg import blas
 
 from nnkit import backend, schedules
 
@@ -220,15 +219,6 @@ def _keyed(weights):
     return out
 
 
-def _axpy(a, x, y):
-    """``y += a * x`` in place, in one pass through the BLAS when both are contiguous (no temporary)."""
-    if (y.size and y.dtype in (np.float32, np.float64) and x.dtype == y.dtype
-            and y.flags.c_contiguous and x.flags.c_contiguous):
-        blas.get_blas_funcs("axpy", (y,))(x.reshape(-1), y.reshape(-1), a=a)
-    else:
-        y += a * x
-
-
 class SGD(Optimizer):
     """``v = momentum v - lr g; w += v`` (Nesterov: ``w += momentum v - lr g``); plain ``w -= lr g`` without momentum."""
 
@@ -239,17 +229,7 @@ class SGD(Optimizer):
         super().__init__(learning_rate, **kwargs)
 
     def _update(self, w, g, lr, slots):
-        if not self.momentum:
-            _axpy(-lr, g, w)
-            return
-        v = slots["momentum"]
-        v *= self.momentum
-        _axpy(-lr, g, v)
-        if self.nesterov:
-            _axpy(self.momentum, v, w)
-            _axpy(-lr, g, w)
-        else:
-            w += v
+        backend.current().sgd_update(w, g, slots.get("momentum"), lr, self.momentum, self.nesterov)  # one pass
 
     def _hyper(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}

@@ -30,6 +30,7 @@ UPDATES = {
     "rmsprop": lambda f: ("rmsprop_update", ("v", "avg" if f[0] else None, "mom" if f[1] else None),
                           (0.01, 0.9, 0.5 if f[1] else 0.0, 1e-7)),
     "adagrad": lambda f: ("adagrad_update", ("acc",), (0.01, 1e-7)),
+    "sgd": lambda f: ("sgd_update", ("velocity" if f[0] else None,), (0.01, 0.9 if f[0] else 0.0, f[1])),
 }
 
 

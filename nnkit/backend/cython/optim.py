@@ -6,7 +6,7 @@ from nnkit._ext import optim as _ext
 from ..reference import optim as _reference
 from ..reference.optim import check_state
 
-__all__ = ["adam_update", "rmsprop_update", "adagrad_update"]
+__all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update"]
 
 
 def _flat(a):
@@ -16,6 +16,14 @@ def _flat(a):
 def _in_place(*state):
     """The kernels update flat views in place; other layouts (nnkit never makes them) take the reference's path."""
     return all(a is None or (a.flags.c_contiguous and a.flags.writeable) for a in state)
+
+
+def sgd_update(w, g, velocity, lr, momentum, nesterov):
+    """One SGD step in place (the reference's docstring has the formulas)."""
+    check_state("sgd_update", w, g=g, velocity=velocity)
+    if not _in_place(w, velocity):
+        return _reference.sgd_update(w, g, velocity, lr, momentum, nesterov)
+    _ext.sgd_update(_flat(w), np.ascontiguousarray(g).reshape(-1), _flat(velocity), lr, momentum, bool(nesterov))
 
 
 def adam_update(w, g, m, v, vhat, alpha, beta_1, beta_2, epsilon):

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..validate import same_dtype, shape_is
 
-__all__ = ["adam_update", "rmsprop_update", "adagrad_update"]
+__all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update"]
 
 
 def check_state(op, w, **arrays):
@@ -21,6 +21,22 @@ def check_state(op, w, **arrays):
                             f"got {getattr(a, 'dtype', type(a).__name__)}")
         shape_is(op, name, a, w.shape)
     same_dtype(op, w=w, **arrays)
+
+
+def sgd_update(w, g, velocity, lr, momentum, nesterov):
+    """One SGD step in place: ``w -= lr g``; with ``velocity``: ``v = momentum v - lr g`` and ``w += v``
+    (Nesterov: ``w += momentum v - lr g``)."""
+    check_state("sgd_update", w, g=g, velocity=velocity)
+    if velocity is None:
+        w -= lr * g
+        return
+    velocity *= momentum
+    velocity -= lr * g
+    if nesterov:
+        w += momentum * velocity
+        w -= lr * g
+    else:
+        w += velocity
 
 
 def adam_update(w, g, m, v, vhat, alpha, beta_1, beta_2, epsilon):
