@@ -107,18 +107,17 @@ def accuracy(y_true, y_pred):
     return hit.mean(axis=-1) if hit.ndim >= 2 else hit.astype(np.float64)
 
 
-def _mean_last(v):
-    return v.mean(axis=-1) if v.ndim >= 2 else v
+def _from_loss(loss_fn):
+    """A metric function giving a loss function's per-sample values on arrays (one formula, one home)."""
+    def metric(y_true, y_pred):
+        with no_grad():
+            return loss_fn(y_true, Tensor(_np(y_pred))).data
+    metric.__name__ = metric.__qualname__ = loss_fn.__name__
+    return metric
 
 
-def mean_absolute_error(y_true, y_pred):
-    y_pred = _np(y_pred)
-    return _mean_last(np.abs(y_pred - _same_shape("mean_absolute_error", y_true, y_pred)))
-
-
-def mean_squared_error(y_true, y_pred):
-    y_pred = _np(y_pred)
-    return _mean_last(np.square(y_pred - _same_shape("mean_squared_error", y_true, y_pred)))
+mean_absolute_error = _from_loss(_losses.mean_absolute_error)
+mean_squared_error = _from_loss(_losses.mean_squared_error)
 
 
 # -- classes --------------------------------------------------------------------------------------------
@@ -399,8 +398,7 @@ def get(identifier, loss=None):
         if key in _NAMES:
             return _NAMES[key](name=identifier)
         if key in _losses.names():
-            fn = _losses.get(key)
-            return MeanMetricWrapper(lambda t, p: fn.call(t, Tensor(_np(p))).data, name=identifier)
+            return MeanMetricWrapper(_from_loss(_losses.get(key).call), name=identifier)
         raise ValueError(f"unknown metric {identifier!r}; valid names: {', '.join(names())}, "
                          f"a Metric instance or a function (y_true, y_pred) -> per-sample values")
     if isinstance(identifier, type) and issubclass(identifier, Metric):

@@ -104,6 +104,3 @@ def format_row(row):
             f"{_fmt(row['gflops'], '8.1f')} {_fmt(row['vs_numpy'], '7.2f', 'x')} "
             f"{_fmt(row['vs_torch'], '7.2f', 'x')} {_fmt(row['roofline'] and row['roofline'] * 100, '7.0f', '%')}")
 
-
-def format_table(rows):
-    return "\n".join([HEADER, "-" * len(HEADER)] + [format_row(r) for r in rows])

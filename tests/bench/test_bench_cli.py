@@ -44,12 +44,25 @@ def test_bad_arguments():
         cli.main(["--threads", "2", "--scaling", "--no-torch"])
 
 
-def test_compare_alternates_and_reports_medians():
-    calls = []
-    result = compare({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=3, warmup=1,
-                     target_s=0.0)
-    assert set(result) == {"a", "b"} and all(v >= 0 for v in result.values())
-    assert calls[:2] == ["a", "a"] or calls[:2] == ["a", "b"]
+def test_compare_alternates_and_reports_medians(monkeypatch):
+    import nnkit.bench.timing as timing
+    samples = {"a": iter([5.0, 1.0, 3.0]), "b": iter([2.0, 9.0, 4.0])}  # seconds per timed sample, by name
+    clock = {"t": 0.0, "running": None}
+    prepared = []
+
+    def tick(name):
+        def fn():
+            if clock["running"] == "timed":
+                clock["t"] += next(samples[name])
+        return fn
+
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock["t"])
+    monkeypatch.setattr(timing, "calibrate", lambda fn, target_s: 1)
+    setup = {name: (lambda name=name: (prepared.append(name), clock.update(running="timed")))
+             for name in ("a", "b")}
+    result = compare({"a": tick("a"), "b": tick("b")}, rounds=3, warmup=0, target_s=0.0, setup=setup)
+    assert prepared[-6:] == ["a", "b", "a", "b", "a", "b"]  # the timed samples alternate, round by round
+    assert result == {"a": 3.0, "b": 4.0}  # medians of each one's samples
 
 
 def test_format_row_handles_missing_values():
