@@ -9,7 +9,14 @@ Hooks fire once per call, in registration order, on concrete (not symbolic)
 calls, so a model's hooks fire in execution (topological) order.
 """
 
-__all__ = ["HookHandle"]
+__all__ = ["HookHandle", "active"]
+
+_registered = [0]  # hooks registered and not removed, over every layer
+
+
+def active():
+    """Whether any layer has a forward hook (inference plans step aside then, so that hooks fire)."""
+    return _registered[0] > 0
 
 
 class HookHandle:
@@ -17,9 +24,12 @@ class HookHandle:
 
     def __init__(self, hooks, fn):
         self._hooks, self._fn = hooks, fn
+        _registered[0] += 1
 
     def remove(self):
-        self._hooks[:] = [h for h in self._hooks if h is not self._fn]
+        if any(h is self._fn for h in self._hooks):
+            self._hooks[:] = [h for h in self._hooks if h is not self._fn]
+            _registered[0] -= 1
 
     def __enter__(self):
         return self

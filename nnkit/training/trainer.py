@@ -580,7 +580,7 @@ class Trainer:
             with no_grad():
                 for i, batch in enumerate(stream.epoch(steps)):
                     cbs.on_predict_batch_begin(i)
-                    out = _outputs_to_arrays(self.predict_step(_as_data(batch)))
+                    out = self._predict_arrays(batch[0])
                     outputs.append(out)
                     cbs.on_predict_batch_end(i, {"outputs": out})
         finally:
@@ -622,7 +622,19 @@ class Trainer:
 
     def predict_on_batch(self, x):
         with no_grad():
-            return _outputs_to_arrays(self.predict_step((x,)))
+            return self._predict_arrays(x)
+
+    def _predict_arrays(self, x):
+        """One batch's outputs as arrays: through an inference plan when the model has one for this input
+        (``_inference_plan``; a custom ``predict_step`` always runs), else through ``predict_step``."""
+        plan = None if self._custom_step("predict_step") else self._inference_plan(x)
+        if plan is not None:
+            return plan(*(x if isinstance(x, (list, tuple)) else [x]))
+        return _outputs_to_arrays(self.predict_step((x,)))
+
+    def _inference_plan(self, x):
+        """A compiled inference plan for inputs like ``x``, or None (eager); see ``nnkit.models.plan``."""
+        return None
 
     def _format_logs(self, logs, return_dict):
         """Logs as a dict, or as Keras's list in ``metrics_names`` order (one value: a float)."""
