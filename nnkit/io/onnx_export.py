@@ -125,9 +125,6 @@ def _emit_model(b, model, xs):
     from nnkit.models.sequential import Sequential
 
     if isinstance(model, Sequential):
-        if not model._graph:
-            raise OnnxExportError(f"export_onnx: Sequential {model.name!r} has no known input shape; build it "
-                                  f"(model.build((None, ...))) before exporting")
         x = xs[0]
         for layer, node in model._graph:
             x = _emit_layer(b, layer, [x], [node.inputs[0].shape], [node.outputs[0].shape])[0]
@@ -187,6 +184,9 @@ def _model_edges(model):
     from nnkit.models.sequential import Sequential
 
     if isinstance(model, Sequential):
+        if not model._graph:
+            raise OnnxExportError(f"export_onnx: Sequential {model.name!r} has no known input shape; build it "
+                                  f"(model.build((None, ...))) before exporting")
         return model.inputs, model.outputs
     if getattr(model, "_is_graph_network", False):
         return list(model._inputs), list(model._outputs)
