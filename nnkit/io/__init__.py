@@ -20,6 +20,7 @@ from nnkit.io import model_io as _model_io
 from nnkit.io.torch_state_dict import export_state_dict, import_state_dict
 from nnkit.io.onnx_export import OnnxExportError, export_onnx
 from nnkit.io.keras_import import load_keras
+from nnkit.io.onnx_import import load_onnx
 from nnkit.models.model import Model as _Model
 
 _Model._persistence = _model_io  # Model.save / save_weights / load_weights (see nnkit.models.model)
@@ -27,4 +28,4 @@ _Model._persistence = _model_io  # Model.save / save_weights / load_weights (see
 __all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text", "Checkpoint", "latest_checkpoint",
            "load_checkpoint", "resume", "save_checkpoint", "FileFormatError", "WeightMismatchError", "load_model",
            "load_weights", "save_model", "save_weights", "read_safetensors", "write_safetensors",
-           "export_state_dict", "import_state_dict", "OnnxExportError", "export_onnx", "load_keras"]
+           "export_state_dict", "import_state_dict", "OnnxExportError", "export_onnx", "load_keras", "load_onnx"]
