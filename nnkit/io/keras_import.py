@@ -24,13 +24,8 @@ import numpy as np
 from nnkit.io import config_json
 from nnkit.io.errors import FileFormatError
 
-__all__ = ["load_keras", "KERAS_LAYERS"]
+__all__ = ["load_keras", "keras_layers"]
 
-# Keras class name -> nnkit layer class name (the same, for every layer nnkit has)
-KERAS_LAYERS = ("InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "ZeroPadding2D", "Conv2D",
-                "DepthwiseConv2D", "SeparableConv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
-                "GlobalMaxPooling2D", "BatchNormalization", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add", "Subtract",
-                "Multiply", "Average", "Maximum", "Minimum", "Concatenate")
 _MODELS = ("Functional", "Model", "Sequential")
 _REFUSED = {"Lambda": "it holds Python code (Keras refuses it in safe mode too); rebuild the model without it"}
 # Keras arguments nnkit does without, and the values with which that changes nothing
@@ -42,6 +37,16 @@ _MAX_ZIP_MEMBER = 4 * 2 ** 30
 _ALIASES = {"Model": "Functional", "MaxPool2D": "MaxPooling2D", "AvgPool2D": "AveragePooling2D",
             "Convolution2D": "Conv2D", "GlobalAvgPool2D": "GlobalAveragePooling2D",
             "GlobalMaxPool2D": "GlobalMaxPooling2D"}
+
+
+def keras_layers():
+    """The Keras layer classes nnkit builds: its own built-in layers, which carry Keras's class names."""
+    from nnkit.layers import registry
+    from nnkit.models.model import Model
+
+    return sorted(name for name, cls in registry._REGISTRY.items()
+                  if cls.__module__.startswith("nnkit.layers.") and not issubclass(cls, Model)
+                  and name not in _REFUSED)
 
 
 def _h5py():
@@ -59,13 +64,13 @@ def _class(entry):
 
 # -- architecture -----------------------------------------------------------------------------------
 
-def _unsupported(entry, found):
+def _unsupported(entry, found, known):
     """Collect every class in a (nested) layer config that nnkit cannot build."""
     name = _class(entry)
     if name in _MODELS:
         for layer in entry.get("config", {}).get("layers", []):
-            _unsupported(layer, found)
-    elif name not in KERAS_LAYERS:
+            _unsupported(layer, found, known)
+    elif name not in known:
         layer = entry.get("config", {}).get("name", "?") if isinstance(entry, dict) else "?"
         found.append(f"{layer!r} ({name}{': ' + _REFUSED[name] if name in _REFUSED else ''})")
     return found
@@ -204,10 +209,11 @@ def model_from_keras_config(config, path="<config>"):
     if not isinstance(config, dict) or _class(config) not in _MODELS:
         raise FileFormatError(path, f"config.json does not describe a Keras model (class_name "
                                     f"{config.get('class_name') if isinstance(config, dict) else None!r})")
-    missing = _unsupported(config, [])
+    known = keras_layers()
+    missing = _unsupported(config, [], known)
     if missing:
         raise ValueError(f"load_keras({path}): nnkit has no equivalent for these layers: {', '.join(missing)}; "
-                         f"it supports {', '.join(KERAS_LAYERS)}")
+                         f"it supports {', '.join(known)}")
     return _build(config, path)
 
 

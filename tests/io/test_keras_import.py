@@ -93,6 +93,21 @@ def test_every_layer_nested_sequential_and_weights_file(tmp_path):
     assert_close(keras_predict(kmodel, x), model.predict(x, verbose=0), "weights file")
 
 
+def test_nested_functional_and_shared_layer(tmp_path):
+    inner_in = keras.Input((6,))
+    inner = keras.Model(inner_in, L.Dense(4, activation="relu", name="inner_dense")(inner_in), name="inner")
+    a, b = keras.Input((6,), name="a"), keras.Input((6,), name="b")
+    shared = L.Dense(6, activation="sigmoid", name="shared")
+    ha, hb = inner(shared(a)), inner(shared(b))
+    kmodel = keras.Model([a, b], L.Dense(2, name="head")(L.Concatenate()([ha, hb])), name="siamese")
+    path = tmp_path / "siamese.keras"
+    kmodel.save(path)
+    model = load_keras(path)
+    xs = [images((3, 6)), images((3, 6), 1)]
+    assert_close(keras.ops.convert_to_numpy(kmodel(xs, training=False)), model.predict_on_batch(xs), "siamese")
+    assert model.count_params() == kmodel.count_params()
+
+
 def test_sequential_model(tmp_path):
     kmodel = keras.Sequential([keras.Input((12,)), L.Dense(8, activation="relu"), L.Dense(8, activation="gelu"),
                                L.BatchNormalization(), L.Dense(3, activation="softmax")], name="mlp")
