@@ -176,10 +176,9 @@ def _gemm(imp, node, attrs):
         c_, h, w = x.chw
         kernel = kernel.reshape(c_, h, w, -1).transpose(1, 2, 0, 3).reshape(c_ * h * w, -1)
     if c is not None:
-        c = np.broadcast_to(c * attrs.get("beta", 1.0), (kernel.shape[1],)) if c.size in (1, kernel.shape[1]) \
-            else None
-        if c is None:
-            raise imp.error("the bias C must have one value per output unit")
+        if c.size not in (1, kernel.shape[1]):
+            raise imp.error(f"the bias C must have one value per output unit, got shape {c.shape}")
+        c = np.broadcast_to(c.reshape(-1) * attrs.get("beta", 1.0), (kernel.shape[1],))
     layer = Dense(kernel.shape[1], use_bias=c is not None, name=imp.layer_name())
     return [imp.call(layer, x, [kernel] + ([c] if c is not None else []))]
 
@@ -251,10 +250,10 @@ def _flatten(imp, node, attrs):
 
 def _reshape(imp, node, attrs):
     x, shape = imp.value(node.input[0]), imp.const(node.input[1], "the target shape")
-    if shape.ndim == 1 and len(shape) == 2 and shape[0] in (0, -1, x.tensor.shape[0] or -2) and \
-            (shape[1] == -1 or (x.rank > 1 and None not in x.tensor.shape[1:]
-                                and shape[1] == int(np.prod(x.tensor.shape[1:])))):
-        return [_flatten_value(imp, x)]  # x.view(N, -1): a Flatten
+    features = None if None in x.tensor.shape[1:] else int(np.prod(x.tensor.shape[1:]))
+    if shape.shape == (2,) and ((shape[0] == 0 and shape[1] in (-1, features)) or
+                                (shape[0] == -1 and features is not None and shape[1] == features)):
+        return [_flatten_value(imp, x)]  # x.reshape(-1, features) or (batch, -1): a Flatten
     raise imp.error(f"only a reshape to (batch, -1), i.e. a flatten, is supported; got shape {shape.tolist()}")
 
 

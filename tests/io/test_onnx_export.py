@@ -1,5 +1,4 @@
 """export_onnx: onnxruntime on the exported file predicts what nnkit predicts (NHWC in, same out)."""
-import numpy as np
 import pytest
 
 import nnkit

@@ -180,3 +180,22 @@ def test_computed_weights_and_bad_files(tmp_path):
     path = onnx_file(tmp_path / "ext.onnx", [h.make_node("Conv", ["x", "w"], ["y"])], [weight])
     with pytest.raises(FileFormatError, match="external file"):
         load_onnx(path)
+
+
+@pytest.mark.parametrize("target, ok", [((-1, 48), True), ((0, -1), True), ((0, 48), True), ((-1, 12), False),
+                                        ((0, 4, 12), False)])
+def test_reshape_is_imported_only_as_a_flatten(target, ok, tmp_path):
+    h = onnx.helper
+    shape = onnx.numpy_helper.from_array(np.array(target, np.int64), "shape")
+    weight = onnx.numpy_helper.from_array(np.ones((4, 48), np.float32), "w")
+    nodes = [h.make_node("Reshape", ["x", "shape"], ["flat"], name="reshape"),
+             h.make_node("Gemm", ["flat", "w"], ["y"], transB=1)]
+    inputs = [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 3, 4, 4])]
+    path = onnx_file(tmp_path / "m.onnx", nodes, [shape, weight], inputs)
+    if not ok:
+        with pytest.raises(ValueError, match=r"'reshape' \(Reshape\): only a reshape to \(batch, -1\)"):
+            load_onnx(path)
+        return
+    x = images((2, 3, 4, 4))
+    reference = x.reshape(2, 48) @ np.ones((48, 4), np.float32)
+    assert_close(reference, load_onnx(path).predict(x.transpose(0, 2, 3, 1), verbose=0), f"reshape {target}")
