@@ -4,6 +4,7 @@
                 [--optimizer adam] [--lr LR] [--schedule constant|cosine] [--threads T] [--seed S]
                 [--checkpoint-dir DIR] [--resume] [--plot PNG | --no-plot] [--save PATH] [--verbose 0|1|2]
     nnkit bench ...          side-by-side kernel benchmarks (nnkit.bench)
+    nnkit export-onnx MODEL.nnk OUT.onnx [--opset 17] [--batch-size N]
 
 ``nnkit train`` with no arguments trains LeNet-5 on the bundled Fashion-MNIST
 sample, validating on the sample's test images each epoch, then reports the
@@ -65,6 +66,13 @@ def _parser():
     train.add_argument("--save", help="save the trained model to this file")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="1: a progress bar on a terminal, one line per epoch otherwise; 2: one line per epoch")
+    export = commands.add_parser("export-onnx", help="write a saved model (.nnk) as an ONNX file",
+                                 description="Write a model saved by model.save() as one self-contained ONNX file "
+                                             "(NHWC float32 input 'input', output 'output').")
+    export.add_argument("model", help="the .nnk file")
+    export.add_argument("out", help="the .onnx file to write")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 21 (default: %(default)s)")
+    export.add_argument("--batch-size", type=int, help="a fixed batch size (default: symbolic)")
     bench = commands.add_parser("bench", help="kernel benchmarks (nnkit.bench)", add_help=False)
     bench.add_argument("args", nargs=argparse.REMAINDER)
     return parser
@@ -155,6 +163,14 @@ def train(args, out=None):
     return accuracy
 
 
+def export_onnx(args):
+    import nnkit
+    from nnkit.io.onnx_export import export_onnx as export
+
+    export(nnkit.load_model(args.model, compile=False), args.out, opset=args.opset, batch_size=args.batch_size)
+    print(f"Wrote {args.out} (opset {args.opset})")
+
+
 def bench(argv):
     try:
         from nnkit.bench import main as bench_main
@@ -171,9 +187,9 @@ def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        train(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"nnkit train: error: {e}", file=sys.stderr)
+        export_onnx(args) if args.command == "export-onnx" else train(args)
+    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:
+        print(f"nnkit {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nnkit train: interrupted", file=sys.stderr)

@@ -8,6 +8,8 @@
 - ``model_io``: ``save_model``/``load_model``, ``save_weights``/``load_weights``.
 - ``checkpoint``: training checkpoints and exact resume.
 - ``torch_state_dict``: PyTorch-style state dicts (NCHW/OIHW layouts).
+- ``onnx_export``, ``onnx_import``, ``keras_import``: ONNX files out and in, Keras 3 files in (the
+  optional ``onnx`` and ``keras`` extras are imported only when these are called).
 """
 from nnkit.io.atomic import atomic_open, atomic_write_bytes, atomic_write_text
 from nnkit.io.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, resume, save_checkpoint
@@ -16,6 +18,9 @@ from nnkit.io.model_io import WeightMismatchError, load_model, load_weights, sav
 from nnkit.io.safetensors_io import read_safetensors, write_safetensors
 from nnkit.io import model_io as _model_io
 from nnkit.io.torch_state_dict import export_state_dict, import_state_dict
+from nnkit.io.onnx_export import OnnxExportError, export_onnx
+from nnkit.io.keras_import import load_keras
+from nnkit.io.onnx_import import load_onnx
 from nnkit.models.model import Model as _Model
 
 _Model._persistence = _model_io  # Model.save / save_weights / load_weights (see nnkit.models.model)
@@ -23,4 +28,4 @@ _Model._persistence = _model_io  # Model.save / save_weights / load_weights (see
 __all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text", "Checkpoint", "latest_checkpoint",
            "load_checkpoint", "resume", "save_checkpoint", "FileFormatError", "WeightMismatchError", "load_model",
            "load_weights", "save_model", "save_weights", "read_safetensors", "write_safetensors",
-           "export_state_dict", "import_state_dict"]
+           "export_state_dict", "import_state_dict", "OnnxExportError", "export_onnx", "load_keras", "load_onnx"]
