@@ -32,7 +32,7 @@ from nnkit.layers import (Activation, Add, AveragePooling2D, BatchNormalization,
                           Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D, ReLU,
                           Softmax, ZeroPadding2D)
 from nnkit.layers.input import InputLayer
-from nnkit.models.walk import layer_graph
+from nnkit.models.walk import traced_graph
 from nnkit.tensor import Tensor, no_grad
 
 __all__ = ["InferencePlan", "PLAN_CACHE_SIZE"]
@@ -50,23 +50,23 @@ class InferencePlan:
     def __init__(self, model, signature):
         self.model, self.signature = model, [(tuple(s), np.dtype(d)) for s, d in signature]
         self.kernels = backend.current()
-        calls = layer_graph(model)
-        slot = {id(t): i for i, t in enumerate(model.inputs)}
+        calls, output_keys = traced_graph(model)
+        slot = {id(t): i for i, t in enumerate(model.inputs)}  # value key -> its index in the plan's slots
         self.steps, self.eager_layers = [], []
         with no_grad():
             shapes = {i: s for i, (s, _) in enumerate(self.signature)}
             for call in calls:
-                ins = [slot[id(t)] for t in call.inputs]
+                ins = [slot[key] for key in call.input_keys]
                 in_shapes = [shapes[i] for i in ins]
                 fn = self._step(call.layer, in_shapes, len(call.inputs) == 1)
                 outs = []
-                for t in call.outputs:
-                    slot[id(t)] = len(slot)
-                    outs.append(slot[id(t)])
+                for key in call.output_keys:
+                    slot[key] = len(slot)
+                    outs.append(slot[key])
                 self.steps.append((fn, ins, outs))
                 for o, t in zip(outs, call.outputs):
                     shapes[o] = (in_shapes[0][0],) + tuple(t.shape[1:])
-        self.outputs = [slot[id(t)] for t in model.outputs]
+        self.outputs = [slot[key] for key in output_keys]
         self.slots = len(slot)
         self._many_outputs = isinstance(model.output, list)
 

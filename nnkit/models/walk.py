@@ -19,13 +19,19 @@ __all__ = ["LayerCall", "layer_graph", "record_calls"]
 
 
 class LayerCall:
-    """One call of ``layer`` in a graph: ``inputs`` -> ``outputs`` (symbolic tensors); ``inbound`` holds the
-    call that produced each input, or ``None`` where the input is a model input."""
+    """One call of ``layer`` in a graph: ``inputs`` -> ``outputs`` (symbolic tensors, for their shapes);
+    ``inbound`` holds the call that produced each input, or ``None`` where the input is a model input.
 
-    __slots__ = ("layer", "inputs", "outputs", "inbound")
+    ``input_keys`` / ``output_keys`` name the values flowing between calls: a nested model called twice
+    (a siamese branch) runs its layers twice on different values, over the same symbolic tensors, so wiring
+    goes by key.  A model input's key is ``id`` of the model's input tensor.
+    """
 
-    def __init__(self, layer, inputs, outputs):
+    __slots__ = ("layer", "inputs", "outputs", "inbound", "input_keys", "output_keys")
+
+    def __init__(self, layer, inputs, outputs, input_keys, output_keys):
         self.layer, self.inputs, self.outputs, self.inbound = layer, inputs, outputs, []
+        self.input_keys, self.output_keys = input_keys, output_keys
 
     @property
     def inbound_layers(self):
@@ -56,35 +62,36 @@ def _is_graph_model(layer):
 
 def layer_graph(model, expand_nested=True):
     """The layer calls of ``model`` in topological order (see the module docstring)."""
-    same = {}  # id(tensor) -> the tensor that stands for it (a nested model's inputs are its caller's)
+    return traced_graph(model, expand_nested)[0]
 
-    def canon(t):
-        while id(t) in same:
-            t = same[id(t)]
-        return t
 
+def traced_graph(model, expand_nested=True):
+    """``(calls, output_keys)``: ``layer_graph``'s calls and the keys of the values the model outputs."""
     out = []
 
-    def visit(m):
+    def visit(m, keys, context):
+        """``keys``: id(symbolic tensor) of ``m`` -> the key of the value it holds in this expansion."""
         _, calls, _ = _calls(m)
-        for layer, inputs, outputs in calls:
+        for n, (layer, inputs, outputs) in enumerate(calls):
             if isinstance(layer, InputLayer):
                 continue
+            in_keys = [keys.get(id(t), id(t)) for t in inputs]
+            out_keys = [(context, n, i) if context else id(t) for i, t in enumerate(outputs)]
             if expand_nested and _is_graph_model(layer):
                 inner_in, _, inner_out = _calls(layer)
-                for a, b in zip(inner_in, inputs):
-                    same[id(a)] = b
-                visit(layer)
-                for a, b in zip(outputs, inner_out):
-                    same[id(a)] = b
-                continue
-            out.append(LayerCall(layer, [canon(t) for t in inputs], list(outputs)))
+                inner = dict(zip(map(id, inner_in), in_keys))
+                visit(layer, inner, context + (n,))
+                out_keys = [inner.get(id(t), id(t)) for t in inner_out]
+            else:
+                out.append(LayerCall(layer, list(inputs), list(outputs), in_keys, out_keys))
+            keys.update(zip(map(id, outputs), out_keys))
 
-    visit(model)
-    producer = {id(t): call for call in out for t in call.outputs}
+    top = {}
+    visit(model, top, ())
+    producer = {key: call for call in out for key in call.output_keys}
     for call in out:
-        call.inbound = [producer.get(id(t)) for t in call.inputs]
-    return out
+        call.inbound = [producer.get(key) for key in call.input_keys]
+    return out, [top.get(id(t), id(t)) for t in _calls(model)[2]]
 
 
 def record_calls(model, x, training=False, leaves_only=True):

@@ -173,10 +173,24 @@ def test_layer_graph_opens_nested_models_and_links_inbound_calls():
     by_name = {c.layer.name: c for c in calls}
     assert by_name["hidden"].inbound_layers == [None] and by_name["skip"].inbound_layers == [None]
     assert [layer.name for layer in by_name["add"].inbound_layers] == ["relu", "skip"]
-    assert by_name["hidden"].inputs[0] is model.inputs[0]
+    assert by_name["hidden"].input_keys == [id(model.inputs[0])]  # the nested model's input is the outer one
     assert by_name["head"].outputs[0] is model.outputs[0]
     flat = nnkit.models.layer_graph(model, expand_nested=False)
     assert [c.layer.name for c in flat] == ["inner", "skip", "add", "head"]
+
+
+def test_a_nested_model_called_twice_runs_its_layers_twice_on_separate_values():
+    branch = Sequential([Input(shape=(4,)), layers.Dense(3, name="shared")], name="branch")
+    a, b = Input(shape=(4,), name="a"), Input(shape=(4,), name="b")
+    model = Model([a, b], layers.subtract([branch(a), branch(b)]))
+    calls = nnkit.models.layer_graph(model)
+    assert [c.layer.name for c in calls] == ["shared", "shared", "subtract"]
+    assert calls[0].input_keys != calls[1].input_keys and calls[0].output_keys != calls[1].output_keys
+    assert calls[2].inbound == [calls[0], calls[1]]
+    xa, xb = X, X[::-1].copy()
+    with nnkit.no_grad():
+        want = model([xa, xb]).data
+    np.testing.assert_array_equal(model.compile_for_inference(len(X))(xa, xb), want)
 
 
 def test_record_calls_works_for_subclassed_models_too():
