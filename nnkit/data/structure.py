@@ -4,22 +4,9 @@ A list or tuple is a structure only when it holds arrays (or structures);
 a nested list of numbers is one array, as ``np.asarray`` reads it.  Each
 leaf has a *path* for error messages: ``x``, ``x[1]``, ``x['meta']``.
 """
-import numpy as np
-
-from nnkit.tensor import Tensor
+from nnkit.layers.nest import is_structure  # the one rule for what is a structure, shared with the layers
 
 __all__ = ["is_structure", "leaves", "map_structure", "paths", "first_leaf", "batch_size", "unpack_x_y_sample_weight"]
-
-_LEAVES = (np.ndarray, Tensor)
-
-
-def is_structure(value):
-    """A dict, or a list/tuple holding arrays or structures."""
-    if isinstance(value, dict):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(isinstance(v, _LEAVES) or is_structure(v) for v in value)
-    return False
 
 
 def map_structure(fn, value):
