@@ -4,7 +4,7 @@ Keras's ``ops.image.affine_transform`` semantics: output pixel (row i,
 column j) reads the input at
 ``x = (a0 j + a1 i + a2) / k``, ``y = (b0 j + b1 i + b2) / k`` with
 ``k = c0 j + c1 i + 1``; pixel centres sit at integer coordinates.
-Nearest rounds half to even (``nearbyint``, as ``numpy.round``); bilinear
+Nearest rounds half to even (as ``numpy.round``); bilinear
 weighs the four neighbours.  Each tap's index is folded back into the image
 by the fill mode, tap by tap, as Keras's ``map_coordinates`` does:
 
@@ -20,7 +20,6 @@ never race.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport floor, nearbyint
 
 cdef enum:
     REFLECT = 0
@@ -50,12 +49,32 @@ cdef inline Py_ssize_t _fold(Py_ssize_t index, Py_ssize_t size, int mode) noexce
     return period - 1 - index if index >= size else index
 
 
+cdef inline Py_ssize_t _floor(double v) noexcept nogil:
+    """floor(v) for |v| <= COORD_LIMIT, without the libm call (no SSE4.1 rounding in a portable build)."""
+    cdef Py_ssize_t i = <Py_ssize_t>v
+    return i - 1 if i > v else i
+
+
+cdef inline Py_ssize_t _round_half_even(double v) noexcept nogil:
+    """numpy.round(v) (ties to even) for |v| <= COORD_LIMIT."""
+    cdef Py_ssize_t i = _floor(v)
+    cdef double rest = v - i
+    if rest > 0.5 or (rest == 0.5 and (i & 1)):
+        return i + 1
+    return i
+
+
 cdef inline double _clamped(double v) noexcept nogil:
     return -COORD_LIMIT if v < -COORD_LIMIT else (COORD_LIMIT if v > COORD_LIMIT else v)
 
 
 cdef inline void _source(const double* t, Py_ssize_t i, Py_ssize_t j, double* sx, double* sy) noexcept nogil:
-    cdef double k = t[6] * j + t[7] * i + 1.0
+    cdef double k
+    if t[6] == 0 and t[7] == 0:  # affine: k == 1, and dividing by it would change nothing but the time
+        sx[0] = _clamped(t[0] * j + t[1] * i + t[2])
+        sy[0] = _clamped(t[3] * j + t[4] * i + t[5])
+        return
+    k = t[6] * j + t[7] * i + 1.0
     sx[0] = _clamped((t[0] * j + t[1] * i + t[2]) / k)
     sy[0] = _clamped((t[3] * j + t[4] * i + t[5]) / k)
 
@@ -66,13 +85,13 @@ cdef inline int _taps(double sx, double sy, Py_ssize_t h, Py_ssize_t w, int bili
     cdef Py_ssize_t x0, y0, r, c
     cdef double fx, fy
     if not bilinear:
-        r = _fold(<Py_ssize_t>nearbyint(sy), h, mode)
-        c = _fold(<Py_ssize_t>nearbyint(sx), w, mode)
+        r = _fold(_round_half_even(sy), h, mode)
+        c = _fold(_round_half_even(sx), w, mode)
         offsets[0] = -1 if r < 0 or c < 0 else r * w + c
         weights[0] = 1.0
         return 1
-    x0 = <Py_ssize_t>floor(sx)
-    y0 = <Py_ssize_t>floor(sy)
+    x0 = _floor(sx)
+    y0 = _floor(sy)
     fx = sx - x0
     fy = sy - y0
     for r in range(2):
