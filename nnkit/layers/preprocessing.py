@@ -209,6 +209,9 @@ def _batches(layer, data, batch_size):
         return
     if hasattr(data, "new_pass"):  # an nnkit GeneratorSource
         data = data.new_pass()
+    elif hasattr(data, "__len__") and hasattr(data, "__getitem__") and not hasattr(data, "__iter__"):
+        indexed = data
+        data = (indexed[i] for i in range(len(indexed)))  # an nnkit Dataset (Keras's PyDataset): indexed batches
     elif callable(data) and not hasattr(data, "__next__"):
         data = data()
     if not hasattr(data, "__iter__"):

@@ -52,13 +52,26 @@ def test_adapt_on_an_array_matches_numpy_and_is_saved_as_weights():
     np.testing.assert_allclose(y.std(axis=(0, 1, 2)), 1, atol=1e-4)
 
 
+class Batches(nnkit.data.Dataset):
+    def __init__(self, x, size):
+        super().__init__()
+        self.x, self.size = x, size
+
+    def __len__(self):
+        return -(-len(self.x) // self.size)
+
+    def __getitem__(self, i):
+        return self.x[i * self.size:(i + 1) * self.size], np.zeros(self.size)
+
+
 def test_adapt_keeps_several_axes_and_reads_data_sources_and_generators():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((40, 3, 2)) * rng.uniform(1, 4, (3, 2))
     expected_mean, expected_var = x.mean(axis=0), x.var(axis=0)
     for data in (nnkit.data.as_source(x, np.zeros(40)),                    # an ArraySource
                  [(x[i:i + 9], None) for i in range(0, 40, 9)],             # a list of (x, y) batches
-                 (x[i:i + 16] for i in range(0, 40, 16))):                  # a one-shot generator
+                 (x[i:i + 16] for i in range(0, 40, 16)),                   # a one-shot generator
+                 Batches(x, 12)):                                            # a Dataset (Keras's PyDataset)
         layer = Normalization(axis=(1, 2), dtype="float64")
         layer.adapt(data, batch_size=11)
         np.testing.assert_allclose(layer.mean.numpy(), expected_mean, rtol=1e-10)
