@@ -108,20 +108,43 @@ cdef inline Py_ssize_t _combine(Py_ssize_t r, Py_ssize_t c, Py_ssize_t w) noexce
     return -1 if r < 0 or c < 0 else r * w + c
 
 
+cdef inline bint _interior(double sx, double sy, Py_ssize_t h, Py_ssize_t w, Py_ssize_t* corner,
+                           double* fx, double* fy) noexcept nogil:
+    """Whether all four bilinear taps of (sx, sy) lie inside the image (the common case, which needs no
+    folding); sets the top-left tap's pixel offset and the fractional parts."""
+    cdef Py_ssize_t x0 = _floor(sx), y0 = _floor(sy)
+    fx[0] = sx - x0
+    fy[0] = sy - y0
+    corner[0] = y0 * w + x0
+    return 0 <= x0 and x0 + 1 < w and 0 <= y0 and y0 + 1 < h
+
+
 cdef void _forward_image(const floating* x, const double* t, floating* y, Py_ssize_t h, Py_ssize_t w,
                          Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t ch, int bilinear, int mode,
                          double fill) noexcept nogil:
-    cdef Py_ssize_t i, j, c, tap, ntaps
+    cdef Py_ssize_t i, j, c, tap, ntaps, corner
     cdef Py_ssize_t offsets[4]
     cdef double weights[4]
-    cdef double sx, sy, wt
+    cdef double sx, sy, wt, fx, fy
+    cdef floating w00, w01, w10, w11
     cdef floating* out
     cdef const floating* src
+    cdef const floating* below
     for i in range(oh):
         for j in range(ow):
             _source(t, i, j, &sx, &sy)
-            ntaps = _taps(sx, sy, h, w, bilinear, mode, offsets, weights)
             out = y + (i * ow + j) * ch
+            if bilinear and _interior(sx, sy, h, w, &corner, &fx, &fy):
+                src = x + corner * ch
+                below = src + w * ch
+                w00 = <floating>((1 - fy) * (1 - fx))
+                w01 = <floating>((1 - fy) * fx)
+                w10 = <floating>(fy * (1 - fx))
+                w11 = <floating>(fy * fx)
+                for c in range(ch):
+                    out[c] = w00 * src[c] + w01 * src[ch + c] + w10 * below[c] + w11 * below[ch + c]
+                continue
+            ntaps = _taps(sx, sy, h, w, bilinear, mode, offsets, weights)
             for c in range(ch):
                 out[c] = 0
             for tap in range(ntaps):
@@ -137,18 +160,33 @@ cdef void _forward_image(const floating* x, const double* t, floating* y, Py_ssi
 
 cdef void _backward_image(const floating* dy, const double* t, floating* dx, Py_ssize_t h, Py_ssize_t w,
                           Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t ch, int bilinear, int mode) noexcept nogil:
-    cdef Py_ssize_t i, j, c, tap, ntaps
+    cdef Py_ssize_t i, j, c, tap, ntaps, corner
     cdef Py_ssize_t offsets[4]
     cdef double weights[4]
-    cdef double sx, sy
-    cdef floating wt
+    cdef double sx, sy, fx, fy
+    cdef floating wt, w00, w01, w10, w11, v
     cdef floating* dst
+    cdef floating* below
     cdef const floating* g
     for i in range(oh):
         for j in range(ow):
             _source(t, i, j, &sx, &sy)
-            ntaps = _taps(sx, sy, h, w, bilinear, mode, offsets, weights)
             g = dy + (i * ow + j) * ch
+            if bilinear and _interior(sx, sy, h, w, &corner, &fx, &fy):
+                dst = dx + corner * ch
+                below = dst + w * ch
+                w00 = <floating>((1 - fy) * (1 - fx))
+                w01 = <floating>((1 - fy) * fx)
+                w10 = <floating>(fy * (1 - fx))
+                w11 = <floating>(fy * fx)
+                for c in range(ch):
+                    v = g[c]
+                    dst[c] += w00 * v
+                    dst[ch + c] += w01 * v
+                    below[c] += w10 * v
+                    below[ch + c] += w11 * v
+                continue
+            ntaps = _taps(sx, sy, h, w, bilinear, mode, offsets, weights)
             for tap in range(ntaps):
                 if offsets[tap] >= 0:
                     wt = <floating>weights[tap]

@@ -145,8 +145,8 @@ def relu_case(n, h, w, c):
 
 
 def affine_case(n, h, w, c):
-    """RandomRotation's resampling: bilinear, reflect, one rotation per image (torch: affine_grid + grid_sample,
-    reflection padding: the same work, though torch's grid puts the border half a pixel elsewhere)."""
+    """RandomRotation's resampling: bilinear, reflect, one rotation per image (torch: affine_grid + grid_sample
+    in each step, reflection padding: the same work, though torch's grid puts the border half a pixel elsewhere)."""
     from nnkit.layers.augmentation import rotation_transforms
 
     x = _array(n, h, w, c)
@@ -162,8 +162,8 @@ def affine_case(n, h, w, c):
         cos, sin = np.cos(angles), np.sin(angles)
         theta = torch.from_numpy(np.stack([np.stack([cos, -sin * h / w, 0 * cos], 1),
                                            np.stack([sin * w / h, cos, 0 * cos], 1)], 1).astype(np.float32))
-        grid = tf.affine_grid(theta, (n, c, h, w), align_corners=False)
-        return _torch_step(lambda t: tf.grid_sample(t, grid, "bilinear", "reflection", align_corners=False), [x],
+        return _torch_step(lambda t: tf.grid_sample(t, tf.affine_grid(theta, (n, c, h, w), align_corners=False),
+                                                    "bilinear", "reflection", align_corners=False), [x],
                            True, nhwc_to_nchw)
 
     return Case(f"affine {n}x{h}x{w}x{c} rotate bilinear fwd+bwd", "affine", 0.0, n, nnkit_fn, torch_fn)
