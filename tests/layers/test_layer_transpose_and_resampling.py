@@ -88,3 +88,26 @@ def test_bad_arguments():
         RepeatVector(0)
     with pytest.raises(ValueError, match="unknown or unsupported interpolation 'bicubic'"):
         UpSampling2D(interpolation="bicubic")
+
+
+def test_a_decoder_with_every_new_layer_round_trips_through_save_and_load(tmp_path):
+    import nnkit
+    from nnkit.layers import (ActivityRegularization, Dense, Flatten, GaussianDropout, GaussianNoise, Identity,
+                              PReLU, Reshape, SpatialDropout2D)
+
+    model = nnkit.Sequential([
+        nnkit.Input((6,)), Dense(12), RepeatVector(2), Permute((2, 1)), Reshape((3, 4, 2)),
+        Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=1), PReLU(shared_axes=[1, 2]),
+        UpSampling2D(interpolation="bilinear"), Cropping2D(((1, 2), (3, 0))), SpatialDropout2D(0.2),
+        GaussianNoise(0.1), GaussianDropout(0.1), ActivityRegularization(l2=1e-3), Identity(), Flatten(), Dense(3)])
+    rng = np.random.default_rng(0)
+    for w in model.weights:
+        w.data[...] = rng.uniform(-0.5, 0.5, w.shape)
+    x = rng.standard_normal((5, 6)).astype(np.float32)
+    expected = model(x).numpy()
+    model.save(tmp_path / "decoder.nnkit")
+    loaded = nnkit.load_model(tmp_path / "decoder.nnkit")
+    assert [w.name for w in loaded.weights] == [w.name for w in model.weights]
+    assert [w.shape for w in loaded.weights] == [w.shape for w in model.weights]
+    np.testing.assert_array_equal(loaded(x).numpy(), expected)
+    assert loaded.count_params() == model.count_params()
