@@ -20,6 +20,7 @@ from nnkit import random as nnrandom
 from nnkit.layers.base import Layer
 from nnkit.layers.convolutional import _data_format
 from nnkit.layers.input_spec import InputSpec
+from nnkit.layers.preprocessing import _size
 from nnkit.layers.registry import register
 
 
@@ -235,10 +236,7 @@ class RandomCrop(_Augmentation):
 
     def __init__(self, height, width, seed=None, data_format=None, **kwargs):
         super().__init__(seed, data_format, **kwargs)
-        for name, value in (("height", height), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise self._error(f"{name} must be a positive int, got {value!r}")
-        self.height, self.width = int(height), int(width)
+        self.height, self.width = _size(self, "height", height), _size(self, "width", width)
 
     def call(self, inputs, training=None):
         h, w = inputs.shape[1:3]
