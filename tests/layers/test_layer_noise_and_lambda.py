@@ -7,6 +7,7 @@ import pytest
 import nnkit
 from layer_helper import check_layer
 from nnkit import ops
+from nnkit.layers import registry
 from nnkit.layers import (ActivityRegularization, Dense, GaussianDropout, GaussianNoise, Identity, Lambda, PReLU,
                           SpatialDropout2D, deserialize, serialize)
 
@@ -118,8 +119,11 @@ def test_lambda_in_models_saves_by_name_and_restores_only_from_the_registry_or_c
     def triple(v):
         return v * 3.0
 
-    layer = deserialize(json.loads(json.dumps(serialize(Lambda(triple)))))
-    np.testing.assert_array_equal(layer(x).numpy(), x * 3)
+    try:
+        layer = deserialize(json.loads(json.dumps(serialize(Lambda(triple)))))
+        np.testing.assert_array_equal(layer(x).numpy(), x * 3)
+    finally:
+        registry._REGISTRY.pop("triple_it")  # leave the global registry as other tests expect it
     sequential = nnkit.Sequential([nnkit.Input((3,)), Lambda(ops.relu), Identity(), Dense(1)])
     sequential.save(tmp_path / "ops.nnkit")  # functions of nnkit.ops need no registration
     np.testing.assert_array_equal(nnkit.load_model(tmp_path / "ops.nnkit")(x).numpy(), sequential(x).numpy())
