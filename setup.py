@@ -12,7 +12,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["threads", "gemm", "conv", "pool", "batchnorm", "softmax_xent", "activation", "winograd", "optim"]
+KERNELS = ["threads", "gemm", "conv", "pool", "batchnorm", "softmax_xent", "activation", "winograd", "optim", "affine"]
 if os.environ.get("NNKIT_KERNELS"):
     KERNELS = os.environ["NNKIT_KERNELS"].split(",")
 

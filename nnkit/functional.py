@@ -15,7 +15,7 @@ from nnkit import random as nnrandom
 from nnkit.tensor import Function, Tensor, as_tensor
 
 __all__ = [
-    "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "global_max_pool2d",
+    "conv2d", "conv2d_transpose", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "global_max_pool2d",
     "linear", "batch_norm", "dropout", "softmax_cross_entropy", "mse", "resolve_padding",
 ]
 
@@ -130,6 +130,100 @@ def _conv2d_geometry(x_shape, w_shape, strides, padding, dilation, groups, activ
     relu = _fused_activation("conv2d", activation)
     pads = resolve_padding("conv2d", padding, x_shape[1:3], w_shape[:2], strides, dilation)
     return MappingProxyType(dict(strides=strides, padding=pads, dilation=dilation, groups=int(groups), relu=relu))
+
+
+# -- transposed convolution -------------------------------------------------------
+class Conv2dTranspose(Function):
+    """The adjoint of conv2d in its input: forward is conv2d_backward's dx, backward a conv2d (and its dw)."""
+
+    def forward(self, x, w, *bias, out_shape, strides, padding, dilation):
+        self.kernels = backend.current()
+        self.x, self.w, self.has_bias, self.out_shape = x, w, bool(bias), out_shape
+        self.geometry = dict(strides=strides, padding=padding, dilation=dilation, groups=1)
+        y, _, _ = self.kernels.conv2d_backward(x, np.zeros(out_shape, x.dtype), w, **self.geometry,
+                                               need_dx=True, need_dw=False, need_db=False)
+        return y + bias[0] if bias else y
+
+    def backward(self, g):
+        need = self.needs_input_grad
+        dx = self.kernels.conv2d_forward(g, self.w, None, **self.geometry) if need[0] else None
+        dw = self.kernels.conv2d_backward(self.x, g, self.w, **self.geometry, need_dx=False, need_dw=True,
+                                          need_db=False)[1] if need[1] else None
+        if not self.has_bias:
+            return dx, dw
+        return dx, dw, (g.sum(axis=(0, 1, 2)) if need[2] else None)
+
+
+def conv2d_transpose(x, w, b=None, strides=1, padding="valid", output_padding=None, dilation=1):
+    """Transposed 2-D convolution (the gradient of ``conv2d`` in its input), as Keras's Conv2DTranspose.
+
+    Parameters
+    ----------
+    x : Tensor (N, H, W, C)
+    w : Tensor (KH, KW, F, C): Keras's layout, ``F`` output filters
+    b : Tensor (F,) or None
+    strides, dilation : int or (int, int)
+    padding : 'valid' or 'same'
+    output_padding : None, int or (int, int), each below its stride
+
+    The output size per axis is Keras's: ``valid``: ``H * s + max(k - s, 0)``,
+    ``same``: ``H * s``; with ``output_padding`` p: ``(H - 1) * s + k - 2 * pad + p``
+    with ``pad = k // 2`` for ``same`` and 0 for ``valid`` (``k`` the dilated kernel span).
+    """
+    x = as_tensor(x)
+    w = as_tensor(w, x)
+    geometry = _conv2d_transpose_geometry(x.shape, w.shape, strides, padding, output_padding, dilation)
+    inputs = (x, w) if b is None else (x, w, as_tensor(b, x))
+    if b is not None and inputs[2].shape != (w.shape[2],):
+        raise ValueError(f"conv2d_transpose: expected bias of shape ({w.shape[2]},), got {inputs[2].shape}")
+    return Conv2dTranspose.apply(*inputs, **geometry)
+
+
+def _transpose_pads(length, k, stride, dilation, padding, output_padding):
+    """(output length, (pad_before, pad_after) of the equivalent forward conv) along one axis.
+
+    The output is the input dilated by the stride, padded by Keras's
+    (left, right) and convolved with the flipped kernel; the forward conv
+    whose input gradient that is pads by ``span - 1 - left`` before, and
+    ``span - 1 - right`` after (an after-pad below zero only leaves the last
+    output pixels untouched by any window, which a conv pads as zero).
+    """
+    span = (k - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(span, stride) - span if output_padding is None else output_padding
+        left, right = span - 1, span - 1 + extra
+    else:
+        total = stride + span - 2 if output_padding is None else span + span % 2 - 2 + output_padding
+        left = min(total // 2 + total % 2, span - 1)
+        right = total - left
+    out = (length - 1) * stride + left + right - span + 2
+    return out, (span - 1 - left, max(span - 1 - right, 0))
+
+
+@memoized
+def _conv2d_transpose_geometry(x_shape, w_shape, strides, padding, output_padding, dilation):
+    _image("conv2d_transpose", x_shape)
+    if len(w_shape) != 4 or w_shape[3] != x_shape[3]:
+        raise ValueError(f"conv2d_transpose: expected a 4-D kernel (KH, KW, filters, {x_shape[3]}) for input "
+                         f"{x_shape}, got shape {w_shape}")
+    strides = _pair("conv2d_transpose", "strides", strides)
+    dilation = _pair("conv2d_transpose", "dilation", dilation)
+    mode = padding.lower() if isinstance(padding, str) else padding
+    if mode not in ("valid", "same"):
+        raise ValueError(f"conv2d_transpose: unknown padding {padding!r}; valid choices: 'valid', 'same'")
+    if output_padding is not None:
+        pair = (output_padding,) * 2 if isinstance(output_padding, (int, np.integer)) else tuple(output_padding)
+        if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and 0 <= v < s for v, s in zip(pair, strides)):
+            raise ValueError(f"conv2d_transpose: expected output_padding to be None or non-negative ints below "
+                             f"the strides {strides}, got {output_padding!r}")
+        output_padding = tuple(int(v) for v in pair)
+    axes = [_transpose_pads(x_shape[1 + i], w_shape[i], strides[i], dilation[i], mode,
+                            None if output_padding is None else output_padding[i]) for i in range(2)]
+    out_shape = (x_shape[0], axes[0][0], axes[1][0], w_shape[2])
+    if min(out_shape[1:3]) < 1:
+        raise ValueError(f"conv2d_transpose: input {x_shape} gives an empty output {out_shape}")
+    return MappingProxyType(dict(out_shape=out_shape, strides=strides, padding=(axes[0][1], axes[1][1]),
+                                 dilation=dilation))
 
 
 # -- pooling --------------------------------------------------------------------

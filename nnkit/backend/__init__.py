@@ -24,6 +24,8 @@ batchnorm   batch_norm_forward_train, batch_norm_backward, batch_norm_inference
 softmax_xent softmax_cross_entropy_forward, softmax_cross_entropy_backward
 gemm        matmul (OpenMP-blocked single-threaded BLAS calls)
 activation  bias_relu (a layer's epilogue), relu_backward
+affine      affine_forward, affine_backward (projective image resampling, Keras's
+            affine_transform: rotation, zoom, translation)
 optim       sgd_update, adam_update, rmsprop_update, adagrad_update (in place, one pass)
 """
 import importlib

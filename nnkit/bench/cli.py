@@ -8,7 +8,7 @@ from nnkit.bench import runner
 from nnkit.io.atomic import atomic_write_text
 from nnkit.threads import available_cores
 
-GROUPS = ("conv", "pool", "dense", "batchnorm", "softmax_xent", "activation", "model")
+GROUPS = ("conv", "pool", "dense", "batchnorm", "softmax_xent", "activation", "affine", "model")
 
 
 def all_cases():

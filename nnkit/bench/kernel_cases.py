@@ -3,7 +3,7 @@
 through ``torch.nn.functional`` on the same shapes."""
 import numpy as np
 
-from nnkit import Tensor, ops
+from nnkit import Tensor, image, ops
 from nnkit import functional as F
 from nnkit.bench.case import Case
 
@@ -144,6 +144,31 @@ def relu_case(n, h, w, c):
     return Case(f"relu {n}x{h}x{w}x{c} fwd+bwd", "activation", 0.0, n, nnkit_fn, torch_fn)
 
 
+def affine_case(n, h, w, c):
+    """RandomRotation's resampling: bilinear, reflect, one rotation per image (torch: affine_grid + grid_sample
+    in each step, reflection padding: the same work, though torch's grid puts the border half a pixel elsewhere)."""
+    from nnkit.layers.augmentation import rotation_transforms
+
+    x = _array(n, h, w, c)
+    angles = rng.uniform(-0.6, 0.6, n)
+    transforms = rotation_transforms(angles, h, w)
+
+    def nnkit_fn(backend):
+        return _nnkit_step(lambda t: image.affine_transform(t, transforms, "bilinear", "reflect"), [x], True)
+
+    def torch_fn():
+        import torch
+        import torch.nn.functional as tf
+        cos, sin = np.cos(angles), np.sin(angles)
+        theta = torch.from_numpy(np.stack([np.stack([cos, -sin * h / w, 0 * cos], 1),
+                                           np.stack([sin * w / h, cos, 0 * cos], 1)], 1).astype(np.float32))
+        return _torch_step(lambda t: tf.grid_sample(t, tf.affine_grid(theta, (n, c, h, w), align_corners=False),
+                                                    "bilinear", "reflection", align_corners=False), [x],
+                           True, nhwc_to_nchw)
+
+    return Case(f"affine {n}x{h}x{w}x{c} rotate bilinear fwd+bwd", "affine", 0.0, n, nnkit_fn, torch_fn)
+
+
 def kernel_cases():
     return [
         conv_case("64x28x28 1->6 k5 (LeNet conv1)", 64, 28, 28, 1, 6, 5, backward=False),
@@ -163,4 +188,5 @@ def kernel_cases():
         batch_norm_case(64, 32, 32, 64),
         softmax_xent_case(256, 1000),
         relu_case(64, 32, 32, 64),
+        affine_case(64, 32, 32, 3),
     ]

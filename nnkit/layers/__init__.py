@@ -5,22 +5,32 @@
 ``register`` makes a custom layer known to them.
 """
 from nnkit.layers.activations import ELU, LeakyReLU, ReLU, ReLU6, Softmax
+from nnkit.layers.augmentation import (RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
+                                       RandomTranslation, RandomZoom)
 from nnkit.layers.base import Layer
 from nnkit.layers.convolutional import Conv2D, DepthwiseConv2D, SeparableConv2D
+from nnkit.layers.convolutional_transpose import Conv2DTranspose
 from nnkit.layers.core import Activation, Dense, Dropout
 from nnkit.layers.input import Input, InputLayer
 from nnkit.layers.input_spec import InputSpec
+from nnkit.layers.lambda_layer import Identity, Lambda
 from nnkit.layers.merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
                                 concatenate, maximum, minimum, multiply, subtract)
 from nnkit.layers.naming import clear_session
 from nnkit.layers.normalization import BatchNormalization
 from nnkit.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from nnkit.layers.prelu import PReLU
+from nnkit.layers.preprocessing import CenterCrop, Normalization, Rescaling, Resizing
+from nnkit.layers.rearranging import Permute, RepeatVector
 from nnkit.layers.registry import custom_object_scope, deserialize, get, register, serialize
+from nnkit.layers.regularization import ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout2D
+from nnkit.layers.resampling import Cropping2D, UpSampling2D
 from nnkit.layers.reshaping import Flatten, Reshape, ZeroPadding2D
 from nnkit.layers.symbolic import SymbolicTensor
 
 # Keras aliases
 Convolution2D = Conv2D
+Convolution2DTranspose = Conv2DTranspose
 MaxPool2D = MaxPooling2D
 AvgPool2D = AveragePooling2D
 GlobalAvgPool2D = GlobalAveragePooling2D
@@ -34,6 +44,11 @@ __all__ = [
     "BatchNormalization", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Softmax",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
-    "Convolution2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
+    "Conv2DTranspose", "UpSampling2D", "Cropping2D", "Permute", "RepeatVector", "Identity", "Lambda",
+    "PReLU", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "ActivityRegularization",
+    "Rescaling", "Normalization", "Resizing", "CenterCrop",
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop", "RandomContrast",
+    "RandomBrightness",
+    "Convolution2D", "Convolution2DTranspose", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
     "get", "register", "serialize", "deserialize", "custom_object_scope", "clear_session",
 ]

@@ -325,6 +325,20 @@ class Layer:
                               "input_shape, or call build(input_shape) first")
         return int(sum(w.size for w in self.weights))
 
+    # -- penalties added by the forward pass ---------------------------------------------------
+    def add_loss(self, loss):
+        """Record a scalar penalty Tensor computed in ``call`` (Keras's ``add_loss``).
+
+        ``losses`` returns the penalties of the latest outermost call, and
+        training adds them to the loss it minimises.
+        """
+        self.__dict__.setdefault("_added_losses", []).append(loss)
+
+    @property
+    def losses(self):
+        """The penalties ``add_loss`` recorded during the latest call, of this layer and every sublayer."""
+        return [loss for layer in self._walk() for loss in layer.__dict__.get("_added_losses", ())]
+
     # -- build / call -----------------------------------------------------------------------
     def build(self, input_shape):
         """Create the weights for inputs of ``input_shape`` (batch axis included)."""
@@ -379,11 +393,15 @@ class Layer:
             replaced = hook(self, inputs)
             inputs = inputs if replaced is None else replaced
         previous = getattr(_context, "training", None)
-        _context.training = training
+        depth = getattr(_context, "call_depth", 0)
+        if depth == 0:  # an outermost call: the penalties of the previous one are spent
+            for layer in self._walk():
+                layer.__dict__.pop("_added_losses", None)
+        _context.training, _context.call_depth = training, depth + 1
         try:
             outputs = self._invoke_call(inputs, args, kwargs, training)
         finally:
-            _context.training = previous
+            _context.training, _context.call_depth = previous, depth
         for hook in hooks or ():
             replaced = hook(self, inputs, outputs)
             outputs = outputs if replaced is None else replaced

@@ -4,6 +4,7 @@ One module per kernel family, mirroring ``csrc/<family>.pyx`` and
 ``nnkit/backend/reference/<family>.py``.
 """
 from .activation import *  # noqa: F401,F403
+from .affine import *  # noqa: F401,F403
 from .batchnorm import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .gemm import *  # noqa: F401,F403
