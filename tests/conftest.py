@@ -7,13 +7,17 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import nnkit  # noqa: E402
-from nnkit.layers import clear_session  # noqa: E402
+from nnkit.layers import clear_session, registry  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def fresh_names_and_seed():
-    """Every test starts with conv2d, dense, ... names free and the same seed."""
+    """Every test starts with conv2d, dense, ... names free, the same seed, and only the built-in classes
+    registered (a test's @nnkit.register does not leak into the next)."""
     clear_session()
     nnkit.set_seed(0)
+    registered = dict(registry._REGISTRY)
     yield
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(registered)
     clear_session()
