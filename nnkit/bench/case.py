@@ -1,6 +1,6 @@
 """One benchmark case: how to build its step for each implementation."""
-from dataclasses import dataclass
-from typing import Callable, Optional
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional
 
 
 @dataclass
@@ -12,3 +12,4 @@ class Case:
     nnkit: Callable                 # nnkit(backend_name) -> zero-argument step
     torch: Optional[Callable] = None  # torch() -> zero-argument step
     gemm_bound: bool = False        # compare against the sgemm roofline
+    others: Dict[str, Callable] = field(default_factory=dict)  # name -> factory of a step, None when not installed

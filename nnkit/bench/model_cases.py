@@ -1,10 +1,12 @@
 """Whole-model cases: a training step (forward + backward + optimizer update)
 through ``train_on_batch``, as users run it, and batch-1 inference latency;
 the same architectures written in PyTorch (NCHW, its native CPU layout)."""
+import os
+import tempfile
+
 import numpy as np
 
 from nnkit import layers as L
-from nnkit import no_grad
 from nnkit.bench.case import Case
 from nnkit.losses import SparseCategoricalCrossentropy
 from nnkit.models import Sequential
@@ -95,16 +97,33 @@ def train_case(name, make_layers, make_torch, shape, batch=64, optimizer="sgd"):
 
 
 def inference_case(name, make_layers, make_torch, shape):
+    """Batch-1 latency: nnkit's ``predict_on_batch`` (its inference plan), PyTorch eager, and onnxruntime on
+    nnkit's own ONNX export of the same network (when onnx and onnxruntime are installed)."""
     x = rng.standard_normal((1,) + shape).astype(np.float32)
 
-    def nnkit_fn(backend):
+    def build():
         model = Sequential(make_layers())
         model.build((None,) + shape)
+        return model
 
-        def run():
-            with no_grad():
-                model(x, training=False)
-        return run
+    def nnkit_fn(backend):
+        model = build()
+        return lambda: model.predict_on_batch(x)
+
+    def onnxruntime_fn(threads):
+        try:
+            import onnxruntime
+            from nnkit.io import export_onnx
+        except ImportError:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.onnx")
+            export_onnx(build(), path, batch_size=1)
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+            session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: x}
+        return lambda: session.run(None, feed)
 
     def torch_fn():
         import torch
@@ -116,7 +135,8 @@ def inference_case(name, make_layers, make_torch, shape):
                 model(tx)
         return run
 
-    return Case(f"inference {name} b1", "model", 0.0, 1, nnkit_fn, torch_fn)
+    return Case(f"inference {name} b1", "model", 0.0, 1, nnkit_fn, torch_fn,
+                others={"onnxruntime": onnxruntime_fn})
 
 
 def model_cases():

@@ -1,4 +1,11 @@
-"""Run benchmark cases on every implementation, side by side, per thread count."""
+"""Run benchmark cases on every implementation, side by side, per thread count.
+
+The NumPy reference runs its BLAS at the row's thread count (nnkit keeps the
+BLAS pools at one thread for its own kernels, which split GEMMs over OpenMP
+instead), so the reference column is an honest multi-threaded NumPy.
+"""
+from threadpoolctl import threadpool_limits
+
 import nnkit
 from nnkit.bench.roofline import sgemm_gflops
 from nnkit.bench.timing import compare
@@ -32,13 +39,21 @@ def _nnkit_step(case, backend):
 
 def run_case(case, rounds, with_torch, with_numpy=True):
     fns = {"nnkit": _nnkit_step(case, "cython")}
+    n = nnkit.get_num_threads()
+    setup = {"nnkit": lambda: threadpool_limits(limits=1, user_api="blas")}
     if with_numpy:
         fns["numpy"] = _nnkit_step(case, "numpy")
+        setup["numpy"] = lambda: threadpool_limits(limits=n, user_api="blas")
     if with_torch and case.torch is not None:
         fns["torch"] = case.torch()
+    for name, factory in case.others.items():
+        step = factory(n)
+        if step is not None:
+            fns[name] = step
     try:
-        return compare(fns, rounds=rounds)
+        return compare(fns, rounds=rounds, setup=setup)
     finally:
+        threadpool_limits(limits=1, user_api="blas")
         nnkit.set_backend("cython")
 
 
@@ -61,6 +76,7 @@ def run(cases, threads=(1, 2), rounds=7, with_torch=None, with_numpy=True, progr
                 "roofline": (case.flops / t / 1e9) / roof if case.flops and case.gemm_bound else None,
                 "vs_numpy": times["numpy"] / t if "numpy" in times else None,
                 "vs_torch": times["torch"] / t if "torch" in times else None,
+                "vs_onnxruntime": times["onnxruntime"] / t if "onnxruntime" in times else None,
                 "times_ms": {k: v * 1e3 for k, v in times.items()},
             }
             rows.append(row)
@@ -96,11 +112,13 @@ def _fmt(value, spec, suffix=""):
     return "-" if value is None else format(value, spec) + suffix
 
 
-HEADER = f"{'case':<46} {'thr':>3} {'ms':>9} {'items/s':>10} {'GFLOP/s':>8} {'x numpy':>8} {'x torch':>8} {'roofline':>8}"
+HEADER = (f"{'case':<46} {'thr':>3} {'ms':>9} {'items/s':>10} {'GFLOP/s':>8} {'x numpy':>8} {'x torch':>8} "
+          f"{'x ortrt':>8} {'roofline':>8}")
 
 
 def format_row(row):
     return (f"{row['case']:<46} {row['threads']:>3} {row['ms']:>9.3f} {row['items_per_s']:>10.0f} "
             f"{_fmt(row['gflops'], '8.1f')} {_fmt(row['vs_numpy'], '7.2f', 'x')} "
-            f"{_fmt(row['vs_torch'], '7.2f', 'x')} {_fmt(row['roofline'] and row['roofline'] * 100, '7.0f', '%')}")
+            f"{_fmt(row['vs_torch'], '7.2f', 'x')} {_fmt(row.get('vs_onnxruntime'), '7.2f', 'x')} "
+            f"{_fmt(row['roofline'] and row['roofline'] * 100, '7.0f', '%')}")
 
