@@ -8,7 +8,9 @@ from nnkit.bench import runner
 from nnkit.io.atomic import atomic_write_text
 from nnkit.threads import available_cores
 
-GROUPS = ("conv", "pool", "dense", "batchnorm", "softmax_xent", "activation", "affine", "model")
+def groups(cases):
+    """The case groups, in the order the cases come (``--only`` takes these or name fragments)."""
+    return list(dict.fromkeys(c.group for c in cases))
 
 
 def all_cases():
@@ -25,7 +27,8 @@ def build_parser(parser=None):
     parser = parser or argparse.ArgumentParser(prog="nnkit bench", description=__doc__)
     parser.add_argument("--threads", default=None,
                         help="comma-separated thread counts (default: 1,2 and all cores where more exist)")
-    parser.add_argument("--only", default=None, help=f"comma-separated groups or name fragments ({', '.join(GROUPS)})")
+    parser.add_argument("--only", default=None, help="comma-separated case groups (conv, pool, dense, ..., model) "
+                                                      "or name fragments")
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per case; the median is reported")
     parser.add_argument("--quick", action="store_true", help="one round, first case of each group (a smoke test)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
@@ -61,9 +64,10 @@ def main(argv=None):
         raise SystemExit(f"nnkit bench: thread counts must be positive, got {args.threads}")
     if args.scaling and len(set(threads)) < 2:
         raise SystemExit(f"nnkit bench: --scaling compares two or more thread counts, got --threads {threads}")
-    cases = select(all_cases(), args.only, args.quick)
+    every = all_cases()
+    cases = select(every, args.only, args.quick)
     if not cases:
-        raise SystemExit(f"nnkit bench: no case matches --only {args.only!r}; groups: {', '.join(GROUPS)}")
+        raise SystemExit(f"nnkit bench: no case matches --only {args.only!r}; groups: {', '.join(groups(every))}")
     with_torch = not args.no_torch and runner.torch_available()
     print(f"nnkit bench on {platform.machine()} with {os.cpu_count()} cores; threads {threads}; "
           f"PyTorch {'on' if with_torch else 'not installed / off'}")
