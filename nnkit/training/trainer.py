@@ -118,6 +118,8 @@ class Trainer:
     _resume = None
     _nonfinite = None
     _step_context = None
+    _watch_nan = True
+    _nan_warned = False
 
     # -- compile ------------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
@@ -132,9 +134,10 @@ class Trainer:
         ``metrics`` ignore sample weights; those in ``weighted_metrics`` use them.
         Logs show each metric under the name it was given (``'acc'`` stays ``acc``).
 
-        ``run_eagerly``, ``jit_compile``, ``steps_per_execution`` and
-        ``auto_scale_loss`` are accepted for Keras compatibility: nnkit runs
-        every step eagerly on its kernels, one batch per step, in float32 or
+        ``jit_compile=False`` keeps ``predict`` off the compiled inference plans
+        (``nnkit.models.plan``).  ``run_eagerly``, ``steps_per_execution`` and
+        ``auto_scale_loss`` are accepted for Keras compatibility: nnkit's
+        training steps run on its kernels, one batch per step, in float32 or
         float64, so they change nothing today.
         """
         opt = nnoptimizers.get(optimizer)
@@ -233,7 +236,8 @@ class Trainer:
 
     def _require_compiled(self, op, need_loss=True):
         if not self._compiled:
-            raise RuntimeError(f"{op}: the model must be compiled first: model.compile(optimizer, loss, metrics=[...])")
+            raise RuntimeError(f"{op}: the model must be compiled first: "
+                               f"model.compile(optimizer, loss, metrics=[...])")
         if need_loss and self._compiled_loss is None:
             raise RuntimeError(f"{op}: the model was compiled without a loss; pass loss= to compile (or override "
                                f"train_step / test_step to compute the loss yourself)")
