@@ -377,11 +377,17 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
         return BatchNormInference.apply(x, gamma, beta, as_tensor(running_mean, x), as_tensor(running_var, x), eps=eps)
     stats = {}
     y = BatchNormTrain.apply(x, gamma, beta, eps=eps, stats=stats)
+    update_running_moments(running_mean, running_var, stats, momentum)
+    return y
+
+
+def update_running_moments(running_mean, running_var, stats, momentum):
+    """``running = momentum * running + (1 - momentum) * batch`` in place, for the mean and the batch
+    variance itself (not rebuilt from a float32 invstd); ``stats`` is what ``BatchNormTrain`` filled in."""
     running_mean *= momentum
     running_mean += (1 - momentum) * stats["mean"]
     running_var *= momentum
-    running_var += (1 - momentum) * stats["var"]  # the batch variance itself, not rebuilt from invstd
-    return y
+    running_var += (1 - momentum) * stats["var"]
 
 
 # -- dropout ----------------------------------------------------------------------------

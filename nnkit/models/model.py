@@ -24,6 +24,7 @@ from nnkit.layers.registry import register, serialize
 from nnkit.layers.shapes import as_shape, map_shapes
 from nnkit.models.plan import PLAN_CACHE_SIZE, InferencePlan
 from nnkit.models.summary import summary_text
+from nnkit.models.train_plan import plan_training
 from nnkit.tensor import Tensor, no_grad
 from nnkit.training.trainer import Trainer
 
@@ -167,6 +168,20 @@ class Model(Trainer, Layer):
                 cache.pop(next(iter(cache)))
         cache[key] = plan  # most recently used last
         return plan
+
+    def _training_plan(self, x):
+        if not self._plans_allowed() or not isinstance(x, np.ndarray) or getattr(self, "losses", None):
+            return None
+        key = ("train", backend_name(), tuple(map(id, self.layers)), x.shape, x.dtype.str)
+        cache = self.__dict__.setdefault("_plans", {})
+        if key not in cache:
+            while len(cache) >= PLAN_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            inputs = self._plan_inputs()
+            fits = inputs is not None and len(inputs) == 1 and x.shape[1:] == tuple(inputs[0].shape[1:]) \
+                and x.dtype == inputs[0].dtype
+            cache[key] = plan_training(self, x) if fits else None
+        return cache[key]
 
     def _plans_allowed(self):
         return (os.environ.get("NNKIT_EAGER", "") in ("", "0") and self.jit_compile is not False

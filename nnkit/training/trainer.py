@@ -73,6 +73,10 @@ def _per_sample_shapes(x):
     return shapes[0] if len(shapes) == 1 else shapes
 
 
+def _by_weight(grads, weights):
+    return [grads.get(id(w)) for w in weights]
+
+
 def _check_initial_epoch(op, initial_epoch, epochs):
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or \
             not 0 <= initial_epoch < epochs:
@@ -276,17 +280,26 @@ class Trainer:
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         weights = self.trainable_weights
+        plan = self._training_plan(x)
         self.zero_grad()
-        y_pred = self(x, training=True)
+        if plan is None:
+            y_pred = self(x, training=True)
+        else:  # the same ops on arrays, without the per-op Tensor graph (nnkit.models.train_plan)
+            y_pred, tape = plan.forward(x)
         loss = self.compute_loss(x, y, y_pred, sample_weight)
         value = float(loss.data)
         self._loss_tracker.update_state(value, count_samples(y_pred))
         if loss.requires_grad:
             loss.backward()
+        grads = [w.grad for w in weights] if plan is None else _by_weight(plan.backward(y_pred, tape), weights)
         if self._accept_update(value):
-            self.optimizer.apply_gradients(zip([w.grad for w in weights], weights))
+            self.optimizer.apply_gradients(zip(grads, weights))
         self.zero_grad()
         return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def _training_plan(self, x):
+        """A compiled training plan for inputs like ``x``, or None (eager); see ``nnkit.models.train_plan``."""
+        return None
 
     def test_step(self, data):
         """One evaluation step (inference mode, no update); returns the logs."""
