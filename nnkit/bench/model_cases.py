@@ -8,6 +8,7 @@ import numpy as np
 
 from nnkit import layers as L
 from nnkit.bench.case import Case
+from nnkit.bench.jax_cases import jax_train_step
 from nnkit.losses import SparseCategoricalCrossentropy
 from nnkit.models import Sequential
 
@@ -68,8 +69,9 @@ def _data(batch, shape):
     return rng.standard_normal((batch,) + shape).astype(np.float32), rng.integers(0, 10, batch)
 
 
-def train_case(name, make_layers, make_torch, shape, batch=64, optimizer="sgd"):
-    """``optimizer``: "sgd" (lr 0.01, no momentum) or "adam" (Keras' defaults), in both frameworks."""
+def train_case(name, make_layers, make_torch, shape, batch=64, optimizer="sgd", jax_name=None):
+    """``optimizer``: "sgd" (lr 0.01, no momentum) or "adam" (Keras' defaults), in every framework;
+    ``jax_name``: the network in ``nnkit.bench.jax_cases`` (a JAX column when JAX is installed)."""
     x, y = _data(batch, shape)
 
     def nnkit_fn(backend):
@@ -93,7 +95,8 @@ def train_case(name, make_layers, make_torch, shape, batch=64, optimizer="sgd"):
         return step
 
     suffix = "" if optimizer == "sgd" else f" {optimizer}"
-    return Case(f"train step {name} b{batch}{suffix}", "model", 0.0, batch, nnkit_fn, torch_fn)
+    others = {"jax": jax_train_step(jax_name, batch, optimizer)} if jax_name else {}
+    return Case(f"train step {name} b{batch}{suffix}", "model", 0.0, batch, nnkit_fn, torch_fn, others=others)
 
 
 def inference_case(name, make_layers, make_torch, shape):
@@ -141,10 +144,11 @@ def inference_case(name, make_layers, make_torch, shape):
 
 def model_cases():
     return [
-        train_case("LeNet-5 28x28x1", lenet5_layers, torch_lenet5, (28, 28, 1)),
-        train_case("MLP 784-512-512-10", mlp_layers, torch_mlp, (28, 28, 1)),
-        train_case("MLP 784-512-512-10", mlp_layers, torch_mlp, (28, 28, 1), optimizer="adam"),
-        train_case("VGG block 32x32x3", vgg_block_layers, torch_vgg_block, (32, 32, 3)),
-        train_case("Keras example 100x100x3", keras_example_layers, torch_keras_example, (100, 100, 3)),
+        train_case("LeNet-5 28x28x1", lenet5_layers, torch_lenet5, (28, 28, 1), jax_name="lenet5"),
+        train_case("MLP 784-512-512-10", mlp_layers, torch_mlp, (28, 28, 1), jax_name="mlp"),
+        train_case("MLP 784-512-512-10", mlp_layers, torch_mlp, (28, 28, 1), optimizer="adam", jax_name="mlp"),
+        train_case("VGG block 32x32x3", vgg_block_layers, torch_vgg_block, (32, 32, 3), jax_name="vgg_block"),
+        train_case("Keras example 100x100x3", keras_example_layers, torch_keras_example, (100, 100, 3),
+                   jax_name="keras_example"),
         inference_case("LeNet-5 28x28x1", lenet5_layers, torch_lenet5, (28, 28, 1)),
     ]

@@ -55,6 +55,8 @@ def run_case(case, rounds, with_torch, with_numpy=True):
     finally:
         threadpool_limits(limits=1, user_api="blas")
         nnkit.set_backend("cython")
+        for fn in fns.values():
+            getattr(fn, "close", lambda: None)()  # worker processes (JAX) end with their case
 
 
 def run(cases, threads=(1, 2), rounds=7, with_torch=None, with_numpy=True, progress=print):
@@ -77,6 +79,7 @@ def run(cases, threads=(1, 2), rounds=7, with_torch=None, with_numpy=True, progr
                 "vs_numpy": times["numpy"] / t if "numpy" in times else None,
                 "vs_torch": times["torch"] / t if "torch" in times else None,
                 "vs_onnxruntime": times["onnxruntime"] / t if "onnxruntime" in times else None,
+                "vs_jax": times["jax"] / t if "jax" in times else None,
                 "times_ms": {k: v * 1e3 for k, v in times.items()},
             }
             rows.append(row)
@@ -113,12 +116,13 @@ def _fmt(value, spec, suffix=""):
 
 
 HEADER = (f"{'case':<46} {'thr':>3} {'ms':>9} {'items/s':>10} {'GFLOP/s':>8} {'x numpy':>8} {'x torch':>8} "
-          f"{'x ortrt':>8} {'roofline':>8}")
+          f"{'x jax':>8} {'x ortrt':>8} {'roofline':>8}")
 
 
 def format_row(row):
     return (f"{row['case']:<46} {row['threads']:>3} {row['ms']:>9.3f} {row['items_per_s']:>10.0f} "
             f"{_fmt(row['gflops'], '8.1f')} {_fmt(row['vs_numpy'], '7.2f', 'x')} "
-            f"{_fmt(row['vs_torch'], '7.2f', 'x')} {_fmt(row.get('vs_onnxruntime'), '7.2f', 'x')} "
+            f"{_fmt(row['vs_torch'], '7.2f', 'x')} {_fmt(row.get('vs_jax'), '7.2f', 'x')} "
+            f"{_fmt(row.get('vs_onnxruntime'), '7.2f', 'x')} "
             f"{_fmt(row['roofline'] and row['roofline'] * 100, '7.0f', '%')}")
 
