@@ -212,6 +212,7 @@ _CLASSES = {cls.__name__: cls for cls in (
 _ALIASES = {
     "zeros": Zeros, "zero": Zeros, "ones": Ones, "one": Ones, "constant": Constant,
     "random_normal": RandomNormal, "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
+    "normal": RandomNormal, "uniform": RandomUniform,  # Keras's short names (Embedding uses "uniform")
     "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
     "he_normal": HeNormal, "he_uniform": HeUniform, "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
 }

@@ -17,7 +17,8 @@ from nnkit.layers.lambda_layer import Identity, Lambda
 from nnkit.layers.merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
                                 concatenate, maximum, minimum, multiply, subtract)
 from nnkit.layers.naming import clear_session
-from nnkit.layers.normalization import BatchNormalization
+from nnkit.layers.embedding import Embedding
+from nnkit.layers.normalization import BatchNormalization, LayerNormalization
 from nnkit.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from nnkit.layers.prelu import PReLU
 from nnkit.layers.preprocessing import CenterCrop, Normalization, Rescaling, Resizing
@@ -25,10 +26,17 @@ from nnkit.layers.rearranging import Permute, RepeatVector
 from nnkit.layers.registry import custom_object_scope, deserialize, get, register, serialize
 from nnkit.layers.regularization import ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout2D
 from nnkit.layers.resampling import Cropping2D, UpSampling2D
+from nnkit.layers.sequence import (AveragePooling1D, Conv1D, Cropping1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
+                                   MaxPooling1D, UpSampling1D, ZeroPadding1D)
 from nnkit.layers.reshaping import Flatten, Reshape, ZeroPadding2D
 from nnkit.layers.symbolic import SymbolicTensor
 
 # Keras aliases
+Convolution1D = Conv1D
+MaxPool1D = MaxPooling1D
+AvgPool1D = AveragePooling1D
+GlobalAvgPool1D = GlobalAveragePooling1D
+GlobalMaxPool1D = GlobalMaxPooling1D
 Convolution2D = Conv2D
 Convolution2DTranspose = Conv2DTranspose
 MaxPool2D = MaxPooling2D
@@ -37,6 +45,9 @@ GlobalAvgPool2D = GlobalAveragePooling2D
 GlobalMaxPool2D = GlobalMaxPooling2D
 
 __all__ = [
+    "Embedding", "LayerNormalization", "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Convolution1D", "MaxPool1D", "AvgPool1D",
+    "GlobalAvgPool1D", "GlobalMaxPool1D",
     "Layer", "Input", "InputLayer", "InputSpec", "SymbolicTensor",
     "Dense", "Activation", "Dropout", "Flatten", "Reshape", "ZeroPadding2D",
     "Conv2D", "DepthwiseConv2D", "SeparableConv2D",

@@ -1,8 +1,9 @@
-"""BatchNormalization with Keras's arguments and defaults."""
+"""BatchNormalization and LayerNormalization with Keras's arguments and defaults."""
 import numpy as np
 
 from nnkit import functional as F
 from nnkit import initializers as nninitializers
+from nnkit import ops
 from nnkit.layers.base import Layer
 from nnkit.layers.input_spec import InputSpec
 from nnkit.layers.registry import register
@@ -74,3 +75,65 @@ class BatchNormalization(Layer):
                 **{key: nninitializers.serialize(getattr(self, key)) for key in (
                     "beta_initializer", "gamma_initializer", "moving_mean_initializer",
                     "moving_variance_initializer")}}
+
+
+@register
+class LayerNormalization(Layer):
+    """Normalise each sample over ``axis`` (an int or a list; default the last): ``(x - mean) / sqrt(var + eps)``
+    with the biased variance, then ``* gamma + beta``, gamma and beta shaped like those axes (Keras 3's
+    defaults: ``epsilon=1e-3``, ``center`` and ``scale`` on).  No running statistics: training and
+    inference compute the same."""
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", rms_scaling=False, **kwargs):
+        super().__init__(**kwargs)
+        axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        if not axes or not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+            raise self._error(f"axis must be an int or a list of ints, got {axis!r}")
+        if epsilon <= 0:
+            raise self._error(f"epsilon must be positive, got {epsilon}")
+        if rms_scaling:
+            raise self._error("rms_scaling=True is not supported")
+        self.axis = axis if isinstance(axis, (int, np.integer)) else [int(a) for a in axes]
+        self._axes_given = [int(a) for a in axes]
+        self.epsilon, self.center, self.scale = float(epsilon), bool(center), bool(scale)
+        self.beta_initializer = self._initializer(beta_initializer, "beta_initializer")
+        self.gamma_initializer = self._initializer(gamma_initializer, "gamma_initializer")
+
+    def _axes(self, rank):
+        axes = sorted({a % rank for a in self._axes_given})
+        if any(not -rank <= a < rank for a in self._axes_given) or 0 in axes:
+            raise self._error(f"axis {self.axis} is out of range (or the batch axis) for an input of rank {rank}")
+        return axes
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        axes = self._axes(rank)
+        if any(input_shape[a] is None for a in axes):
+            raise self._error(f"the normalised axes {axes} must have known sizes, got {format_shape(input_shape)}")
+        # gamma and beta broadcast over the other axes: the normalised axes' sizes, in order
+        shape = tuple(input_shape[a] for a in axes)
+        self.gamma = self.add_weight("gamma", shape, self.gamma_initializer) if self.scale else None
+        self.beta = self.add_weight("beta", shape, self.beta_initializer) if self.center else None
+
+    def call(self, inputs):
+        rank = inputs.ndim
+        axes = tuple(self._axes(rank))
+        mean = inputs.mean(axis=axes, keepdims=True)
+        centred = inputs - mean
+        var = (centred * centred).mean(axis=axes, keepdims=True)
+        y = centred / ops.sqrt(var + self.epsilon)
+        expand = tuple(inputs.shape[a] if a in axes else 1 for a in range(rank))
+        if self.gamma is not None:
+            y = y * ops.reshape(self.gamma, expand)
+        if self.beta is not None:
+            y = y + ops.reshape(self.beta, expand)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale, "beta_initializer": nninitializers.serialize(self.beta_initializer),
+                "gamma_initializer": nninitializers.serialize(self.gamma_initializer)}

@@ -1,0 +1,272 @@
+"""Layers over sequences (batch, steps, features): Conv1D, the 1-D poolings, padding, cropping and upsampling.
+
+Each runs on the 2-D kernels: a sequence is an image one pixel high,
+``(N, L, C) -> (N, 1, L, C)``, so Conv1D is a Conv2D with a ``(1, k)`` kernel
+(no second convolution implementation) and inherits its algorithms, fused
+ReLU and tests.
+"""
+import numpy as np
+
+from nnkit import activations as nnactivations
+from nnkit import functional as F
+from nnkit import initializers as nninitializers
+from nnkit import ops
+from nnkit.layers.base import Layer
+from nnkit.layers.input_spec import InputSpec
+from nnkit.layers.registry import register
+from nnkit.layers.shapes import conv_output_length, format_shape
+from nnkit.tensor import Tensor
+
+
+def _positive_int(layer, name, value):
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise layer._error(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _sequence_shape(layer, input_shape):
+    if len(input_shape) != 3:
+        raise layer._error(f"expected a 3-D input (batch, steps, features), got {format_shape(input_shape)}")
+    return input_shape
+
+
+def _as_image(x):
+    return ops.reshape(x, (x.shape[0], 1) + x.shape[1:])
+
+
+def _as_sequence(y):
+    return ops.reshape(y, (y.shape[0],) + y.shape[2:])
+
+
+@register
+class Conv1D(Layer):
+    """1-D convolution over steps: kernel ``(kernel_size, features // groups, filters)``, bias ``(filters,)``.
+
+    ``padding``: ``'valid'``, ``'same'`` (the odd step at the end, as Keras) or
+    ``'causal'`` (``(kernel_size - 1) * dilation_rate`` zeros before the first step,
+    so output ``t`` sees inputs up to ``t`` only).
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, groups=1,
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise self._error(f"only data_format='channels_last' (batch, steps, features) is supported, got "
+                              f"{data_format!r}")
+        self.filters = _positive_int(self, "filters", filters)
+        self.kernel_size = _positive_int(self, "kernel_size", kernel_size)
+        self.strides = _positive_int(self, "strides", strides)
+        self.dilation_rate = _positive_int(self, "dilation_rate", dilation_rate)
+        self.groups = _positive_int(self, "groups", groups)
+        self.padding = padding.lower() if isinstance(padding, str) else padding
+        if self.padding not in ("valid", "same", "causal"):
+            raise self._error(f"unknown padding {padding!r}; valid choices: valid, same, causal")
+        if self.filters % self.groups:
+            raise self._error(f"filters ({self.filters}) must be divisible by groups ({self.groups})")
+        self.activation = self._activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = self._initializer(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = self._initializer(bias_initializer, "bias_initializer")
+        self.input_spec = InputSpec(ndim=3)
+
+    def build(self, input_shape):
+        channels = _sequence_shape(self, input_shape)[-1]
+        if channels is None or channels % self.groups:
+            raise self._error(f"the input's features ({channels}) must be known and divisible by groups "
+                              f"({self.groups})")
+        self.kernel = self.add_weight("kernel", (self.kernel_size, channels // self.groups, self.filters),
+                                      self.kernel_initializer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self.compute_output_shape(input_shape)
+
+    def _pads(self, length):
+        span = (self.kernel_size - 1) * self.dilation_rate
+        if self.padding == "causal":
+            return ((0, 0), (span, 0))
+        if self.padding == "same":
+            return ((0, 0), F.resolve_padding("conv1d", "same", (length,), (self.kernel_size,), (self.strides,),
+                                              (self.dilation_rate,))[0])
+        return ((0, 0), (0, 0))
+
+    def call(self, inputs):
+        fused = nnactivations.fusable(self.activation)
+        kernel = ops.reshape(self.kernel, (1,) + self.kernel.shape)
+        y = F.conv2d(_as_image(inputs), kernel, self.bias, strides=(1, self.strides), padding=self._pads(
+            inputs.shape[1]), dilation=(1, self.dilation_rate), groups=self.groups, activation=fused)
+        y = _as_sequence(y)
+        return y if fused else self.activation(y)
+
+    def compute_output_shape(self, input_shape):
+        n, length, _ = _sequence_shape(self, input_shape)
+        padding = "same" if self.padding == "causal" else self.padding  # causal keeps ceil(L / stride) steps
+        out = conv_output_length(length, self.kernel_size, padding, self.strides, self.dilation_rate)
+        if out is not None and out < 1:
+            raise self._error(f"input {format_shape(input_shape)} is shorter than the kernel span "
+                              f"{(self.kernel_size - 1) * self.dilation_rate + 1} with padding='valid'")
+        return (n, out, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding, "dilation_rate": self.dilation_rate,
+                "groups": self.groups, "activation": nnactivations.serialize(self.activation),
+                "use_bias": self.use_bias, "kernel_initializer": nninitializers.serialize(self.kernel_initializer),
+                "bias_initializer": nninitializers.serialize(self.bias_initializer)}
+
+
+class _Pooling1D(Layer):
+    pool = None
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise self._error(f"only data_format='channels_last' is supported, got {data_format!r}")
+        self.pool_size = _positive_int(self, "pool_size", pool_size)
+        self.strides = self.pool_size if strides is None else _positive_int(self, "strides", strides)
+        self.padding = padding.lower() if isinstance(padding, str) else padding
+        if self.padding not in ("valid", "same"):
+            raise self._error(f"unknown padding {padding!r}; valid choices: valid, same")
+        self.input_spec = InputSpec(ndim=3)
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+
+    def call(self, inputs):
+        return _as_sequence(type(self).pool(_as_image(inputs), (1, self.pool_size), (1, self.strides), self.padding))
+
+    def compute_output_shape(self, input_shape):
+        n, length, c = _sequence_shape(self, input_shape)
+        out = conv_output_length(length, self.pool_size, self.padding, self.strides)
+        if out is not None and out < 1:
+            raise self._error(f"input {format_shape(input_shape)} is shorter than the pool window "
+                              f"{self.pool_size} with padding='valid'")
+        return (n, out, c)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding}
+
+
+@register
+class MaxPooling1D(_Pooling1D):
+    """Maximum over each window of ``pool_size`` steps; ``strides`` defaults to ``pool_size``."""
+    pool = staticmethod(F.max_pool2d)
+
+
+@register
+class AveragePooling1D(_Pooling1D):
+    """Mean over each window (padding excluded from the count, as Keras)."""
+    pool = staticmethod(F.avg_pool2d)
+
+
+class _GlobalPooling1D(Layer):
+    reduce = None
+
+    def __init__(self, keepdims=False, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise self._error(f"only data_format='channels_last' is supported, got {data_format!r}")
+        self.keepdims = bool(keepdims)
+        self.input_spec = InputSpec(ndim=3)
+
+    def call(self, inputs):
+        return type(self).reduce(inputs, axis=1, keepdims=self.keepdims)
+
+    def compute_output_shape(self, input_shape):
+        n, _, c = _sequence_shape(self, input_shape)
+        return (n, 1, c) if self.keepdims else (n, c)
+
+    def get_config(self):
+        return {**super().get_config(), "keepdims": self.keepdims}
+
+
+@register
+class GlobalAveragePooling1D(_GlobalPooling1D):
+    """Mean over the steps: (batch, steps, features) -> (batch, features)."""
+    reduce = staticmethod(ops.mean)
+
+
+@register
+class GlobalMaxPooling1D(_GlobalPooling1D):
+    """Maximum over the steps: (batch, steps, features) -> (batch, features)."""
+    reduce = staticmethod(ops.max)
+
+
+def _pair_of_non_negative(layer, name, value):
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0
+                                 for v in pair):
+        raise layer._error(f"{name} must be a non-negative int or a pair of them, got {value!r}")
+    return tuple(int(v) for v in pair)
+
+
+@register
+class ZeroPadding1D(Layer):
+    """Zeros before and after the steps: ``padding`` an int (both sides) or ``(before, after)``."""
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _pair_of_non_negative(self, "padding", padding)
+        self.input_spec = InputSpec(ndim=3)
+
+    def call(self, inputs):
+        before, after = self.padding
+        n, _, c = inputs.shape
+        parts = ([Tensor(np.zeros((n, before, c), inputs.dtype))] if before else []) + [inputs] + \
+            ([Tensor(np.zeros((n, after, c), inputs.dtype))] if after else [])
+        return ops.concatenate(parts, axis=1) if len(parts) > 1 else inputs
+
+    def compute_output_shape(self, input_shape):
+        n, length, c = _sequence_shape(self, input_shape)
+        return (n, None if length is None else length + sum(self.padding), c)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": list(self.padding)}
+
+
+@register
+class Cropping1D(Layer):
+    """Drop steps at the start and the end: ``cropping`` an int (both sides) or ``(start, end)``."""
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = _pair_of_non_negative(self, "cropping", cropping)
+        self.input_spec = InputSpec(ndim=3)
+
+    def call(self, inputs):
+        start, end = self.cropping
+        self.compute_output_shape((None,) + inputs.shape[1:])
+        return inputs[:, start:inputs.shape[1] - end]
+
+    def compute_output_shape(self, input_shape):
+        n, length, c = _sequence_shape(self, input_shape)
+        if length is not None and length - sum(self.cropping) < 1:
+            raise self._error(f"cropping {self.cropping} leaves no step of an input of {length} steps")
+        return (n, None if length is None else length - sum(self.cropping), c)
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": list(self.cropping)}
+
+
+@register
+class UpSampling1D(Layer):
+    """Repeat each step ``size`` times: (batch, steps, features) -> (batch, steps * size, features)."""
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.size = _positive_int(self, "size", size)
+        self.input_spec = InputSpec(ndim=3)
+
+    def call(self, inputs):
+        n, length, c = inputs.shape
+        stacked = ops.stack([inputs] * self.size, axis=2)  # (n, steps, size, c): each step's copies together
+        return ops.reshape(stacked, (n, length * self.size, c))
+
+    def compute_output_shape(self, input_shape):
+        n, length, c = _sequence_shape(self, input_shape)
+        return (n, None if length is None else length * self.size, c)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
