@@ -10,7 +10,7 @@ from types import MappingProxyType
 import numpy as np
 
 from nnkit import backend, ops
-from nnkit.backend.validate import memoized
+from nnkit.backend.validate import geometry_int, memoized
 from nnkit import random as nnrandom
 from nnkit.tensor import Function, Tensor, as_tensor
 
@@ -22,10 +22,16 @@ __all__ = [
 
 # -- geometry -------------------------------------------------------------------
 def _pair(op, name, value):
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair) or min(pair) < 1:
+    """An int or a pair of ints, each at least 1 (a float is an error, never truncated)."""
+    if isinstance(value, (int, np.integer)):
+        value = (value, value)
+    try:
+        pair = tuple(value)
+    except TypeError:
+        raise TypeError(f"{op}: expected {name} to be a positive int or a pair of them, got {value!r}") from None
+    if len(pair) != 2:
         raise ValueError(f"{op}: expected {name} to be a positive int or a pair of them, got {value!r}")
-    return tuple(int(v) for v in pair)
+    return tuple(geometry_int(op, name, v, 1, value) for v in pair)
 
 
 def resolve_padding(op, padding, size, kernel, strides, dilation=(1, 1)):
@@ -49,16 +55,20 @@ def resolve_padding(op, padding, size, kernel, strides, dilation=(1, 1)):
             return tuple(pads)
         raise ValueError(f"{op}: unknown padding {padding!r}; valid choices: 'valid', 'same', an int, "
                          f"a pair, or ((top, bottom), (left, right))")
+    def pad(v):
+        return geometry_int(op, "padding", v, 0, padding)
+
     if isinstance(padding, (int, np.integer)):
-        return ((int(padding),) * 2,) * 2
+        return ((pad(padding),) * 2,) * 2
     try:
         a, b = padding
+        if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
+            return ((pad(a), pad(a)), (pad(b), pad(b)))
+        (t, bottom), (left, right) = a, b
     except (TypeError, ValueError):
         raise ValueError(f"{op}: cannot read padding {padding!r}; valid choices: 'valid', 'same', an int, "
                          f"a pair, or ((top, bottom), (left, right))") from None
-    if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
-        return ((int(a), int(a)), (int(b), int(b)))
-    return (tuple(int(v) for v in a), tuple(int(v) for v in b))
+    return ((pad(t), pad(bottom)), (pad(left), pad(right)))
 
 
 def _image(op, shape):
