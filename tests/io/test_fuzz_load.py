@@ -18,8 +18,7 @@ import struct
 import numpy as np
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings, strategies as st  # in the test extra: missing is a failure
 
 from nnkit import optimizers  # noqa: E402
 from nnkit.io import checkpoint, model_io, rng_state  # noqa: E402
