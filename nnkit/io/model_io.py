@@ -217,6 +217,9 @@ def restore_optimizer(model, tensors, metadata, path):
         raise ValueError(f"{path}: the file holds {saved['class_name']} state but the model is compiled with "
                          f"{type(optimizer).__name__}; compile with the same optimizer or load with compile=False")
     state = state_tree.unpack(saved["state"], tensors, path)
+    from nnkit.io.training_state import check_optimizer_state
+
+    check_optimizer_state(path, state, {name: w.data.dtype for name, w in named_weights(model).items()})
     _guard(path, "optimizer state does not fit the model",
            lambda: optimizer.set_state(state, weights=model.trainable_weights))
     return optimizer
