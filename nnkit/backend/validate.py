@@ -44,6 +44,12 @@ def float_array(op, name, a, ndim=None):
     return np.ascontiguousarray(a)
 
 
+def as_rows(a):
+    """``a`` (..., C) as its (M, C) matrix of rows.  Unlike ``reshape(-1, C)``, also when C is 0 (then -1 is
+    ambiguous and NumPy refuses: "cannot reshape array of size 0")."""
+    return a.reshape(int(np.prod(a.shape[:-1], dtype=np.int64)), a.shape[-1])
+
+
 def same_dtype(op, **arrays):
     """Mixed float dtypes are an error, never a silent cast."""
     dtype = None
