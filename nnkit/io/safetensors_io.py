@@ -9,10 +9,11 @@ read by the ``safetensors`` package and vice versa.
 
 Integrity: the writer stores a CRC-32 of each tensor's bytes in the metadata
 (``tensor_crc32``, a JSON object of tensor name to 8 hex digits: still plain
-safetensors, readable by any reader) and the reader checks every tensor it
-loads against it, so a flipped bit in the data is an error naming the tensor.
-Files without the entry (other writers, older nnkit) load unchecked.  The entry
-is a detail of the file: ``read_safetensors`` and ``read_metadata`` leave it
+safetensors, readable by any reader) and one of the other metadata entries
+(``metadata_crc32``: the architecture and training JSON); the reader checks
+them, so a flipped bit in the data or in the metadata is an error (naming the
+tensor).  Files without them (other writers, older nnkit) load unchecked.  Both
+are details of the file: ``read_safetensors`` and ``read_metadata`` leave them
 out of the metadata they return.
 
 The reader trusts nothing: every length is checked against the file's real
@@ -36,6 +37,7 @@ MAX_HEADER_BYTES = 16 * 2**20
 MAX_NDIM = 64
 METADATA_KEY = "__metadata__"
 CHECKSUM_KEY = "tensor_crc32"
+METADATA_CHECKSUM_KEY = "metadata_crc32"  # of every other metadata entry, the tensor checksums included
 _CRC = re.compile(r"[0-9a-f]{8}\Z")
 
 # safetensors dtype code -> NumPy little-endian dtype.  BF16 is read (widened
@@ -70,11 +72,13 @@ def write_safetensors(path, tensors, metadata=None):
         array = np.asarray(value)
         arrays[name] = array.astype(DTYPES[dtype_code(array.dtype)], order="C", copy=False)  # keeps 0-d shape
     metadata = dict(metadata or {})
-    bad = [k for k, v in metadata.items() if not isinstance(k, str) or not isinstance(v, str) or k == CHECKSUM_KEY]
+    bad = [k for k, v in metadata.items()
+           if not isinstance(k, str) or not isinstance(v, str) or k in (CHECKSUM_KEY, METADATA_CHECKSUM_KEY)]
     if bad:
-        raise ValueError(f"safetensors: metadata must map str to str, and {CHECKSUM_KEY!r} is the writer's; "
-                         f"bad entries: {bad!r}")
+        raise ValueError(f"safetensors: metadata must map str to str, and {CHECKSUM_KEY!r} and "
+                         f"{METADATA_CHECKSUM_KEY!r} are the writer's; bad entries: {bad!r}")
     metadata[CHECKSUM_KEY] = config_json.dumps({name: _crc32(array) for name, array in arrays.items()})
+    metadata[METADATA_CHECKSUM_KEY] = _metadata_crc32(metadata)
     # Widest dtypes first so every tensor stays aligned to its item size.
     order = sorted(arrays, key=lambda n: -arrays[n].dtype.itemsize)
     offsets, end = {}, 0
@@ -168,6 +172,10 @@ def _read_header(f, path):
         raise FileFormatError(path, "__metadata__ must map strings to strings")
     data_len = size - 8 - header_len
     entries = [_parse_entry(path, name, info, data_len) for name, info in header.items()]
+    recorded = metadata.pop(METADATA_CHECKSUM_KEY, None)
+    if recorded is not None and recorded != _metadata_crc32(metadata):
+        raise FileFormatError(path, f"the metadata does not match its checksum (CRC-32 {_metadata_crc32(metadata)}, "
+                                    f"the file records {_short(recorded)}): the file is damaged")
     checksums = _read_checksums(path, metadata.pop(CHECKSUM_KEY, None), entries)
     for entry in entries:
         entry.crc = None if checksums is None else checksums[entry.name]
@@ -218,6 +226,11 @@ def read_safetensors(path, names=None):
 def _crc32(array):
     """8 hex digits: the CRC-32 of an array's bytes as stored (little-endian, C order)."""
     return f"{zlib.crc32(array.reshape(-1).view(np.uint8)):08x}"
+
+
+def _metadata_crc32(metadata):
+    """8 hex digits: the CRC-32 of the metadata entries (keys sorted, UTF-8)."""
+    return f"{zlib.crc32(config_json.dumps(dict(sorted(metadata.items()))).encode('utf-8')):08x}"
 
 
 def _read_checksums(path, text, entries):

@@ -10,7 +10,8 @@ import nnkit
 from nnkit import optimizers
 from nnkit.io import checkpoint, model_io
 from nnkit.io.errors import FileFormatError
-from nnkit.io.safetensors_io import CHECKSUM_KEY, read_metadata, read_safetensors, write_safetensors
+from nnkit.io.safetensors_io import (CHECKSUM_KEY, METADATA_CHECKSUM_KEY, read_metadata, read_safetensors,
+                                     write_safetensors)
 from nnkit.layers import Dense
 from nnkit.models.sequential import Sequential
 
@@ -89,8 +90,17 @@ def test_a_flipped_bit_in_any_tensor_is_an_error_naming_it(tmp_path, kind):
 def test_files_without_checksums_still_load(tmp_path, kind):
     save, load = SAVES[kind]
     save(model(), tmp_path / "f")
-    edit_header(tmp_path / "f", lambda h: h["__metadata__"].pop(CHECKSUM_KEY))
+    edit_header(tmp_path / "f", lambda h: [h["__metadata__"].pop(k) for k in (CHECKSUM_KEY, METADATA_CHECKSUM_KEY)])
     assert load(tmp_path / "f") is not None
+
+
+@pytest.mark.parametrize("kind", sorted(SAVES))
+def test_a_changed_metadata_entry_is_an_error(tmp_path, kind):
+    save, load = SAVES[kind]
+    save(model(), tmp_path / "f")
+    edit_header(tmp_path / "f", lambda h: h["__metadata__"].update(kind=h["__metadata__"]["kind"] + " "))
+    with pytest.raises(FileFormatError, match="the metadata does not match its checksum"):
+        load(tmp_path / "f")
 
 
 @pytest.mark.parametrize("value,problem", [
@@ -101,14 +111,16 @@ def test_files_without_checksums_still_load(tmp_path, kind):
 ])
 def test_a_damaged_checksum_entry_is_an_error(tmp_path, value, problem):
     model_io.save_weights(model(), tmp_path / "f")
-    edit_header(tmp_path / "f", lambda h: h["__metadata__"].update({CHECKSUM_KEY: value}))
+    edit_header(tmp_path / "f", lambda h: h["__metadata__"].update({CHECKSUM_KEY: value}) or
+                h["__metadata__"].pop(METADATA_CHECKSUM_KEY))
     with pytest.raises(FileFormatError, match=problem):
         read_safetensors(tmp_path / "f")
 
 
 def test_the_key_is_reserved_for_the_writer(tmp_path):
-    with pytest.raises(ValueError, match=CHECKSUM_KEY):
-        write_safetensors(tmp_path / "f", {"a": np.ones(2)}, {CHECKSUM_KEY: "{}"})
+    for key in (CHECKSUM_KEY, METADATA_CHECKSUM_KEY):
+        with pytest.raises(ValueError, match=key):
+            write_safetensors(tmp_path / "f", {"a": np.ones(2)}, {key: "{}"})
 
 
 def test_other_readers_read_the_file(tmp_path):
