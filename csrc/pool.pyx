@@ -298,6 +298,14 @@ cdef inline void _add_run(floating* dst, const floating* src, Py_ssize_t n) noex
         dst[i] += src[i]
 
 
+cdef inline bint _all_finite(const floating* a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating bad = 0
+    for i in range(n):
+        bad += a[i] - a[i]  # 0 for a finite value, NaN for inf or NaN; a sum vectorises where a test would not
+    return bad == 0
+
+
 cdef void _window_step(Run* run, const floating* src, Py_ssize_t step, Py_ssize_t lo, Py_ssize_t hi,
                        Py_ssize_t s, Py_ssize_t e, Py_ssize_t block, floating* acc, Py_ssize_t m) noexcept nogil:
     """acc (m values) = the sum of the rows in [s, e) ∩ [lo, hi), row r being src + (r - lo) * step.
@@ -305,15 +313,17 @@ cdef void _window_step(Run* run, const floating* src, Py_ssize_t step, Py_ssize_
     Windows come in order (s and e never decrease); each follows from the last one when both start in the
     same block of ``block`` positions, else is summed from scratch."""
     cdef Py_ssize_t r
-    if run.block != s // block:
-        memset(acc, 0, m * sizeof(floating))
-        for r in range(max(s, lo), min(e, hi)):
-            _add_run(acc, src + (r - lo) * step, m)
-    else:
+    if run.block == s // block:
         for r in range(max(run.e, lo), min(e, hi)):  # entering
             _add_run(acc, src + (r - lo) * step, m)
         for r in range(max(run.s, lo), min(s, hi)):  # leaving
             _sub_run(acc, src + (r - lo) * step, m)
+    if run.block != s // block or not _all_finite(acc, m):
+        # from scratch: a new block, or an inf that left the window (inf - inf is NaN) or a sum that overflowed
+        # on the way: the direct sum's answer, inf where it is inf
+        memset(acc, 0, m * sizeof(floating))
+        for r in range(max(s, lo), min(e, hi)):
+            _add_run(acc, src + (r - lo) * step, m)
     run.block, run.s, run.e = s // block, s, e
 
 

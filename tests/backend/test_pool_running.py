@@ -78,3 +78,27 @@ def test_cancellation_stays_within_one_window(running_for_every_window):
     x[0, 0, 3] = 1e12
     y = cy.avg_pool2d_forward(x, (1, 4), (1, 1), ((0, 0), (0, 0)))
     np.testing.assert_array_equal(y[0, 0, 4:, 0], 1.0)  # every window past the huge value: exactly 1
+
+
+def assert_same_non_finite(got, expected):
+    for mask in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(mask(got), mask(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-10)
+
+
+@pytest.mark.parametrize("geometry", [((3, 3), (1, 1), ((0, 0), (0, 0))), ((10, 10), (1, 1), ((0, 0), (0, 0))),
+                                      ((4, 9), (2, 1), ((1, 2), (3, 4)))])
+def test_non_finite_values_give_the_reference_answer(running_for_every_window, geometry):
+    """An inf leaving a running sum would leave NaN (inf - inf) where the window sum is finite: such sums are
+    taken again from scratch."""
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 20, 20, 2))
+    x[0, 3, 3, 0], x[1, 5, 5, 1], x[0, 10, 4, 1] = np.inf, -np.inf, np.nan
+    y = cy.avg_pool2d_forward(x, *geometry)
+    assert_same_non_finite(y, ref.avg_pool2d_forward(x, *geometry))
+    assert np.isfinite(y).sum() > y.size // 2
+    dy = rng.standard_normal(y.shape)
+    dy[0, 1, 1, 0] = np.inf
+    assert_same_non_finite(cy.avg_pool2d_backward(dy, x.shape, *geometry),
+                           ref.avg_pool2d_backward(dy, x.shape, *geometry))
