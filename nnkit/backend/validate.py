@@ -5,6 +5,7 @@ what it expected and what it got.  Checks return normalised values (for
 example a C-contiguous copy) so callers can hand them straight to a kernel.
 """
 import functools
+import math
 import operator
 
 import numpy as np
@@ -47,7 +48,7 @@ def float_array(op, name, a, ndim=None):
 def as_rows(a):
     """``a`` (..., C) as its (M, C) matrix of rows.  Unlike ``reshape(-1, C)``, also when C is 0 (then -1 is
     ambiguous and NumPy refuses: "cannot reshape array of size 0")."""
-    return a.reshape(int(np.prod(a.shape[:-1], dtype=np.int64)), a.shape[-1])
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
 def same_dtype(op, **arrays):
