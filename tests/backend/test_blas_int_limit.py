@@ -84,3 +84,19 @@ def test_limit_is_clamped_to_a_valid_int():
         np.testing.assert_array_equal(cy_gemm.matmul(a, a, trans_b=True), a @ a.T)
     assert gemm_ext._set_blas_int_max(2**40) == 2**31 - 1  # restore path: never above INT_MAX
     gemm_ext._set_blas_int_max(2**31 - 1)
+
+
+@pytest.mark.slow
+def test_a_real_product_over_more_than_2_to_the_31_terms():
+    """(1, K) @ (K, 1) with K > INT_MAX at full size: once narrowed to int (a wrong sum or BLAS's "illegal value").
+
+    Zeros from calloc are never written except at the four places set here, so the 2 x 8 GiB operands are read
+    through the kernel's shared zero page: no memory to speak of, a few seconds of arithmetic."""
+    k = 2**31 + 2
+    try:
+        x, w = np.zeros((1, k), np.float32), np.zeros((k, 1), np.float32)
+    except MemoryError:
+        pytest.skip("the system refuses 16 GiB of (untouched) address space")
+    for i, at in enumerate([0, 2**31 - 1, 2**31, 2**31 + 1]):
+        x[0, at], w[at, 0] = i + 1, 0.5 * (i + 1)
+    np.testing.assert_array_equal(cy_gemm.matmul(x, w), [[0.5 * (1 + 4 + 9 + 16)]])
