@@ -4,6 +4,7 @@ Environment switches (all off by default):
   NNKIT_DEBUG=1   bounds checking, wraparound and initialized checks back on (a checked build)
   NNKIT_NATIVE=1  -march=native for a source build tuned to this CPU (never in a wheel)
   NNKIT_KERNELS=conv,pool   build only these kernels (a faster edit-compile loop)
+  NNKIT_ASAN=1    AddressSanitizer (-fsanitize=address): run Python with libasan preloaded (see .ci/run)
 """
 import os
 import sys
@@ -20,6 +21,7 @@ if os.environ.get("NNKIT_KERNELS"):
 
 DEBUG = os.environ.get("NNKIT_DEBUG") == "1"
 NATIVE = os.environ.get("NNKIT_NATIVE") == "1"
+ASAN = os.environ.get("NNKIT_ASAN") == "1"
 
 if sys.platform == "win32":
     compile_args, link_args = ["/O2", "/openmp"], []
@@ -31,6 +33,10 @@ if NATIVE:
     compile_args.append("-march=native")
 if DEBUG:
     compile_args = [a for a in compile_args if not a.startswith("-O")] + ["-O0", "-g"]
+if ASAN:  # the raw-pointer indexing the checked build cannot see; -O1 as ASan recommends (and a quicker build)
+    compile_args = [a for a in compile_args if not a.startswith("-O")] + ["-O1", "-g", "-fsanitize=address",
+                                                                         "-fno-omit-frame-pointer"]
+    link_args = link_args + ["-fsanitize=address"]
 
 directives = {
     "language_level": 3,
@@ -56,7 +62,7 @@ extensions = [
 
 # Release and debug builds keep their generated C and objects apart, so that
 # switching NNKIT_DEBUG never reuses the other build's output.
-flavour = "debug" if DEBUG else ("native" if NATIVE else "release")
+flavour = ("debug" if DEBUG else ("native" if NATIVE else "release")) + ("-asan" if ASAN else "")
 setup(
     ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["csrc"],
                           build_dir=f"build/{flavour}/cython"),

@@ -36,7 +36,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc
 
-from blas cimport gemm
+from blas cimport gemm, set_blas_int_max
 from denormal cimport nnkit_flush_denormals
 
 cdef enum Algorithm:
@@ -59,8 +59,9 @@ cdef struct Geom:
 
 
 cdef Geom make_geom(Py_ssize_t* x_shape, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t f,
-                    Py_ssize_t oh, Py_ssize_t ow, int sh, int sw, int pt, int pl,
-                    int dil_h, int dil_w, int groups, int nthreads) noexcept:
+                    Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt,
+                    Py_ssize_t pl, Py_ssize_t dil_h, Py_ssize_t dil_w, Py_ssize_t groups,
+                    int nthreads) noexcept:
     cdef Geom g
     g.n, g.h, g.w, g.c = x_shape[0], x_shape[1], x_shape[2], x_shape[3]
     g.kh, g.kw, g.f, g.oh, g.ow = kh, kw, f, oh, ow
@@ -518,15 +519,15 @@ cdef void forward_chunk(const floating* x, const floating* w, const floating* b,
         beta = 1
     if algorithm == ALGO_IM2COL_T:
         im2col_t_rows(x, buf, g, r0, r1)
-        gemm(True, False, <int>m, <int>g.f, <int>g.k, 1, buf, <int>m, w, <int>g.f, beta, yc, <int>g.f)
+        gemm(True, False, m, g.f, g.k, 1, buf, m, w, g.f, beta, yc, g.f)
         return
     if algorithm == ALGO_IM2COL:
         for r in range(r0, r1):
             im2col_row(x, buf + (r - r0) * g.ow * g.k, g, r // g.oh, r % g.oh)
         cols, ld = buf, g.k
     for grp in range(g.groups):
-        gemm(False, False, <int>m, <int>g.fg, <int>g.kg, 1, cols + grp * g.kg, <int>ld,
-             w + grp * g.fg, <int>g.f, beta, yc + grp * g.fg, <int>g.f)
+        gemm(False, False, m, g.fg, g.kg, 1, cols + grp * g.kg, ld,
+             w + grp * g.fg, g.f, beta, yc + grp * g.fg, g.f)
 
 
 cdef void fold_rows(const floating* cols, floating* dx, const Geom* g,
@@ -556,9 +557,9 @@ cdef void backward_chunk(const floating* dy, const floating* x, const floating* 
     if algorithm == ALGO_IM2COL_T:
         if dw != NULL:
             im2col_t_rows(x, buf, g, r0, r1)
-            gemm(False, False, <int>g.k, <int>g.f, <int>m, 1, buf, <int>m, dyc, <int>g.f, 1, dw, <int>g.f)
+            gemm(False, False, g.k, g.f, m, 1, buf, m, dyc, g.f, 1, dw, g.f)
         if dx != NULL:
-            gemm(False, True, <int>g.k, <int>m, <int>g.f, 1, w, <int>g.f, dyc, <int>g.f, 0, buf, <int>m)
+            gemm(False, True, g.k, m, g.f, 1, w, g.f, dyc, g.f, 0, buf, m)
             col2im_t_rows(buf, dx, g, r0, r1)
         return
     if dw != NULL:
@@ -567,18 +568,18 @@ cdef void backward_chunk(const floating* dy, const floating* x, const floating* 
                 im2col_row(x, buf + (r - r0) * g.ow * g.k, g, r // g.oh, r % g.oh)
             cols, ld = buf, g.k
         for grp in range(g.groups):
-            gemm(True, False, <int>g.kg, <int>g.fg, <int>m, 1, cols + grp * g.kg, <int>ld,
-                 dyc + grp * g.fg, <int>g.f, 1, dw + grp * g.fg, <int>g.f)
+            gemm(True, False, g.kg, g.fg, m, 1, cols + grp * g.kg, ld,
+                 dyc + grp * g.fg, g.f, 1, dw + grp * g.fg, g.f)
     if dx == NULL:
         return
     if algorithm == ALGO_POINTWISE:  # dx rows are the dcols rows
         for grp in range(g.groups):
-            gemm(False, True, <int>m, <int>g.cg, <int>g.fg, 1, dyc + grp * g.fg, <int>g.f,
-                 w + grp * g.fg, <int>g.f, 0, dx + r0 * g.ow * g.c + grp * g.cg, <int>g.c)
+            gemm(False, True, m, g.cg, g.fg, 1, dyc + grp * g.fg, g.f,
+                 w + grp * g.fg, g.f, 0, dx + r0 * g.ow * g.c + grp * g.cg, g.c)
         return
     for grp in range(g.groups):
-        gemm(False, True, <int>m, <int>g.kg, <int>g.fg, 1, dyc + grp * g.fg, <int>g.f,
-             w + grp * g.fg, <int>g.f, 0, buf + grp * g.kg, <int>g.k)
+        gemm(False, True, m, g.kg, g.fg, 1, dyc + grp * g.fg, g.f,
+             w + grp * g.fg, g.f, 0, buf + grp * g.kg, g.k)
     fold_rows(buf, dx, g, r0, r1)
 
 
@@ -644,8 +645,9 @@ cdef int gemm_backward(const floating* dy, const floating* x, const floating* w,
 # ----------------------------------------------------------------------------- entry points
 
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const floating[::1] b,
-                   floating[:, :, :, ::1] y, int sh, int sw, int pt, int pl, int dil_h, int dil_w,
-                   int groups, int algorithm, Py_ssize_t chunk_rows, int nthreads):
+                   floating[:, :, :, ::1] y, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                   Py_ssize_t dil_h, Py_ssize_t dil_w, Py_ssize_t groups, int algorithm, Py_ssize_t chunk_rows,
+                   int nthreads):
     """Convolution forward pass into a caller-allocated output.
 
     Parameters
@@ -691,9 +693,9 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
 
 def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
                     const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
-                    floating[:, :, :, ::1] dw, floating[::1] db, int sh, int sw, int pt, int pl,
-                    int dil_h, int dil_w, int groups, int algorithm, Py_ssize_t chunk_rows,
-                    int nthreads):
+                    floating[:, :, :, ::1] dw, floating[::1] db, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dil_h, Py_ssize_t dil_w, Py_ssize_t groups,
+                    int algorithm, Py_ssize_t chunk_rows, int nthreads):
     """Convolution backward pass into caller-allocated gradients.
 
     Parameters
@@ -724,8 +726,9 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
         raise MemoryError("conv2d_backward: out of memory for per-thread scratch")
 
 
-def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw, int sh, int sw,
-           int pt, int pl, int dil_h, int dil_w, Py_ssize_t oh, Py_ssize_t ow, int nthreads):
+def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, Py_ssize_t kh, Py_ssize_t kw,
+           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dil_h, Py_ssize_t dil_w,
+           Py_ssize_t oh, Py_ssize_t ow, int nthreads):
     """Unfold NHWC ``x`` (IN) into ``cols`` (OUT, (N*OH*OW, KH*KW*C), columns (kh, kw, c)).
 
     Padded taps are written as 0.
@@ -739,8 +742,9 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int kh, int kw
             im2col_row(&x[0, 0, 0, 0], &cols[0, 0] + r * g.ow * g.k, &g, r // g.oh, r % g.oh)
 
 
-def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx, int kh, int kw, int sh, int sw,
-           int pt, int pl, int dil_h, int dil_w, Py_ssize_t oh, Py_ssize_t ow, int nthreads):
+def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx, Py_ssize_t kh, Py_ssize_t kw,
+           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dil_h, Py_ssize_t dil_w,
+           Py_ssize_t oh, Py_ssize_t ow, int nthreads):
     """Fold ``cols`` (IN, as produced by `im2col`) into ``dx`` (IN/OUT, zero-filled by the caller).
 
     The exact adjoint of `im2col`: overlapping contributions are summed.  Each
@@ -753,3 +757,8 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx, int kh, int k
         nnkit_flush_denormals()
         for q in prange(g.n * g.h, schedule='dynamic'):
             col2im_row(&cols[0, 0], &dx[0, 0, 0, 0], &g, q // g.h, q % g.h, 0, g.n * g.oh)
+
+
+def _set_blas_int_max(Py_ssize_t limit):
+    """Tests only: cut this module's GEMMs at ``limit`` instead of INT_MAX; returns the previous limit."""
+    return set_blas_int_max(limit)

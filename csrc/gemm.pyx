@@ -11,7 +11,7 @@ OpenMP one, so no idle pool spins on the cores the kernels need.
 from cython cimport floating
 from cython.parallel cimport parallel
 
-from blas cimport gemm
+from blas cimport gemm, set_blas_int_max
 from denormal cimport nnkit_flush_denormals
 from team cimport share_start, share_stop
 
@@ -30,13 +30,13 @@ cdef void _blocked_gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, 
         stop = share_stop(total)
         if stop > start:
             if by_rows:  # rows [start, stop) of op(a) and of c
-                gemm(trans_a, trans_b, <int>(stop - start), <int>n, <int>k, 1,
-                     a + (start if trans_a else start * lda), <int>lda,
-                     b, <int>ldb, beta, c + start * n, <int>n)
+                gemm(trans_a, trans_b, (stop - start), n, k, 1,
+                     a + (start if trans_a else start * lda), lda,
+                     b, ldb, beta, c + start * n, n)
             else:  # columns [start, stop) of op(b) and of c
-                gemm(trans_a, trans_b, <int>m, <int>(stop - start), <int>k, 1,
-                     a, <int>lda, b + (start * ldb if trans_b else start), <int>ldb,
-                     beta, c + start, <int>n)
+                gemm(trans_a, trans_b, m, (stop - start), k, 1,
+                     a, lda, b + (start * ldb if trans_b else start), ldb,
+                     beta, c + start, n)
 
 
 def matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] c,
@@ -60,3 +60,8 @@ def matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] 
         return
     with nogil:
         _blocked_gemm(trans_a, trans_b, m, n, k, &a[0, 0], &b[0, 0], &c[0, 0], beta, nthreads)
+
+
+def _set_blas_int_max(Py_ssize_t limit):
+    """Tests only: cut this module's GEMMs at ``limit`` instead of INT_MAX; returns the previous limit."""
+    return set_blas_int_max(limit)

@@ -13,7 +13,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from denormal cimport nnkit_flush_denormals
 from team cimport team_size
@@ -263,6 +263,180 @@ cdef void _avg_backward_image(const Geometry* g, const floating* dy, floating* d
                     dxp = dx + (h * g.W + w) * C
                     for c in range(C):
                         dxp[c] += share[c]
+
+
+# ----------------------------------------------------------------------------- average pooling, wide windows
+#
+# The loops above cost (ph + pw) passes over the input: quadratic in a wide
+# window (a 16,384-wide window over 2**20 pixels took 12 s).  Wide windows take
+# running sums instead, separably: along H, each output row's vertical sums
+# follow from the previous row's (add the rows entering the window, subtract
+# those leaving it), then along W the same within a row; the backward pass is
+# the adjoint, each input position summing the contiguous run of windows that
+# cover it, again as a running sum.  A running sum is restarted from scratch
+# whenever its window starts in a new block of ``block`` positions, so the
+# rounding of the subtractions never travels further than one window length.
+# The cost is linear in input plus output, whatever the window.
+
+cdef struct Run:
+    Py_ssize_t block, s, e    # the block of the last window's start, and the window [s, e); block -1: none
+
+
+cdef inline void _run_reset(Run* run) noexcept nogil:
+    run.block, run.s, run.e = -1, 0, 0
+
+
+cdef inline void _sub_run(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        dst[i] -= src[i]
+
+
+cdef inline void _add_run(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        dst[i] += src[i]
+
+
+cdef inline bint _all_finite(const floating* a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating bad = 0
+    for i in range(n):
+        bad += a[i] - a[i]  # 0 for a finite value, NaN for inf or NaN; a sum vectorises where a test would not
+    return bad == 0
+
+
+cdef void _window_step(Run* run, const floating* src, Py_ssize_t step, Py_ssize_t lo, Py_ssize_t hi,
+                       Py_ssize_t s, Py_ssize_t e, Py_ssize_t block, floating* acc, Py_ssize_t m) noexcept nogil:
+    """acc (m values) = the sum of the rows in [s, e) ∩ [lo, hi), row r being src + (r - lo) * step.
+
+    Windows come in order (s and e never decrease); each follows from the last one when both start in the
+    same block of ``block`` positions, else is summed from scratch."""
+    cdef Py_ssize_t r
+    if run.block == s // block:
+        for r in range(max(run.e, lo), min(e, hi)):  # entering
+            _add_run(acc, src + (r - lo) * step, m)
+        for r in range(max(run.s, lo), min(s, hi)):  # leaving
+            _sub_run(acc, src + (r - lo) * step, m)
+    if run.block != s // block or not _all_finite(acc, m):
+        # from scratch: a new block, or an inf that left the window (inf - inf is NaN) or a sum that overflowed
+        # on the way: the direct sum's answer, inf where it is inf
+        memset(acc, 0, m * sizeof(floating))
+        for r in range(max(s, lo), min(e, hi)):
+            _add_run(acc, src + (r - lo) * step, m)
+    run.block, run.s, run.e = s // block, s, e
+
+
+cdef inline void _covering(Py_ssize_t r, Py_ssize_t k, Py_ssize_t stride, Py_ssize_t nout,
+                           Py_ssize_t* s, Py_ssize_t* e) noexcept nogil:
+    """The windows o in [s, e) (0 <= o < nout) of length k and step stride that cover padded position r."""
+    s[0] = 0 if r - k + 1 <= 0 else min((r - k + stride) // stride, nout)  # ceil((r - k + 1) / stride)
+    e[0] = max(min(nout, r // stride + 1), s[0])
+
+
+cdef void _avg_running_forward_rows(const Geometry* g, const floating* x, floating* y, floating* mid,
+                                    floating* acc, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """OUT y: output rows r0..r1 of all images (rows n * OH + oh).  SCRATCH mid: (W, C); acc: (C,)."""
+    cdef Py_ssize_t r, n, oh, ow, c, C = g.C, h0, h1, w0, w1, last_n = -1
+    cdef Run down, across
+    cdef floating count
+    cdef floating* dst
+    for r in range(r0, r1):
+        n, oh = r // g.OH, r % g.OH
+        if n != last_n:  # a new image: the vertical sums start afresh
+            _run_reset(&down)
+            last_n = n
+        _window_step(&down, x + n * g.H * g.W * C, g.W * C, g.top, g.top + g.H,
+                     oh * g.sh, oh * g.sh + g.ph, g.ph, mid, g.W * C)
+        _run_reset(&across)
+        for ow in range(g.OW):
+            _window_step(&across, mid, C, g.left, g.left + g.W, ow * g.sw, ow * g.sw + g.pw, g.pw, acc, C)
+            _window(g, oh, ow, &h0, &h1, &w0, &w1)
+            count = (h1 - h0) * (w1 - w0)
+            dst = y + (r * g.OW + ow) * C
+            for c in range(C):
+                dst[c] = acc[c] / count
+
+
+cdef void _avg_running_backward_image(const Geometry* g, const floating* dy, floating* dx, floating* share,
+                                      floating* spread) noexcept nogil:
+    """IN dy: one image (OH, OW, C).  OUT dx: one image (H, W, C).
+    SCRATCH share: (OW, C), one row of dy / count; spread: (OH, W, C), each dy row spread along W."""
+    cdef Py_ssize_t oh, ow, h, w, c, C = g.C, h0, h1, w0, w1, s, e
+    cdef Run run
+    cdef floating count
+    for oh in range(g.OH):  # spread along W: input column w sums the windows (ow) that cover it
+        for ow in range(g.OW):
+            _window(g, oh, ow, &h0, &h1, &w0, &w1)
+            count = (h1 - h0) * (w1 - w0)
+            for c in range(C):
+                share[ow * C + c] = dy[(oh * g.OW + ow) * C + c] / count
+        _run_reset(&run)
+        for w in range(g.W):
+            _covering(w + g.left, g.pw, g.sw, g.OW, &s, &e)
+            _window_step(&run, share, C, 0, g.OW, s, e, (g.pw + g.sw - 1) // g.sw, spread + (oh * g.W + w) * C, C)
+            if w + 1 < g.W:  # the next column continues from this one's sums
+                memcpy(spread + (oh * g.W + w + 1) * C, spread + (oh * g.W + w) * C, C * sizeof(floating))
+    _run_reset(&run)
+    for h in range(g.H):  # then along H, the same with whole spread rows
+        _covering(h + g.top, g.ph, g.sh, g.OH, &s, &e)
+        if h:
+            memcpy(dx + h * g.W * C, dx + (h - 1) * g.W * C, g.W * C * sizeof(floating))
+        _window_step(&run, spread, g.W * C, 0, g.OH, s, e, (g.ph + g.sh - 1) // g.sh, dx + h * g.W * C, g.W * C)
+
+
+def avg_pool2d_running_forward(const floating[:, :, :, ::1] x, pool_size, strides, padding,
+                               floating[:, :, :, ::1] y):
+    """As `avg_pool2d_forward`, by running sums: linear in the input whatever the window (for wide windows)."""
+    cdef Geometry g = _geometry(x.shape, y.shape, pool_size, strides, padding)
+    cdef Py_ssize_t t, rows = g.N * g.OH, failed = 0
+    cdef int team = team_size(g.N * g.H * g.W * g.C, PARALLEL_MIN_ELEMENTS)
+    cdef floating* mid = NULL
+    cdef floating* acc = NULL
+    if g.N == 0 or g.C == 0:
+        return
+    team = <int>min(<Py_ssize_t>team, rows)
+    with nogil, parallel(num_threads=team):
+        nnkit_flush_denormals()
+        mid = <floating*>malloc(g.W * g.C * sizeof(floating))
+        acc = <floating*>malloc(g.C * sizeof(floating))
+        for t in prange(team, schedule='static'):  # one contiguous run of output rows per thread
+            if mid == NULL or acc == NULL:
+                failed += 1
+            else:
+                _avg_running_forward_rows(&g, &x[0, 0, 0, 0], &y[0, 0, 0, 0], mid, acc,
+                                          rows * t // team, rows * (t + 1) // team)
+        free(mid)
+        free(acc)
+    if failed:
+        raise MemoryError("avg_pool2d: out of memory for per-thread scratch")
+
+
+def avg_pool2d_running_backward(const floating[:, :, :, ::1] dy, pool_size, strides, padding,
+                                floating[:, :, :, ::1] dx):
+    """As `avg_pool2d_backward`, by running sums (the adjoint of `avg_pool2d_running_forward`)."""
+    cdef Geometry g = _geometry(dx.shape, dy.shape, pool_size, strides, padding)
+    cdef Py_ssize_t n, failed = 0
+    cdef floating* share = NULL
+    cdef floating* spread = NULL
+    if g.N == 0 or g.C == 0:
+        return
+    if g.H * g.W == 0 or g.OH * g.OW == 0:
+        memset(&dx[0, 0, 0, 0], 0, g.N * g.H * g.W * g.C * sizeof(floating))
+        return
+    with nogil, parallel(num_threads=team_size(g.N * g.H * g.W * g.C, PARALLEL_MIN_ELEMENTS)):
+        nnkit_flush_denormals()
+        share = <floating*>malloc(g.OW * g.C * sizeof(floating))
+        spread = <floating*>malloc(g.OH * g.W * g.C * sizeof(floating))
+        for n in prange(g.N, schedule='static'):
+            if share == NULL or spread == NULL:
+                failed += 1
+            else:
+                _avg_running_backward_image(&g, &dy[n, 0, 0, 0], &dx[n, 0, 0, 0], share, spread)
+        free(share)
+        free(spread)
+    if failed:
+        raise MemoryError("avg_pool2d: out of memory for per-thread scratch")
 
 
 def avg_pool2d_forward(const floating[:, :, :, ::1] x, pool_size, strides, padding,

@@ -33,7 +33,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport calloc, free, malloc
 
-from blas cimport gemm
+from blas cimport gemm, set_blas_int_max
 from denormal cimport nnkit_flush_denormals
 
 
@@ -101,7 +101,8 @@ cdef inline void transform_4x4_out(const floating* m, Py_ssize_t ms, floating* t
         lin3(q + (2 * r + 1) * n, t + (4 * r + 1) * n, t + (4 * r + 2) * n, t + (4 * r + 3) * n, -1, -1, n)
 
 
-cdef Tiles make_tiles(Py_ssize_t* x_shape, Py_ssize_t f, Py_ssize_t oh, Py_ssize_t ow, int pt, int pl) noexcept:
+cdef Tiles make_tiles(Py_ssize_t* x_shape, Py_ssize_t f, Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t pt,
+                 Py_ssize_t pl) noexcept:
     """The tiling of an (N, OH, OW, F) output over an (N, H, W, C) input."""
     cdef Tiles g
     g.n, g.h, g.w, g.c, g.f = x_shape[0], x_shape[1], x_shape[2], x_shape[3], f
@@ -204,8 +205,8 @@ cdef void dw_chunk(const floating* x, const floating* dy, floating* acc, floatin
         gather(dy, g.oh, g.ow, g.f, zeros, img, oy, ox, 2, p)
         transform_2x2_dy(p, p + 4 * g.f, dd + j * g.f, nt * g.f, g.f)
     for k in range(16):
-        gemm(True, False, <int>g.c, <int>g.f, <int>nt, 1, v + k * nt * g.c, <int>g.c,
-             dd + k * nt * g.f, <int>g.f, 1, acc + k * g.c * g.f, <int>g.f)
+        gemm(True, False, g.c, g.f, nt, 1, v + k * nt * g.c, g.c,
+             dd + k * nt * g.f, g.f, 1, acc + k * g.c * g.f, g.f)
 
 
 cdef void tiles_chunk(const floating* x, const floating* u, const floating* b, floating* y,
@@ -219,13 +220,13 @@ cdef void tiles_chunk(const floating* x, const floating* u, const floating* b, f
     cdef Py_ssize_t k
     input_transform(x, zeros, d, v, g, t0, nt)
     for k in range(16):
-        gemm(False, False, <int>nt, <int>g.f, <int>g.c, 1, v + k * nt * g.c, <int>g.c,
-             u + k * g.c * g.f, <int>g.f, 0, m + k * nt * g.f, <int>g.f)
+        gemm(False, False, nt, g.f, g.c, 1, v + k * nt * g.c, g.c,
+             u + k * g.c * g.f, g.f, 0, m + k * nt * g.f, g.f)
     output_transform(m, b, q, y, g, t0, nt)
 
 
 def conv3x3_forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] u, const floating[::1] b,
-                    floating[:, :, :, ::1] y, int pt, int pl, Py_ssize_t chunk, int nthreads):
+                    floating[:, :, :, ::1] y, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t chunk, int nthreads):
     """y = conv2d(x, w) + b for a 3x3 kernel, stride 1, given ``u = G w G^T``.
 
     Parameters
@@ -264,7 +265,7 @@ def conv3x3_forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] u,
 
 
 def conv3x3_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] m,
-                        int pt, int pl, Py_ssize_t chunk, int nthreads):
+                        Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t chunk, int nthreads):
     """Per-thread partial sums of the transformed weight gradient of a 3x3 stride-1 convolution.
 
     Parameters
@@ -300,3 +301,8 @@ def conv3x3_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, 
         free(work)
     free(zeros)
     return -1 if failed else 0
+
+
+def _set_blas_int_max(Py_ssize_t limit):
+    """Tests only: cut this module's GEMMs at ``limit`` instead of INT_MAX; returns the previous limit."""
+    return set_blas_int_max(limit)

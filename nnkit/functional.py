@@ -10,7 +10,7 @@ from types import MappingProxyType
 import numpy as np
 
 from nnkit import backend, ops
-from nnkit.backend.validate import memoized
+from nnkit.backend.validate import as_rows, geometry_int, memoized
 from nnkit import random as nnrandom
 from nnkit.tensor import Function, Tensor, as_tensor
 
@@ -22,10 +22,16 @@ __all__ = [
 
 # -- geometry -------------------------------------------------------------------
 def _pair(op, name, value):
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair) or min(pair) < 1:
+    """An int or a pair of ints, each at least 1 (a float is an error, never truncated)."""
+    if isinstance(value, (int, np.integer)):
+        value = (value, value)
+    try:
+        pair = tuple(value)
+    except TypeError:
+        raise TypeError(f"{op}: expected {name} to be a positive int or a pair of them, got {value!r}") from None
+    if len(pair) != 2:
         raise ValueError(f"{op}: expected {name} to be a positive int or a pair of them, got {value!r}")
-    return tuple(int(v) for v in pair)
+    return tuple(geometry_int(op, name, v, 1, value) for v in pair)
 
 
 def resolve_padding(op, padding, size, kernel, strides, dilation=(1, 1)):
@@ -49,16 +55,20 @@ def resolve_padding(op, padding, size, kernel, strides, dilation=(1, 1)):
             return tuple(pads)
         raise ValueError(f"{op}: unknown padding {padding!r}; valid choices: 'valid', 'same', an int, "
                          f"a pair, or ((top, bottom), (left, right))")
+    def pad(v):
+        return geometry_int(op, "padding", v, 0, padding)
+
     if isinstance(padding, (int, np.integer)):
-        return ((int(padding),) * 2,) * 2
+        return ((pad(padding),) * 2,) * 2
     try:
         a, b = padding
+        if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
+            return ((pad(a), pad(a)), (pad(b), pad(b)))
+        (t, bottom), (left, right) = a, b
     except (TypeError, ValueError):
         raise ValueError(f"{op}: cannot read padding {padding!r}; valid choices: 'valid', 'same', an int, "
                          f"a pair, or ((top, bottom), (left, right))") from None
-    if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
-        return ((int(a), int(a)), (int(b), int(b)))
-    return (tuple(int(v) for v in a), tuple(int(v) for v in b))
+    return ((pad(t), pad(bottom)), (pad(left), pad(right)))
 
 
 def _image(op, shape):
@@ -271,17 +281,23 @@ def avg_pool2d(x, pool_size=2, strides=None, padding="valid"):
     return _pool("avg_pool2d", AvgPool2d, x, pool_size, strides, padding)
 
 
+def _nonempty_image(op, shape):
+    _image(op, shape)
+    if not shape[1] or not shape[2]:  # a mean would be NaN (NumPy only warns), a max has no value
+        raise ValueError(f"{op}: expected a non-empty height and width to pool over, got shape {shape}")
+
+
 def global_avg_pool2d(x, keepdims=False):
     """Mean over height and width: (N, H, W, C) -> (N, C)."""
     x = as_tensor(x)
-    _image("global_avg_pool2d", x.shape)
+    _nonempty_image("global_avg_pool2d", x.shape)
     return ops.mean(x, axis=(1, 2), keepdims=keepdims)
 
 
 def global_max_pool2d(x, keepdims=False):
     """Max over height and width: (N, H, W, C) -> (N, C)."""
     x = as_tensor(x)
-    _image("global_max_pool2d", x.shape)
+    _nonempty_image("global_max_pool2d", x.shape)
     return ops.max(x, axis=(1, 2), keepdims=keepdims)
 
 
@@ -293,7 +309,7 @@ class Linear(Function):
                              f"weight expects {w.shape[0]} (shape {w.shape})")
         self.kernels = backend.current()
         self.x, self.w, self.has_bias, self.relu = x, w, bool(bias), relu
-        y = self.kernels.matmul(x.reshape(-1, x.shape[-1]), w)
+        y = self.kernels.matmul(as_rows(x), w)
         if bias or relu:  # one pass over the fresh GEMM output, in place
             self.kernels.bias_relu(y, bias[0] if bias else None, relu, out=y)
         self.y = y if relu else None  # the ReLU's gradient needs it; otherwise the graph need not hold it
@@ -301,11 +317,11 @@ class Linear(Function):
 
     def backward(self, g):
         need = self.needs_input_grad
-        g2 = g.reshape(-1, g.shape[-1])
+        g2 = as_rows(g)
         if self.relu:
             g2 = self.kernels.relu_backward(g2, self.y)
         dx = self.kernels.matmul(g2, self.w, trans_b=True).reshape(self.x.shape) if need[0] else None
-        dw = self.kernels.matmul(self.x.reshape(-1, self.x.shape[-1]), g2, trans_a=True) if need[1] else None
+        dw = self.kernels.matmul(as_rows(self.x), g2, trans_a=True) if need[1] else None
         if not self.has_bias:
             return dx, dw
         return dx, dw, (g2.sum(axis=0) if need[2] else None)
@@ -373,6 +389,10 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
         raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum}")
     running_mean = running_mean.data if isinstance(running_mean, Tensor) else running_mean
     running_var = running_var.data if isinstance(running_var, Tensor) else running_var
+    for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
+        if not isinstance(stat, np.ndarray) or stat.dtype.kind != "f":  # updated in place: a float array
+            raise TypeError(f"batch_norm: expected {name} to be a float numpy array (updated in place), got "
+                            f"{type(stat).__name__ if not isinstance(stat, np.ndarray) else stat.dtype}")
     if not training:
         return BatchNormInference.apply(x, gamma, beta, as_tensor(running_mean, x), as_tensor(running_var, x), eps=eps)
     stats = {}

@@ -45,6 +45,15 @@ def _array(y):
     return y.data if isinstance(y, Tensor) else np.asarray(y)
 
 
+def _numeric_targets(op, y_true):
+    """``y_true`` as an array of numbers (strings or objects failed deep inside NumPy: "ufunc 'minimum'...")."""
+    y = _array(y_true)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{op}: expected numeric targets (integer labels or floats), got dtype {y.dtype}"
+                        + (f", e.g. {y.flat[0]!r}" if y.size else ""))
+    return y
+
+
 def _float_target(op, y_true, y_pred):
     """``y_true`` as an array of ``y_pred``'s dtype and shape ((N,) and (N, 1) are interchangeable)."""
     y = _array(y_true)
@@ -255,7 +264,7 @@ class Loss(Configurable):
 
     def check_targets(self, y_true, output_shape):
         """Check a whole target array against the model's output shape before training."""
-        y = _array(y_true)
+        y = _numeric_targets(self.name, y_true)
         out = tuple(output_shape[1:])
         if y.shape[1:] != out and not (y.shape[1:] + (1,) == out or y.shape[1:] == out + (1,)):
             raise ValueError(f"{self.name}: targets have per-sample shape {y.shape[1:]} but the model's output "
@@ -354,7 +363,7 @@ class CategoricalCrossentropy(_Crossentropy):
         return categorical_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing)
 
     def check_targets(self, y_true, output_shape):
-        y = _array(y_true)
+        y = _numeric_targets(self.name, y_true)
         if y.shape[1:] != tuple(output_shape[1:]):
             hint = (" — these look like integer labels: use SparseCategoricalCrossentropy or one-hot encode them"
                     if y.ndim == len(output_shape) - 1 or y.shape[1:] == (1,) else "")
@@ -371,7 +380,7 @@ class SparseCategoricalCrossentropy(Loss):
         return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits)
 
     def check_targets(self, y_true, output_shape):
-        y = _array(y_true)
+        y = _numeric_targets(self.name, y_true)
         want = tuple(output_shape[1:-1])
         if y.shape[1:] not in (want, want + (1,)):
             raise ValueError(f"{self.name}: expected integer labels of per-sample shape {want} for an output of "

@@ -7,6 +7,7 @@ and some input requires them, records the op on the output so that
 ``Tensor.backward`` can walk the graph in reverse topological order.
 """
 import contextlib
+import numbers
 import threading
 
 import numpy as np
@@ -76,12 +77,27 @@ class backward_rules(contextlib.ContextDecorator):
 
 
 def _as_array(data, dtype):
-    if dtype is not None:
-        return np.asarray(data, dtype=dtype)
     arr = np.asarray(data)
+    if arr.dtype.kind in "cUSVO":
+        arr = _real_numbers(arr)
+    if dtype is not None:
+        return arr.astype(dtype, copy=False)
     if arr.dtype == np.bool_ or (isinstance(data, (np.ndarray, np.generic)) and arr.dtype in FLOAT_DTYPES):
         return arr  # NumPy floats keep their precision; Python numbers and lists become float32
     return arr.astype(np.float32)
+
+
+def _real_numbers(arr):
+    """``arr`` if it holds real numbers (an object array of them passes); complex values (a cast would drop the
+    imaginary part), text and other objects (None would become NaN) are refused with an error saying so."""
+    if arr.dtype.kind == "c":
+        raise TypeError(f"Tensor: expected real numbers, got complex values (dtype {arr.dtype}); nnkit has no "
+                        f"complex tensors: pass x.real or abs(x) explicitly")
+    if arr.dtype.kind == "O" and all(isinstance(v, numbers.Real) for v in arr.flat):
+        return arr
+    bad = next((v for v in arr.flat if not isinstance(v, numbers.Real)), None)
+    raise TypeError(f"Tensor: expected numbers, got {'objects' if arr.dtype.kind == 'O' else 'text'} "
+                    f"(dtype {arr.dtype}{', e.g. ' + repr(bad)[:40] if arr.size else ''})")
 
 
 class Tensor:

@@ -8,8 +8,17 @@ steal the cores the kernels need (measured: a LeNet-5 training step several
 times slower).  The BLAS pools stay at one thread for NumPy code outside
 nnkit too; ``threadpoolctl`` changes that back where wanted.
 ``NNKIT_NUM_THREADS`` sets the start-up value (default: the available cores).
+
+Fork.  A child forked after the kernels ran (``os.fork``, ``multiprocessing``'s
+fork start method, data-loading workers) runs the kernels on one thread, as
+PyTorch does: N workers times N threads would only fight over the cores.  A
+child that wants more asks with ``set_num_threads``.  GNU OpenMP would hang
+the child at its first parallel kernel, waiting for the parent's worker threads,
+which a child does not inherit; so the forking thread's workers are stopped
+just before every fork and started again by the parent's next kernel.
 """
 import os
+import sys
 
 from threadpoolctl import threadpool_limits
 
@@ -55,3 +64,21 @@ def init_from_env():
     except ValueError:
         raise ValueError(f"NNKIT_NUM_THREADS must be a positive integer, got {value!r}") from None
     set_num_threads(n)
+
+
+def _before_fork():
+    omp = sys.modules.get("nnkit._ext.threads")
+    if omp is not None:  # never imported: no OpenMP worker exists yet
+        omp.release_pool()
+
+
+def _after_fork_in_child():
+    global _num_threads
+    omp = sys.modules.get("nnkit._ext.threads")
+    if omp is not None:
+        omp.set_num_threads(1)
+        _num_threads = 1
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -5,6 +5,7 @@ what it expected and what it got.  Checks return normalised values (for
 example a C-contiguous copy) so callers can hand them straight to a kernel.
 """
 import functools
+import math
 import operator
 
 import numpy as np
@@ -44,6 +45,12 @@ def float_array(op, name, a, ndim=None):
     return np.ascontiguousarray(a)
 
 
+def as_rows(a):
+    """``a`` (..., C) as its (M, C) matrix of rows.  Unlike ``reshape(-1, C)``, also when C is 0 (then -1 is
+    ambiguous and NumPy refuses: "cannot reshape array of size 0")."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+
+
 def same_dtype(op, **arrays):
     """Mixed float dtypes are an error, never a silent cast."""
     dtype = None
@@ -61,24 +68,45 @@ def same_shape(op, name_a, a, name_b, b):
                          f"got {a.shape} and {b.shape}")
 
 
+# Geometry values reach the kernels as Py_ssize_t, and sums and products of them must not overflow
+# there either: anything this large is refused (no real input is within orders of magnitude of it).
+MAX_GEOMETRY = 2**62
+
+
+def geometry_int(op, name, v, low, value=None):
+    """One geometry value (a stride, a pad, a pool size): an int (not bool, not float) in [low, MAX_GEOMETRY)."""
+    shown = v if value is None else value
+    if isinstance(v, bool):
+        raise TypeError(f"{op}: expected {name} to be integers, got {shown!r}")
+    try:
+        v = operator.index(v)
+    except TypeError:
+        raise TypeError(f"{op}: expected {name} to be integers, got {shown!r} "
+                        f"(a {type(v).__name__})") from None
+    if v < low or v >= MAX_GEOMETRY:
+        kind = "positive" if low == 1 else "non-negative"
+        raise ValueError(f"{op}: expected {name} to be {kind} integers below 2**62, got {shown!r}")
+    return v
+
+
 def positive_pair(op, name, value):
     """A pair of positive ints (strides, dilation, pool size)."""
-    pair = tuple(int(v) for v in value)
-    if len(pair) != 2 or min(pair) <= 0:
+    try:
+        pair = tuple(value)
+    except TypeError:
+        raise TypeError(f"{op}: expected {name} to be two positive integers, got {value!r}") from None
+    if len(pair) != 2:
         raise ValueError(f"{op}: expected {name} to be two positive integers, got {value!r}")
-    return pair
+    return tuple(geometry_int(op, name, v, 1, value) for v in pair)
 
 
 def padding_pairs(op, padding):
     """((top, bottom), (left, right)) of non-negative ints."""
     try:
         (pt, pb), (pl, pr) = padding
-        pads = ((int(pt), int(pb)), (int(pl), int(pr)))
     except (TypeError, ValueError):
         raise ValueError(f"{op}: expected padding ((top, bottom), (left, right)), got {padding!r}") from None
-    if min(pads[0] + pads[1]) < 0:
-        raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
-    return pads
+    return tuple(tuple(geometry_int(op, "padding", v, 0, padding) for v in pair) for pair in ((pt, pb), (pl, pr)))
 
 
 def output_size(op, size, kernel, stride, pad_total, dilation, axis):

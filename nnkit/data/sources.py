@@ -40,7 +40,7 @@ def check_finite(op, name, a, where=""):
     Scans in blocks of rows, so a memory-mapped array larger than memory is
     checked without a full-size temporary.
     """
-    if a is None or a.dtype.kind not in "fc":
+    if a is None or a.dtype.kind not in "fc" or a.size == 0:  # nothing to check (reshape(0, -1) is ambiguous)
         return
     rows = a.reshape(len(a), -1) if a.ndim else a.reshape(1, 1)
     step = max(1, (1 << 22) // max(1, rows.shape[1]))

@@ -20,6 +20,7 @@ from nnkit.io.errors import FileFormatError
 from nnkit.io.model_io import (assign_weights, check_header, model_file_contents, model_from_file_contents,
                                read_json_field, restore_compile_state, restore_optimizer, weight_tensors)
 from nnkit.io.safetensors_io import read_metadata, read_safetensors, write_safetensors
+from nnkit.io.training_state import MAX_COUNT, MAX_EPOCH, check_training
 
 TRAINING_PREFIX = "__training__"
 
@@ -63,9 +64,11 @@ def load_checkpoint(path, model=None, custom_objects=None, restore_rng=True):
         raise FileFormatError(path, f"is a {metadata.get('kind', 'weights')} file, not a training checkpoint "
                                     "(no training state); use nnkit.load_model or model.load_weights")
     training = read_json_field(metadata, "training", path)
-    if not isinstance(training, dict) or not {"epoch", "step", "history", "state", "rng"} <= training.keys() \
-            or not _is_int(training["epoch"]) or not (training["step"] is None or _is_int(training["step"])):
-        raise FileFormatError(path, "training entry must hold integer epoch and step, history, state and rng")
+    if not isinstance(training, dict) or not {"epoch", "step", "history", "state", "rng"} <= training.keys():
+        raise FileFormatError(path, "training entry must hold epoch, step, history, state and rng")
+    history = state_tree.unpack(training["history"], tensors, path)
+    state = state_tree.unpack(training["state"], tensors, path)
+    check_training(path, {**training, "history": history, "state": state})  # all of it, before any use
     if model is None:
         model = model_from_file_contents(tensors, metadata, path, custom_objects)
         restore_compile_state(model, tensors, metadata, path, custom_objects)
@@ -75,8 +78,6 @@ def load_checkpoint(path, model=None, custom_objects=None, restore_rng=True):
             restore_compile_state(model, tensors, metadata, path, custom_objects)
         elif "optimizer" in metadata:
             restore_optimizer(model, tensors, metadata, path)
-    history = state_tree.unpack(training["history"], tensors, path)
-    state = state_tree.unpack(training["state"], tensors, path)
     if restore_rng:
         try:
             rng_state.restore(state_tree.unpack(training["rng"], tensors, path), model)
@@ -114,8 +115,8 @@ def checkpoint_progress(path):
     training = read_json_field(metadata, "training", path)
     epoch = training.get("epoch") if isinstance(training, dict) else None
     step = training.get("step") if isinstance(training, dict) else None
-    if not _is_int(epoch) or not (step is None or _is_int(step)):
-        raise FileFormatError(path, "training entry lacks an integer epoch/step")
+    if not (_is_int(epoch) and 0 <= epoch <= MAX_EPOCH) or not (step is None or _is_int(step) and 0 <= step <= MAX_COUNT):
+        raise FileFormatError(path, "training entry lacks an integer epoch/step in range")
     return epoch, step or 0
 
 

@@ -32,6 +32,10 @@ FORMAT_VERSION = 1
 RESERVED_PREFIX = "__"  # tensors named so hold optimizer/training state, never weights
 OPTIMIZER_PREFIX = "__optimizer__"
 _LIST_LIMIT = 20
+# A model file may describe at most this many layers (every object with a class_name in its model config
+# counts).  Loading is linear in the layer count (about 0.2 ms a layer); the 16 MiB config limit alone would let
+# a file ask for some 350,000.
+MAX_LAYERS = 20_000
 
 
 class WeightMismatchError(FileFormatError):
@@ -213,6 +217,9 @@ def restore_optimizer(model, tensors, metadata, path):
         raise ValueError(f"{path}: the file holds {saved['class_name']} state but the model is compiled with "
                          f"{type(optimizer).__name__}; compile with the same optimizer or load with compile=False")
     state = state_tree.unpack(saved["state"], tensors, path)
+    from nnkit.io.training_state import check_optimizer_state
+
+    check_optimizer_state(path, state, {name: w.data.dtype for name, w in named_weights(model).items()})
     _guard(path, "optimizer state does not fit the model",
            lambda: optimizer.set_state(state, weights=model.trainable_weights))
     return optimizer
@@ -259,7 +266,23 @@ def _rebuild(config, custom_objects, path):
 
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
         raise FileFormatError(path, "model_config must be an object with a class_name string")
+    count = _count_class_names(config)
+    if count > MAX_LAYERS:
+        raise FileFormatError(path, f"model_config describes {count:,} layers, more than the limit of {MAX_LAYERS:,}")
     return _guard(path, "model config cannot be rebuilt", lambda: registry.deserialize(config, custom_objects))
+
+
+def _count_class_names(config):
+    """Objects with a ``class_name`` anywhere in a parsed JSON config (iteratively: no recursion limit)."""
+    count, stack = 0, [config]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            count += "class_name" in value
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
 
 
 def _build_config(model):

@@ -7,6 +7,15 @@ optional ``"__metadata__"`` of string to string), then the raw little-endian,
 C-ordered tensor bytes, contiguous and without holes.  Files written here are
 read by the ``safetensors`` package and vice versa.
 
+Integrity: the writer stores a CRC-32 of each tensor's bytes in the metadata
+(``tensor_crc32``, a JSON object of tensor name to 8 hex digits: still plain
+safetensors, readable by any reader) and one of the other metadata entries
+(``metadata_crc32``: the architecture and training JSON); the reader checks
+them, so a flipped bit in the data or in the metadata is an error (naming the
+tensor).  Files without them (other writers, older nnkit) load unchecked.  Both
+are details of the file: ``read_safetensors`` and ``read_metadata`` leave them
+out of the metadata they return.
+
 The reader trusts nothing: every length is checked against the file's real
 size *before* anything is allocated, shape products are computed in Python
 integers (no overflow), and each tensor's byte range must match its dtype and
@@ -14,7 +23,9 @@ shape exactly.  Any problem is a ``FileFormatError`` (a ``ValueError``) that
 names the file.  Writes go through ``atomic_open``.
 """
 import os
+import re
 import struct
+import zlib
 
 import numpy as np
 
@@ -25,6 +36,9 @@ from nnkit.io.errors import FileFormatError
 MAX_HEADER_BYTES = 16 * 2**20
 MAX_NDIM = 64
 METADATA_KEY = "__metadata__"
+CHECKSUM_KEY = "tensor_crc32"
+METADATA_CHECKSUM_KEY = "metadata_crc32"  # of every other metadata entry, the tensor checksums included
+_CRC = re.compile(r"[0-9a-f]{8}\Z")
 
 # safetensors dtype code -> NumPy little-endian dtype.  BF16 is read (widened
 # to float32) but never written; the F8 formats have no NumPy twin.
@@ -57,17 +71,21 @@ def write_safetensors(path, tensors, metadata=None):
             raise ValueError(f"safetensors: invalid tensor name {name!r}")
         array = np.asarray(value)
         arrays[name] = array.astype(DTYPES[dtype_code(array.dtype)], order="C", copy=False)  # keeps 0-d shape
-    if metadata is not None:
-        bad = [k for k, v in metadata.items() if not isinstance(k, str) or not isinstance(v, str)]
-        if bad:
-            raise ValueError(f"safetensors: metadata must map str to str; bad entries: {bad!r}")
+    metadata = dict(metadata or {})
+    bad = [k for k, v in metadata.items()
+           if not isinstance(k, str) or not isinstance(v, str) or k in (CHECKSUM_KEY, METADATA_CHECKSUM_KEY)]
+    if bad:
+        raise ValueError(f"safetensors: metadata must map str to str, and {CHECKSUM_KEY!r} and "
+                         f"{METADATA_CHECKSUM_KEY!r} are the writer's; bad entries: {bad!r}")
+    metadata[CHECKSUM_KEY] = config_json.dumps({name: _crc32(array) for name, array in arrays.items()})
+    metadata[METADATA_CHECKSUM_KEY] = _metadata_crc32(metadata)
     # Widest dtypes first so every tensor stays aligned to its item size.
     order = sorted(arrays, key=lambda n: -arrays[n].dtype.itemsize)
     offsets, end = {}, 0
     for name in order:
         offsets[name] = (end, end + arrays[name].nbytes)
         end += arrays[name].nbytes
-    header = {METADATA_KEY: dict(metadata)} if metadata else {}
+    header = {METADATA_KEY: metadata}
     for name, array in arrays.items():
         header[name] = {"dtype": dtype_code(array.dtype), "shape": list(array.shape),
                         "data_offsets": list(offsets[name])}
@@ -83,7 +101,7 @@ def write_safetensors(path, tensors, metadata=None):
 # -- reading -----------------------------------------------------------------
 
 class _Entry:
-    __slots__ = ("name", "code", "dtype", "shape", "begin", "end")
+    __slots__ = ("name", "code", "dtype", "shape", "begin", "end", "crc")
 
 
 def _int(value):
@@ -154,6 +172,13 @@ def _read_header(f, path):
         raise FileFormatError(path, "__metadata__ must map strings to strings")
     data_len = size - 8 - header_len
     entries = [_parse_entry(path, name, info, data_len) for name, info in header.items()]
+    recorded = metadata.pop(METADATA_CHECKSUM_KEY, None)
+    if recorded is not None and recorded != _metadata_crc32(metadata):
+        raise FileFormatError(path, f"the metadata does not match its checksum (CRC-32 {_metadata_crc32(metadata)}, "
+                                    f"the file records {_short(recorded)}): the file is damaged")
+    checksums = _read_checksums(path, metadata.pop(CHECKSUM_KEY, None), entries)
+    for entry in entries:
+        entry.crc = None if checksums is None else checksums[entry.name]
     position = 0
     for entry in sorted(entries, key=lambda e: (e.begin, e.end)):
         if entry.begin != position:
@@ -188,10 +213,39 @@ def read_safetensors(path, names=None):
             f.seek(data_start + entry.begin)
             if f.readinto(_bytes_view(array)) != array.nbytes:
                 raise FileFormatError(path, f"tensor {entry.name!r}: file truncated while reading its data")
+            if entry.crc is not None and _crc32(array) != entry.crc:
+                raise FileFormatError(path, f"tensor {entry.name!r}: its data does not match its checksum "
+                                            f"(CRC-32 {_crc32(array)}, the file records {entry.crc}): the file "
+                                            "is damaged")
             if entry.code in _READ_ONLY:  # BF16: the high half of a float32
                 array = (array.astype(np.uint32) << 16).view(np.float32)
             tensors[entry.name] = array.astype(array.dtype.newbyteorder("="), copy=False)
     return tensors, metadata
+
+
+def _crc32(array):
+    """8 hex digits: the CRC-32 of an array's bytes as stored (little-endian, C order)."""
+    return f"{zlib.crc32(array.reshape(-1).view(np.uint8)):08x}"
+
+
+def _metadata_crc32(metadata):
+    """8 hex digits: the CRC-32 of the metadata entries (keys sorted, UTF-8)."""
+    return f"{zlib.crc32(config_json.dumps(dict(sorted(metadata.items()))).encode('utf-8')):08x}"
+
+
+def _read_checksums(path, text, entries):
+    """The checksum entry as {tensor name: 8 hex digits}, one for every tensor; None when the file has none."""
+    if text is None:
+        return None
+    checksums = config_json.loads(text, path, max_depth=2, what=CHECKSUM_KEY)
+    if not isinstance(checksums, dict) or not all(isinstance(v, str) and _CRC.match(v) for v in checksums.values()):
+        raise FileFormatError(path, f"{CHECKSUM_KEY} must map tensor names to 8 hex digits")
+    names = {entry.name for entry in entries}
+    if checksums.keys() != names:
+        odd = sorted(names - checksums.keys()) + sorted(checksums.keys() - names)
+        raise FileFormatError(path, f"{CHECKSUM_KEY} does not list exactly the file's tensors "
+                                    f"(differs on {_short(odd)})")
+    return checksums
 
 
 def _bytes_view(array):

@@ -48,6 +48,12 @@ def _float_dtype(dtype, who):
     return dtype
 
 
+# Inside a weight budget (a model being loaded), building runs forward passes on zeros of the shapes
+# the file states: no input or output of those passes may hold more elements than this (256 MiB of
+# float32), checked before it is allocated.
+MAX_BUDGET_ACTIVATION_ELEMENTS = 2**26
+
+
 @contextlib.contextmanager
 def weight_budget(max_elements):
     """Refuse to create more than ``max_elements`` weight elements in this block.
@@ -55,6 +61,9 @@ def weight_budget(max_elements):
     Loading a model from a file rebuilds its architecture before its weights
     are checked; the budget (the element count the file really holds) keeps a
     hostile config such as ``Dense(10**9)`` from allocating gigabytes first.
+    The activations of the forward passes that build the model are held to
+    ``MAX_BUDGET_ACTIVATION_ELEMENTS`` each (``check_activation_budget``), so a
+    build shape of ``[1, 40000, 40000, 1]`` is refused before any work.
     """
     previous = getattr(_context, "weight_budget", None)
     _context.weight_budget = [int(max_elements)]
@@ -62,6 +71,16 @@ def weight_budget(max_elements):
         yield
     finally:
         _context.weight_budget = previous
+
+
+def check_activation_budget(shape, describe):
+    """Inside a weight budget: refuse an activation of ``shape`` (batch axis included) before allocating it."""
+    if getattr(_context, "weight_budget", None) is None:
+        return
+    count = int(np.prod([1 if d is None else int(d) for d in shape], dtype=object))
+    if count > MAX_BUDGET_ACTIVATION_ELEMENTS:
+        raise ValueError(f"{describe()}: an activation of shape {tuple(shape)} ({count:,} elements) exceeds the "
+                         f"{MAX_BUDGET_ACTIVATION_ELEMENTS:,} elements a model loaded from a file may build with")
 
 
 def _spend_weight_budget(count, describe):
@@ -354,6 +373,7 @@ class Layer:
                 raise self._error(f"compute_output_shape: cannot infer the output shape for input "
                                   f"{format_shape(shape)} with unknown sizes; implement compute_output_shape",
                                   NotImplementedError)
+            check_activation_budget((1,) + tuple(shape[1:]), self.describe)
             return Tensor(np.zeros((1,) + tuple(shape[1:]), self.dtype))
 
         inputs = map_shapes(zeros, input_shape)
@@ -387,6 +407,8 @@ class Layer:
         if spec is not None and self.__dict__.get("_fits") != (spec, shapes):  # each new shape is checked once
             check_inputs(self, spec, shapes)
             object.__setattr__(self, "_fits", (spec, shapes))
+        if getattr(_context, "weight_budget", None) is not None:
+            self._check_output_budget(shapes)
         training = _resolve_training(training)
         pre_hooks, hooks = self.__dict__.get("_forward_pre_hooks"), self.__dict__.get("_forward_hooks")
         for hook in pre_hooks or ():
@@ -431,6 +453,19 @@ class Layer:
             object.__setattr__(self, table, hooks)
         hooks.append(fn)
         return HookHandle(hooks, fn)
+
+    def _check_output_budget(self, shapes):
+        """While a file loads: the outputs this call would allocate, where their shapes can be known first."""
+        if type(self).compute_output_shape is Layer.compute_output_shape:
+            return  # the default would run the call itself to find out
+        batches = []
+        map_shapes(lambda s: batches.append(s[0] if s else 1), shapes)
+
+        def check(shape):
+            if is_shape(shape):
+                check_activation_budget((batches[0],) + tuple(shape[1:]), self.describe)
+
+        map_shapes(check, self.compute_output_shape(map_shapes(batchless, shapes)))
 
     def _invoke_call(self, inputs, args, kwargs, training):
         cls = type(self)

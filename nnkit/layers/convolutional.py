@@ -14,7 +14,10 @@ PADDINGS = ("valid", "same")
 
 
 def _positive_pair(layer, name, value):
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    try:
+        pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    except TypeError:  # a float or None: not a pair
+        pair = ()
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
                                  for v in pair):
         raise layer._error(f"{name} must be a positive int or a pair of them, got {value!r}")

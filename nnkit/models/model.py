@@ -19,7 +19,7 @@ import numpy as np
 
 from nnkit.backend import get_backend as backend_name
 from nnkit.layers import hooks
-from nnkit.layers.base import Layer
+from nnkit.layers.base import Layer, check_activation_budget
 from nnkit.layers.registry import register, serialize
 from nnkit.layers.shapes import as_shape, map_shapes
 from nnkit.models.plan import PLAN_CACHE_SIZE, InferencePlan
@@ -111,6 +111,7 @@ class Model(Trainer, Layer):
             if any(d is None for d in shape[1:]):
                 raise self._error(f"build: cannot build from {shape} with unknown sizes; call the model on "
                                   f"data instead")
+            check_activation_budget((1,) + shape[1:], self.describe)  # a loaded file's claim, before allocating
             return Tensor(np.zeros((1,) + shape[1:], self.dtype))
 
         if type(self).call is Layer.call:

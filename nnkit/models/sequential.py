@@ -29,6 +29,7 @@ class Sequential(Model):
         self._auto_input = None       # the one we made from a known shape
         self._batch_shape = None      # the known input shape, batch axis included
         self._graph = []              # (layer, node) of the traced graph, in order
+        self._names = {}              # layer name -> layer: add() checks a name in O(1), not over every layer
         for layer in layers or []:
             self.add(layer)
 
@@ -46,6 +47,7 @@ class Sequential(Model):
         if isinstance(layer, InputLayer):
             if self._layers or self._input_layer is not None:
                 raise ValueError(f"{self.describe()}: an Input can only be the first element of a Sequential")
+            self._claim_name(layer)
             self._input_layer = layer
             if self._dtype is None:
                 self._dtype = layer.dtype
@@ -55,7 +57,7 @@ class Sequential(Model):
             raise TypeError(f"{self.describe()}: add() expects a Layer, got {type(layer).__name__}: {layer!r}")
         if layer is self:
             raise ValueError(f"{self.describe()}: a model cannot contain itself")
-        self._check_unique_names(self._named() + [layer])
+        self._claim_name(layer)
         self._layers.append(layer)
         if self._batch_shape is None and len(self._layers) == 1 and layer._batch_input_shape is not None:
             self._set_input_shape(layer._batch_input_shape)
@@ -63,7 +65,7 @@ class Sequential(Model):
             try:
                 self._trace_from(len(self._layers) - 1)
             except Exception:
-                self._layers.pop()
+                self._release_name(self._layers.pop())
                 raise
 
     def pop(self):
@@ -71,10 +73,20 @@ class Sequential(Model):
         if not self._layers:
             raise TypeError(f"{self.describe()}: there are no layers to pop")
         layer = self._layers.pop()
+        self._release_name(layer)
         self._untrace()
         if self._batch_shape is not None and self._layers:
             self._trace_from(0)
         return layer
+
+    def _claim_name(self, layer):
+        """Record ``layer``'s name; another layer of that name already here is an error."""
+        self._check_unique_names([self._names.get(layer.name, layer), layer])
+        self._names[layer.name] = layer
+
+    def _release_name(self, layer):
+        if layer not in self._layers:  # the same layer may have been added twice
+            self._names.pop(layer.name, None)
 
     def _named(self):
         return ([self._input_layer] if self._input_layer is not None else []) + self._layers

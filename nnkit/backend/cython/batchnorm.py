@@ -4,13 +4,14 @@ import numpy as np
 from nnkit._ext import batchnorm as _ext
 
 from ..reference.batchnorm import check_backward, check_inference, check_train
+from ..validate import as_rows
 
 __all__ = ["batch_norm_forward_train", "batch_norm_backward", "batch_norm_inference"]
 
 
 def _rows(a):
     """The (M, C) view of a C-contiguous (..., C) array."""
-    return a.reshape(-1, a.shape[-1]) if a.ndim != 2 else a
+    return as_rows(a) if a.ndim != 2 else a
 
 
 def batch_norm_forward_train(x, gamma, beta, eps):

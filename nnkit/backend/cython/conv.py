@@ -75,6 +75,20 @@ def get_workspace_limit():
     return _workspace_limit
 
 
+def _winograd_carries(a, b, terms):
+    """Whether Winograd's transforms can carry a sum of ``terms`` products of ``a``'s and ``b``'s values.
+
+    The transforms add and subtract values (an inf meets a -inf: NaN where the direct sum
+    has inf) and grow them up to 81x on the way (|B^T d B| <= 4 max|d|, |G g G^T| <= 2.25
+    max|g|, |A^T M A| <= 9 max|M|): near the float's range they overflow where the direct
+    result is finite.  One pass over each operand (no copy) decides; NaN compares False.
+    """
+    if not a.size or not b.size:
+        return True
+    bound = max(float(a.max()), -float(a.min())) * max(float(b.max()), -float(b.min()))
+    return bound * 81.0 * terms < float(np.finfo(a.dtype).max) / 4
+
+
 def _algorithm(x_shape, w_shape, strides, padding, dilation, groups):
     if (w_shape[:2] == (3, 3) and strides == (1, 1) and dilation == (1, 1) and groups == 1
             and min(x_shape[3], w_shape[3]) >= _WINOGRAD_MIN_CHANNELS and max(sum(padding, ())) <= 2):
@@ -174,6 +188,8 @@ def conv2d_forward(x, w, b, strides, padding, dilation, groups):
     y = np.empty((x.shape[0],) + out + (w.shape[3],), x.dtype)
     if y.size:
         algorithm = _algorithm(x.shape, w.shape, strides, padding, dilation, groups)
+        if algorithm == WINOGRAD and not _winograd_carries(x, w, 9 * x.shape[3]):
+            algorithm = _k.IM2COL  # non-finite or huge values: the direct answer, inf for inf
         if algorithm == WINOGRAD:
             return _winograd_forward(x, w, b, padding, y)
         chunk, nthreads = _plan(x, w.shape, out, strides, dilation, backward=False)
@@ -188,6 +204,9 @@ def conv2d_backward(dy, x, w, strides, padding, dilation, groups, need_dx=True, 
     dy, x, w, strides, padding, dilation, groups, out = conv2d_backward_args(
         "conv2d_backward", dy, x, w, strides, padding, dilation, groups)
     algorithm = _algorithm(x.shape, w.shape, strides, padding, dilation, groups)
+    if algorithm == WINOGRAD and not ((not need_dx or _winograd_carries(dy, w, 9 * w.shape[3])) and
+                                      (not need_dw or _winograd_carries(dy, x, dy.size // dy.shape[3]))):
+        algorithm = _k.IM2COL  # as in the forward pass
     if algorithm == WINOGRAD:
         return (_winograd_dx(dy, w, padding, x.shape) if need_dx else None,
                 _winograd_dw(dy, x, padding) if need_dw else None,

@@ -7,6 +7,14 @@ from ..reference.pool import argmax_range, check_avg_backward, check_forward, ch
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"]
 
+# Average pooling windows longer than this (on either axis) take the running-sum kernels, whose cost does not grow
+# with the window; shorter ones the window-by-window kernels, faster for them (measured: benchmarks/test_bench_pool.py).
+_RUNNING_SUM_MIN_WINDOW = 8
+
+
+def _running(pool):
+    return max(pool) > _RUNNING_SUM_MIN_WINDOW
+
 
 def max_pool2d_forward(x, pool_size, strides, padding):
     """Max pooling over (N, H, W, C); returns ``(y, argmax)``.
@@ -37,7 +45,7 @@ def avg_pool2d_forward(x, pool_size, strides, padding):
     (unpadded) elements only."""
     x, pool, strides, pads, (oh, ow) = check_forward("avg_pool2d", x, pool_size, strides, padding)
     y = np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
-    _ext.avg_pool2d_forward(x, pool, strides, pads, y)
+    (_ext.avg_pool2d_running_forward if _running(pool) else _ext.avg_pool2d_forward)(x, pool, strides, pads, y)
     return y
 
 
@@ -45,5 +53,5 @@ def avg_pool2d_backward(dy, x_shape, pool_size, strides, padding):
     """Gradient of average pooling: each ``dy / count`` spread over its window's real elements."""
     dy, x_shape, pool, strides, pads = check_avg_backward(dy, x_shape, pool_size, strides, padding)
     dx = np.empty(x_shape, dtype=dy.dtype)
-    _ext.avg_pool2d_backward(dy, pool, strides, pads, dx)
+    (_ext.avg_pool2d_running_backward if _running(pool) else _ext.avg_pool2d_backward)(dy, pool, strides, pads, dx)
     return dx

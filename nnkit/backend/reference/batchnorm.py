@@ -7,7 +7,7 @@ backend.
 """
 import numpy as np
 
-from ..validate import float_array, same_dtype, same_shape, scalar_in, shape_is
+from ..validate import as_rows, float_array, same_dtype, same_shape, scalar_in, shape_is
 
 __all__ = ["batch_norm_forward_train", "batch_norm_backward", "batch_norm_inference"]
 
@@ -70,7 +70,7 @@ def batch_norm_forward_train(x, gamma, beta, eps):
     ``invstd = 1 / sqrt(var + eps)`` and ``var`` the biased variance over rows.
     """
     x, gamma, beta, eps = check_train(x, gamma, beta, eps)
-    rows = x.reshape(-1, x.shape[-1])
+    rows = as_rows(x)
     mean = rows.mean(axis=0)
     var = np.square(rows - mean).mean(axis=0)
     invstd = 1 / np.sqrt(var + eps)
@@ -87,7 +87,7 @@ def batch_norm_backward(dy, x, mean, invstd, gamma):
     """
     dy, x, mean, invstd, gamma = check_backward(dy, x, mean, invstd, gamma)
     c = x.shape[-1]
-    rows, drows = x.reshape(-1, c), dy.reshape(-1, c)
+    rows, drows = as_rows(x), as_rows(dy)
     m = rows.shape[0]
     xhat = (rows - mean) * invstd
     dbeta = drows.sum(axis=0)
