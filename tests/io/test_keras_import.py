@@ -145,7 +145,7 @@ def test_vgg16_from_keras_applications(tmp_path):
 def test_lambda_is_refused_and_missing_layers_are_listed(tmp_path, monkeypatch):
     x = keras.Input((4,))
     h = L.Lambda(lambda t: t * 2, name="doubler")(x)
-    y = L.Dense(2)(L.LayerNormalization(name="norm")(h))
+    y = L.Dense(2)(L.UnitNormalization(name="norm")(h))
     path = tmp_path / "lambda.keras"
     keras.Model(x, y).save(path)
     # nothing may be executed while loading: make any unpickling or marshalling of code fail loudly
@@ -157,7 +157,7 @@ def test_lambda_is_refused_and_missing_layers_are_listed(tmp_path, monkeypatch):
 
     monkeypatch.setattr(marshal, "loads", forbidden)
     monkeypatch.setattr(pickle, "loads", forbidden)
-    with pytest.raises(ValueError, match=r"'doubler' \(Lambda: it holds Python code.*'norm' \(LayerNormalization\)"):
+    with pytest.raises(ValueError, match=r"'doubler' \(Lambda: it holds Python code.*'norm' \(UnitNormalization\)"):
         load_keras(path)
 
 
