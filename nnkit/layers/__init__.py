@@ -17,6 +17,7 @@ from nnkit.layers.lambda_layer import Identity, Lambda
 from nnkit.layers.merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
                                 concatenate, maximum, minimum, multiply, subtract)
 from nnkit.layers.naming import clear_session
+from nnkit.layers.attention import AdditiveAttention, Attention, Dot, MultiHeadAttention
 from nnkit.layers.embedding import Embedding
 from nnkit.layers.normalization import BatchNormalization, LayerNormalization
 from nnkit.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
@@ -45,7 +46,7 @@ GlobalAvgPool2D = GlobalAveragePooling2D
 GlobalMaxPool2D = GlobalMaxPooling2D
 
 __all__ = [
-    "Embedding", "LayerNormalization", "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D",
+    "Dot", "Attention", "AdditiveAttention", "MultiHeadAttention", "Embedding", "LayerNormalization", "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D",
     "GlobalMaxPooling1D", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Convolution1D", "MaxPool1D", "AvgPool1D",
     "GlobalAvgPool1D", "GlobalMaxPool1D",
     "Layer", "Input", "InputLayer", "InputSpec", "SymbolicTensor",
