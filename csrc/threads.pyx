@@ -41,9 +41,8 @@ def get_num_threads():
 
 
 def flush_denormals():
-    """Turn on flush-to-zero / denormals-are-zero on this thread and on every
-    OpenMP worker thread (the pool is persistent, so once is enough)."""
-    nnkit_flush_denormals()
+    """Turn on flush-to-zero / denormals-are-zero on every OpenMP worker thread (the pool is persistent,
+    so once is enough); the calling thread keeps its own floating-point mode."""
     with nogil, parallel():
         nnkit_flush_denormals()
 

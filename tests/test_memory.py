@@ -69,3 +69,4 @@ def test_opt_out_and_user_malloc_settings_are_respected():
     for env, expected in (({"NNKIT_KEEP_HEAP": "0"}, "False"), ({"MALLOC_TRIM_THRESHOLD_": "131072"}, "False"),
                           ({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=131072"}, "False"), ({}, "True")):
         assert _run(code, **env).stdout.strip() == expected, env
+

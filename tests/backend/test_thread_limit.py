@@ -1,4 +1,5 @@
-"""Kernels give the same results when OpenMP starts fewer threads than nnkit asks for.
+"""Kernels give the same results when OpenMP starts fewer threads than nnkit asks for, and they leave the
+calling thread's floating-point mode alone.
 
 ``OMP_THREAD_LIMIT`` (or ``OMP_DYNAMIC``, or a call from inside another
 parallel region) can cap a team below ``num_threads``; a kernel that cut its
@@ -7,6 +8,8 @@ check runs in a subprocess, since the limit is read when OpenMP starts.
 """
 import subprocess
 import sys
+
+import numpy as np
 
 from child import child_env
 
@@ -51,3 +54,17 @@ def test_kernels_cover_every_element_when_openmp_starts_fewer_threads(tmp_path):
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def test_kernels_leave_the_callers_floating_point_mode_alone():
+    """Denormals are flushed on the OpenMP workers only: NumPy code after a kernel still sees 1e-310."""
+    import nnkit
+    from nnkit import functional as F
+    x = np.random.default_rng(0).standard_normal((8, 16, 16, 8)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    for threads in (1, 2):
+        nnkit.set_num_threads(threads)
+        F.conv2d(x, w, padding="same", activation="relu")
+        F.max_pool2d(x, 2)
+        assert np.float64(1e-310) * np.float64(1.0) == np.float64(1e-310)
+        assert np.float32(1e-40) * np.float32(1.0) != 0
