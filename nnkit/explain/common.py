@@ -25,7 +25,7 @@ class Relevance(Function):
 def prepare(model, x, op):
     """``(graph, x as an array)`` after checking that ``model`` is a built graph model with one
     output and that ``x`` is a float batch of the model's input shape."""
-    if not getattr(model, "built", False) or not getattr(model, "inputs", None):
+    if not getattr(model, "built", False):
         raise ValueError(f"{op}: {model.describe()} is not built; give it an Input or call build() first")
     try:
         graph = layer_graph(model)

@@ -168,7 +168,8 @@ class Gamma(Rule):
 
 class AlphaBeta(Rule):
     """``alpha`` times the positive and ``beta`` times the negative contributions, each normalised
-    by its own total; ``alpha - beta = 1`` keeps the relevance conserved."""
+    by its own total; ``alpha - beta = 1`` conserves the relevance of each output that has
+    contributions of both signs (one without negative ones passes on ``alpha`` times its relevance)."""
 
     def __init__(self, alpha=2.0, beta=1.0, stabilizer=1e-6, zero_params=None):
         self.alpha = _check_number("AlphaBeta", "alpha", alpha)
