@@ -35,7 +35,7 @@ def heatmap(relevance, cmap="bwr", symmetric=True):
     """A uint8 (H, W, 3) image of one sample's relevance (H, W) or (H, W, C)."""
     if cmap not in PALETTES:
         raise ValueError(f"heatmap: unknown cmap {cmap!r}; valid choices: {', '.join(PALETTES)}")
-    levels = np.rint(_levels(_relevance_2d("heatmap", relevance), symmetric) * 255) / 255  # 256 steps, as imgify
+    levels = _levels(_relevance_2d("heatmap", relevance), symmetric)
     palette = PALETTES[cmap]
     pos = levels * (len(palette) - 1)
     i = np.minimum(pos.astype(np.int64), len(palette) - 2)
