@@ -8,7 +8,8 @@ from nnkit.explain import composites, rules
 from nnkit.explain.attribution import gradient, gradient_x_input, integrated_gradients
 from nnkit.explain.canonize import fold_batch_norms
 from nnkit.explain.heatmap import heatmap, save_heatmap
+from nnkit.explain.png import write_png
 from nnkit.explain.lrp import lrp
 
 __all__ = ["lrp", "gradient", "gradient_x_input", "integrated_gradients", "heatmap", "save_heatmap",
-           "fold_batch_norms", "rules", "composites"]
+           "write_png", "fold_batch_norms", "rules", "composites"]

@@ -83,6 +83,9 @@ class Rule:
         """The relevance of each input in ``xs`` of ``z = fn(xs, params)`` given ``relevance`` of ``z``."""
         taped = []
         for inputs, modify, drop_bias in self.variants(xs):
+            if drop_bias and not any(a.any() for a in inputs):
+                taped.append((inputs, None, None))  # z = 0 and x * g = 0: nothing to compute (x- after a ReLU)
+                continue
             mod = {}
             for name, p in params.items():
                 if p is None:
@@ -94,11 +97,12 @@ class Rule:
             with enable_grad():
                 ts = [Tensor(a, requires_grad=True) for a in inputs]
                 taped.append((inputs, ts, fn(ts, mod)))
-        cots = self.cotangents(relevance, [z.data for _, _, z in taped])
+        zero = np.zeros_like(next(z.data for _, _, z in taped if z is not None))
+        cots = self.cotangents(relevance, [zero if z is None else z.data for _, _, z in taped])
         grads = []
-        for (_, ts, z), cot in zip(taped, cots):
-            if cot is None:
-                grads.append(None)
+        for (inputs, ts, z), cot in zip(taped, cots):
+            if cot is None or z is None:
+                grads.append(None if cot is None else [np.zeros_like(a) for a in inputs])
                 continue
             z.backward(cot)
             grads.append([t.grad if t.grad is not None else np.zeros_like(t.data) for t in ts])

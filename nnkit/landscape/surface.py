@@ -2,8 +2,9 @@
 
 Each grid point sets the weights in place and runs ``model.evaluate`` (the
 compiled loss in inference mode, the mean over all samples, plus the model's
-own added losses); the weights are copied first and written back bit for bit
-in a ``finally``, so an interrupted surface (Ctrl-C) leaves the model as it was.
+own added losses; arrays go in batches of up to 1,024 unless ``batch_size``
+says otherwise).  The weights are copied first and written back bit for bit in
+a ``finally``, so an interrupted surface (Ctrl-C) leaves the model as it was.
 """
 import numpy as np
 
@@ -13,6 +14,8 @@ __all__ = ["surface", "interpolate"]
 
 
 def _loss(model, x, y, batch_size):
+    if batch_size is None and isinstance(x, np.ndarray):
+        batch_size = max(1, min(len(x), 1024))  # the mean over all samples is the same; big batches are faster
     return float(model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)["loss"])
 
 
