@@ -4,7 +4,7 @@ relevance (or gradient) that starts at the output."""
 import numpy as np
 
 from nnkit.explain.linear import LINEAR, stages
-from nnkit.layers import Activation, Softmax
+from nnkit.layers import Softmax
 from nnkit.models import layer_graph
 from nnkit.tensor import FLOAT_DTYPES, Function, Tensor, no_grad
 

@@ -57,7 +57,6 @@ def _gamma(gamma, clamp):
 
 
 # input modifiers: array -> array
-def _x(x): return x
 def _xpos(x): return np.maximum(x, 0)
 def _xneg(x): return np.minimum(x, 0)
 

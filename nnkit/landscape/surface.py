@@ -26,8 +26,9 @@ def _matching_weights(op, model, direction, name):
         weights = model_weights(model, dir_type, op)
         if shapes == [w.shape for w in weights]:
             return weights
-    raise ValueError(f"{op}: {name} must have one array per trainable weight {[w.shape for w in model.trainable_weights]}"
-                     f" or per weight; got {len(shapes)} arrays {shapes}")
+    trainable = [w.shape for w in model.trainable_weights]
+    raise ValueError(f"{op}: {name} must have one array per trainable weight {trainable} or per weight; got "
+                     f"{len(shapes)} arrays {shapes}")
 
 
 def _coords(op, coords, n):

@@ -90,6 +90,17 @@ def test_dense_rule_matches_formula(name):
     np.testing.assert_allclose(explain(model, x, R, RULES[name]), formula(name, x, W, b, R), rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["zplus", "alphabeta", "gamma"])
+def test_non_negative_inputs_skip_the_negative_variants(name):
+    """After a ReLU the x- variants vanish; the rules skip them and still match the formula."""
+    model = nnkit.Sequential([Input((5,), dtype="float64"), Dense(4, bias_initializer="glorot_uniform")])
+    x = np.abs(rng.normal(size=(3, 5)))
+    x[0, 1] = 0.0
+    R = rng.normal(size=(3, 4))
+    W, b = model.layers[-1].kernel.data, model.layers[-1].bias.data
+    np.testing.assert_allclose(explain(model, x, R, RULES[name]), formula(name, x, W, b, R), rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("name", sorted(RULES))
 @pytest.mark.parametrize("strides,padding,pads,out", [(1, "valid", 0, 3), (2, "same", 1, 3)])
 def test_conv_rule_matches_formula(name, strides, padding, pads, out):
