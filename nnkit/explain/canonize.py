@@ -33,8 +33,8 @@ def fold_batch_norms(graph, op="lrp"):
     readers, calls = {}, {}
     for call in graph:
         calls[id(call.layer)] = calls.get(id(call.layer), 0) + 1
-        for t in call.inputs:
-            readers[id(t)] = readers.get(id(t), 0) + 1
+        for key in call.input_keys:
+            readers[key] = readers.get(key, 0) + 1
     folded, bns = {}, set()
     for call in graph:
         bn = call.layer
@@ -49,7 +49,7 @@ def fold_batch_norms(graph, op="lrp"):
         if getattr(layer.activation, "__name__", None) != "linear":
             raise ValueError(f"{op}: BatchNormalization {bn.name!r} follows {name!r}, which has an activation; "
                              f"only a BatchNormalization right after the linear map can be folded")
-        if readers.get(id(source.outputs[0]), 0) > 1 or calls[id(layer)] > 1 or calls[id(bn)] > 1:
+        if readers.get(source.output_keys[0], 0) > 1 or calls[id(layer)] > 1 or calls[id(bn)] > 1:
             raise ValueError(f"{op}: cannot fold BatchNormalization {bn.name!r} into {name!r}: other layers "
                              f"also read {name!r}'s output, or {name!r} is called more than once")
         parts = stages(layer)

@@ -233,3 +233,23 @@ def test_subclassed_model_is_refused():
     net(np.zeros((1, 3), np.float32))
     with pytest.raises(TypeError, match="lrp: .*subclassed"):
         lrp(net, np.zeros((1, 3), np.float32))
+
+
+def test_nested_model_and_batch_norm_read_twice():
+    """A nested Sequential is opened (its batch norm folded); a batch norm whose input another layer
+    also reads cannot be folded."""
+    nnkit.set_seed(3)
+    inner = nnkit.Sequential([Input((6,), dtype="float64"), Dense(5, use_bias=False), BatchNormalization(),
+                              ReLU()])
+    inputs = Input((6,), dtype="float64")
+    model = randomize_bn(nnkit.Model(inputs, Dense(3)(inner(inputs))))
+    randomize_bn(inner)
+    x = rng.normal(size=(4, 6))
+    start = model.predict(x) * np.eye(3)[[0, 1, 2, 0]]
+    np.testing.assert_allclose(lrp(model, x, rule=rules.Epsilon(0.0), output_relevance=start),
+                               gradient_x_input(model, x, target=[0, 1, 2, 0]), rtol=1e-8, atol=1e-12)
+    inputs = Input((6,), dtype="float64")
+    z = Dense(5, name="shared")(inputs)
+    model = nnkit.Model(inputs, Dense(2)(Add()([BatchNormalization(name="bn")(z), z])))
+    with pytest.raises(ValueError, match="cannot fold BatchNormalization 'bn' into 'shared': other layers"):
+        lrp(model, x)
