@@ -46,7 +46,7 @@ def cases():
     out.update({f"lrp {name} 64": (lambda c=c: explain.lrp(model, x, composite=c)) for name, c in comp.items()})
     out["lrp Epsilon 64"] = lambda: explain.lrp(model, x, rule=explain.rules.Epsilon())
     out["gradient x input 64"] = lambda: explain.gradient_x_input(model, x)
-    out["surface point 1000"] = lambda: model.evaluate(x_eval, y_eval, batch_size=250, verbose=0)
+    out["surface point 1000"] = lambda: model.evaluate(x_eval, y_eval, batch_size=1000, verbose=0)
     return out
 
 
@@ -64,7 +64,7 @@ def surface_21x21(model):
     d1, d2 = landscape.random_direction(model, seed=1), landscape.random_direction(model, seed=2)
     xs = np.linspace(-1, 1, 21)
     start = time.perf_counter()
-    landscape.surface(model, [d1, d2], (xs, xs), x, y, batch_size=250, progress=False)
+    landscape.surface(model, [d1, d2], (xs, xs), x, y, progress=False)  # batches of 1,000
     return time.perf_counter() - start
 
 

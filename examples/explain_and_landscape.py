@@ -115,7 +115,7 @@ def main():
 
     solution_b = small_resnet(True, seed=1)
     solution_b.fit(x_small, y_small, batch_size=64, epochs=epochs, verbose=0)
-    alphas = np.linspace(-0.5, 1.5, 5 if quick else 17)
+    alphas = np.linspace(0.0, 1.0, 5 if quick else 17)  # beyond [0, 1] moving variances can turn negative
     line = landscape.interpolate(solution_a, solution_b, x_eval, y_eval, alphas)
     landscape.plot_1d(alphas, {"(1 - a) w_A + a w_B": line}, os.path.join(args.out, "landscape_interpolation.png"),
                       xlabel="a", ylabel="test loss", title="between two ResNet solutions")

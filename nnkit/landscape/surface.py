@@ -81,7 +81,8 @@ def surface(model, directions, coords, x, y, batch_size=None, progress=True):
 
 def interpolate(model_a, model_b, x, y, alphas, batch_size=None, progress=True):
     """Loss at ``(1 - a) w_a + a w_b`` for each ``a`` in ``alphas``, over every weight (batch-norm
-    moving statistics included), evaluated on ``model_a`` (its weights are restored afterwards)."""
+    moving statistics included), evaluated on ``model_a`` (its weights are restored afterwards).
+    Outside [0, 1] a moving variance can turn negative, and the loss there is NaN."""
     op = "interpolate"
     alphas = np.asarray(alphas, dtype=np.float64)
     if alphas.ndim != 1 or alphas.size == 0:
