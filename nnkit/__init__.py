@@ -23,6 +23,7 @@ from nnkit.io.model_io import load_model  # noqa: E402
 
 models.load_model = load_model  # Keras's nnkit.models.load_model; nnkit.io sits above nnkit.models
 from nnkit import callbacks, data, datasets, losses, metrics, optimizers, schedules  # noqa: E402  (training)
+from nnkit import explain, landscape  # noqa: E402  (tools that look inside models)
 
 __version__ = "0.1.0"
 
