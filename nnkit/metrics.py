@@ -24,7 +24,8 @@ __all__ = [
     "LogCoshError", "Hinge", "SquaredHinge", "CategoricalHinge", "Poisson", "KLDivergence",
     "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
     "TruePositives", "FalsePositives", "TrueNegatives", "FalseNegatives", "FBetaScore", "F1Score", "R2Score",
-    "IoU", "MeanIoU",
+    "IoU", "MeanIoU", "SensitivityAtSpecificity", "SpecificityAtSensitivity", "PrecisionAtRecall",
+    "RecallAtPrecision",
     "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "get", "names",
 ]
@@ -672,6 +673,90 @@ class MeanIoU(IoU):
         config = super().get_config()
         del config["target_class_ids"]
         return config
+
+
+class _AtConstraint(Metric):
+    """The best of one rate subject to a floor on another, over Keras's grid of ``num_thresholds``
+    thresholds ``0, 1/(n-1), ..., 1`` (predictions clipped to [0, 1]; a prediction counts positive at
+    thresholds strictly below it, and always at the first one, exactly as Keras buckets them)."""
+
+    constraint = None  # the argument's name: 'specificity', 'sensitivity', 'recall' or 'precision'
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None):
+        op = type(self).__name__
+        if not 0 <= value <= 1:
+            raise ValueError(f"{op}: {self.constraint} must be in [0, 1], got {value}")
+        if int(num_thresholds) < 1:
+            raise ValueError(f"{op}: num_thresholds must be an integer > 0, got {num_thresholds}")
+        self.value, self.num_thresholds, self.class_id = float(value), int(num_thresholds), class_id
+        super().__init__(name)
+
+    def reset_state(self):
+        self.tp, self.fp, self.tn, self.fn = (np.zeros(self.num_thresholds) for _ in range(4))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        score = np.asarray(_np(y_pred), np.float64)
+        y = _np(y_true)
+        if self.class_id is not None:
+            y, score = y[..., self.class_id], score[..., self.class_id]
+        truth = _same_shape(self.name, y, score).astype(bool).ravel()
+        w = _weights(self.name, sample_weight, score).ravel()
+        score = score.ravel()
+        n = self.num_thresholds
+        if n == 1:
+            positive = (score > 0.5)[:, None]
+        else:
+            bucket = np.maximum(np.ceil(np.clip(score, 0, 1) * (n - 1)) - 1, 0)
+            positive = bucket[:, None] >= np.arange(n)
+        for name, cell in (("tp", positive & truth[:, None]), ("fp", positive & ~truth[:, None]),
+                           ("tn", ~positive & ~truth[:, None]), ("fn", ~positive & truth[:, None])):
+            setattr(self, name, getattr(self, name) + w @ cell)
+
+    @staticmethod
+    def _ratio(a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(a + b > 0, a / (a + b), 0.0)
+
+    def rates(self):
+        """(sensitivity = recall, specificity, precision) at each threshold (0 where undefined)."""
+        return self._ratio(self.tp, self.fn), self._ratio(self.tn, self.fp), self._ratio(self.tp, self.fp)
+
+    def result(self):
+        constrained, dependent = self.pick(*self.rates())
+        return float(np.max(np.where(constrained >= self.value, dependent, 0.0), initial=0.0))
+
+    def get_config(self):
+        return {"name": self.name, self.constraint: self.value, "num_thresholds": self.num_thresholds,
+                "class_id": self.class_id}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(config.pop(cls.constraint), **config)
+
+
+class SensitivityAtSpecificity(_AtConstraint):
+    """The best sensitivity (recall) at a specificity of at least ``specificity``."""
+    constraint = "specificity"
+    pick = staticmethod(lambda sens, spec, prec: (spec, sens))
+
+
+class SpecificityAtSensitivity(_AtConstraint):
+    """The best specificity at a sensitivity of at least ``sensitivity``."""
+    constraint = "sensitivity"
+    pick = staticmethod(lambda sens, spec, prec: (sens, spec))
+
+
+class PrecisionAtRecall(_AtConstraint):
+    """The best precision at a recall of at least ``recall``."""
+    constraint = "recall"
+    pick = staticmethod(lambda sens, spec, prec: (sens, prec))
+
+
+class RecallAtPrecision(_AtConstraint):
+    """The best recall at a precision of at least ``precision``."""
+    constraint = "precision"
+    pick = staticmethod(lambda sens, spec, prec: (prec, sens))
 
 
 _NAMES = {

@@ -174,3 +174,54 @@ def test_bad_arguments_and_shapes():
         metrics.IoU(3, target_class_ids=[3])
     with pytest.raises(ValueError, match="mean_io_u: 3 targets but 2 predictions"):
         metrics.MeanIoU(3)(np.zeros(3, int), np.zeros(2, int))
+
+
+def _grid_rates(y, p, n, w=None):
+    """Brute force over Keras's thresholds: positive where the score beats the threshold (and always at 0)."""
+    w = np.ones(len(y)) if w is None else w
+    t = np.r_[0.0, np.arange(1, n - 1) / (n - 1), 1.0][:n]
+    pos = (np.clip(p, 0, 1)[:, None] > t) | (np.arange(n) == 0)
+    tp, fp = w @ (pos & (y[:, None] == 1)), w @ (pos & (y[:, None] == 0))
+    fn, tn = w @ (~pos & (y[:, None] == 1)), w @ (~pos & (y[:, None] == 0))
+    ratio = lambda a, b: np.where(a + b > 0, a / np.maximum(a + b, 1e-300), 0)  # noqa: E731
+    return ratio(tp, fn), ratio(tn, fp), ratio(tp, fp)
+
+
+@pytest.mark.parametrize("cls,value,pick", [
+    (metrics.SensitivityAtSpecificity, 0.6, lambda se, sp, pr: (sp, se)),
+    (metrics.SpecificityAtSensitivity, 0.7, lambda se, sp, pr: (se, sp)),
+    (metrics.PrecisionAtRecall, 0.5, lambda se, sp, pr: (se, pr)),
+    (metrics.RecallAtPrecision, 0.8, lambda se, sp, pr: (pr, se)),
+])
+def test_rate_at_constraint_over_keras_grid(cls, value, pick):
+    y = (rng.random(40) > 0.5).astype(float)
+    p = np.clip(0.35 * y + rng.random(40) * 0.7, 0, 1)  # informative scores, off the grid points
+    w = rng.random(40)
+    for n in (200, 7):
+        constrained, dependent = pick(*_grid_rates(y, p, n, w))
+        expected = np.max(np.where(constrained >= value, dependent, 0))
+        got = batched(cls(value, num_thresholds=n), y, p, w, splits=(10, 25))
+        assert got == pytest.approx(expected, rel=1e-12)
+    m = cls(value, num_thresholds=50, class_id=1)
+    two = np.stack([1 - y, y], -1), np.stack([1 - p, p], -1)
+    assert m(*two) == pytest.approx(cls(value, num_thresholds=50)(y, p))
+    assert cls.from_config(m.get_config()).get_config() == m.get_config()
+
+
+def test_rate_at_constraint_keras_examples():
+    y, p = [0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8]
+    for metric, weights, plain, weighted in [
+            (metrics.SensitivityAtSpecificity(0.5), [1, 1, 2, 2, 1], 0.5, 1 / 3),
+            (metrics.SpecificityAtSensitivity(0.5), [1, 1, 2, 2, 2], 2 / 3, 0.5),
+            (metrics.PrecisionAtRecall(0.5), [2, 2, 2, 1, 1], 0.5, 1 / 3)]:
+        assert metric(y, p) == pytest.approx(plain)
+        metric.reset_state()
+        assert metric(y, p, sample_weight=weights) == pytest.approx(weighted)
+    m = metrics.RecallAtPrecision(0.8)
+    assert m([0, 0, 1, 1], [0, 0.5, 0.3, 0.9]) == pytest.approx(0.5)
+    m.reset_state()
+    assert m([0, 0, 1, 1], [0, 0.5, 0.3, 0.9], sample_weight=[1, 0, 0, 1]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"RecallAtPrecision: precision must be in \[0, 1\], got 1.5"):
+        metrics.RecallAtPrecision(1.5)
+    with pytest.raises(ValueError, match="num_thresholds must be an integer > 0"):
+        metrics.PrecisionAtRecall(0.5, num_thresholds=0)
