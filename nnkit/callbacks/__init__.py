@@ -4,6 +4,7 @@ from .backup import BackupAndRestore
 from .base import Callback, CallbackList
 from .checkpoint import ModelCheckpoint
 from .csv_logger import CSVLogger
+from .ema import SwapEMAWeights
 from .history import History
 from .lambda_callback import LambdaCallback
 from .monitor import EarlyStopping, ReduceLROnPlateau
@@ -13,5 +14,5 @@ from .schedule import LearningRateScheduler
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "ModelCheckpoint", "EarlyStopping",
            "ReduceLROnPlateau", "LearningRateScheduler", "TerminateOnNaN", "CSVLogger", "LambdaCallback",
-           "BackupAndRestore"]
+           "BackupAndRestore", "SwapEMAWeights"]
 
