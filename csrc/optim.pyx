@@ -261,7 +261,9 @@ cdef void _lion(floating* w, const floating* g, floating* m, Py_ssize_t n, float
     for i in range(n):
         gi = g[i]
         x = beta_1 * m[i] + c1 * gi
-        sign = x if x != x else <floating>((x > 0) - (x < 0))  # np.sign: NaN stays NaN
+        sign = <floating>(x > 0) - <floating>(x < 0)  # branch-free: the signs of updates are random
+        if x != x:  # np.sign: NaN stays NaN (rare, so this branch predicts well)
+            sign = x
         w[i] = w[i] - lr * sign
         m[i] = m[i] * beta_2 + c2 * gi
 
