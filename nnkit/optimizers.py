@@ -21,7 +21,7 @@ hyper-parameters (a schedule as ``{"class_name", "config"}``).
 """
 import numpy as np
 
-from nnkit import backend, schedules
+from nnkit import backend, constraints, schedules
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam", "Adamax", "Adadelta", "Lion",
            "Ftrl", "get", "names"]
@@ -114,6 +114,10 @@ class Optimizer:
             self._update(w.data, g, lr, {s: self._slot(s, key, w.data) for s in self.slot_names})
         if self.use_ema:
             self._update_ema([(key, w) for key, w, _ in live])
+        for _, w, _ in live:  # after the update, as Keras: the weight projected by its layer's constraint
+            constraint = constraints.attached(w)
+            if constraint is not None:
+                w.data[...] = constraint(w.data)
         self.iterations += 1
 
     def _update_ema(self, keyed):
