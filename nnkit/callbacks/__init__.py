@@ -11,8 +11,9 @@ from .monitor import EarlyStopping, ReduceLROnPlateau
 from .nan import TerminateOnNaN
 from .progress import ProgbarLogger
 from .schedule import LearningRateScheduler
+from .tensorboard import TensorBoard
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "ModelCheckpoint", "EarlyStopping",
            "ReduceLROnPlateau", "LearningRateScheduler", "TerminateOnNaN", "CSVLogger", "LambdaCallback",
-           "BackupAndRestore", "SwapEMAWeights"]
+           "BackupAndRestore", "SwapEMAWeights", "TensorBoard"]
 
