@@ -12,7 +12,7 @@ checked shapes, dtypes and contiguity.
 """
 from cython cimport floating
 from cython.parallel cimport parallel
-from libc.math cimport sqrt, sqrtf
+from libc.math cimport fabs, fabsf, pow, powf, sqrt, sqrtf
 from team cimport share_start, share_stop, team_size
 
 
@@ -23,6 +23,22 @@ cdef enum:
 cdef inline floating _root(floating x) noexcept nogil:
     """sqrt in the array's precision, as NumPy computes it."""
     return sqrtf(x) if floating is float else sqrt(x)
+
+
+cdef inline floating _abs(floating x) noexcept nogil:
+    return fabsf(x) if floating is float else fabs(x)
+
+
+cdef inline floating _power(floating x, floating p) noexcept nogil:
+    """x^p, the square root for p = 0.5 (as the reference)."""
+    if p == 0.5:
+        return _root(x)
+    return powf(x, p) if floating is float else pow(x, p)
+
+
+cdef inline floating _max_nan(floating x, floating y) noexcept nogil:
+    """np.maximum: the larger, NaN if either is."""
+    return x if x > y or x != x else y
 
 
 cdef void _adam(floating* w, const floating* g, floating* m, floating* v, floating* vhat, Py_ssize_t n,
@@ -194,3 +210,189 @@ def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floatin
         if stop > start:
             _adam(&w[start], &g[start], &m[start], &v[start], NULL if vh == NULL else vh + start, stop - start,
                   <floating>alpha, <floating>(1 - beta_1), <floating>(1 - beta_2), <floating>epsilon)
+
+
+cdef void _nadam(floating* w, const floating* g, floating* m, floating* v, Py_ssize_t n, floating c1,
+                 floating c2, floating a, floating b, floating lr, floating bias_2, floating eps) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, mi, vi
+    for i in range(n):
+        gi = g[i]
+        mi = m[i] + c1 * (gi - m[i])
+        vi = v[i] + c2 * (gi * gi - v[i])
+        m[i] = mi
+        v[i] = vi
+        w[i] = w[i] - lr * (a * mi + b * gi) / (_root(vi / bias_2) + eps)
+
+
+cdef void _adamax(floating* w, const floating* g, floating* m, floating* u, Py_ssize_t n, floating lr,
+                  floating c1, floating beta_2, floating bias_1, floating eps) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, mi, ui
+    for i in range(n):
+        gi = g[i]
+        mi = m[i] + c1 * (gi - m[i])
+        ui = _max_nan(beta_2 * u[i], _abs(gi))
+        m[i] = mi
+        u[i] = ui
+        w[i] = w[i] - lr * mi / (bias_1 * (ui + eps))
+
+
+cdef void _adadelta(floating* w, const floating* g, floating* acc_g, floating* acc_d, Py_ssize_t n, floating lr,
+                    floating rho, floating c, floating eps) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, ag, ad, delta
+    for i in range(n):
+        gi = g[i]
+        ag = acc_g[i] * rho
+        ag = ag + c * gi * gi
+        acc_g[i] = ag
+        ad = acc_d[i]
+        delta = -(_root(ad + eps) * gi / _root(ag + eps))
+        ad = ad * rho
+        acc_d[i] = ad + c * delta * delta
+        w[i] = w[i] + lr * delta
+
+
+cdef void _lion(floating* w, const floating* g, floating* m, Py_ssize_t n, floating lr, floating beta_1,
+                floating c1, floating beta_2, floating c2) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, x, sign
+    for i in range(n):
+        gi = g[i]
+        x = beta_1 * m[i] + c1 * gi
+        sign = <floating>(x > 0) - <floating>(x < 0)  # branch-free: the signs of updates are random
+        if x != x:  # np.sign: NaN stays NaN (rare, so this branch predicts well)
+            sign = x
+        w[i] = w[i] - lr * sign
+        m[i] = m[i] * beta_2 + c2 * gi
+
+
+cdef void _ftrl(floating* w, const floating* g, floating* acc, floating* linear, Py_ssize_t n, floating lr,
+                floating power, floating l1, floating two_l2, floating two_shrinkage) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, wi, new, new_p, li, clipped
+    for i in range(n):
+        gi = g[i]
+        wi = w[i]
+        new = acc[i] + gi * gi
+        new_p = _power(new, power)
+        li = linear[i] + ((gi + two_shrinkage * wi) - (new_p - _power(acc[i], power)) / lr * wi)
+        linear[i] = li
+        clipped = -l1 if li < -l1 else (l1 if li > l1 else li)  # NaN passes, as np.clip
+        w[i] = (clipped - li) / (new_p / lr + two_l2)
+        acc[i] = new
+
+
+def nadam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] v, double beta_1,
+                 double beta_2, double a, double b, double lr, double bias_2, double epsilon):
+    """One Nadam step in place: m += (1-b1)(g-m); v += (1-b2)(g^2-v);
+    w -= lr (a m + b g) / (sqrt(v / bias_2) + eps).
+
+    Parameters
+    ----------
+    w, m, v : (n,), IN/OUT
+    g : (n,), IN
+    a, b, bias_2 : the optimizer's momentum-schedule coefficients and 1 - b2^t
+    """
+    cdef Py_ssize_t n = w.shape[0], start, stop
+    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
+    if n == 0:
+        return
+    with nogil, parallel(num_threads=team):
+        start = share_start(n)
+        stop = share_stop(n)
+        if stop > start:
+            _nadam(&w[start], &g[start], &m[start], &v[start], stop - start, <floating>(1 - beta_1),
+                   <floating>(1 - beta_2), <floating>a, <floating>b, <floating>lr, <floating>bias_2,
+                   <floating>epsilon)
+
+
+def adamax_update(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] u, double lr,
+                  double beta_1, double beta_2, double bias_1, double epsilon):
+    """One Adamax step in place: m += (1-b1)(g-m); u = max(b2 u, |g|); w -= lr m / (bias_1 (u + eps)).
+
+    Parameters
+    ----------
+    w, m, u : (n,), IN/OUT
+    g : (n,), IN
+    bias_1 : 1 - b1^t
+    """
+    cdef Py_ssize_t n = w.shape[0], start, stop
+    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
+    if n == 0:
+        return
+    with nogil, parallel(num_threads=team):
+        start = share_start(n)
+        stop = share_stop(n)
+        if stop > start:
+            _adamax(&w[start], &g[start], &m[start], &u[start], stop - start, <floating>lr,
+                    <floating>(1 - beta_1), <floating>beta_2, <floating>bias_1, <floating>epsilon)
+
+
+def adadelta_update(floating[::1] w, const floating[::1] g, floating[::1] acc_grad, floating[::1] acc_delta,
+                    double lr, double rho, double epsilon):
+    """One Adadelta step in place: acc_grad = rho acc_grad + (1-rho) g^2;
+    delta = -sqrt(acc_delta + eps) g / sqrt(acc_grad + eps); acc_delta = rho acc_delta + (1-rho) delta^2;
+    w += lr delta.
+
+    Parameters
+    ----------
+    w, acc_grad, acc_delta : (n,), IN/OUT
+    g : (n,), IN
+    """
+    cdef Py_ssize_t n = w.shape[0], start, stop
+    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
+    if n == 0:
+        return
+    with nogil, parallel(num_threads=team):
+        start = share_start(n)
+        stop = share_stop(n)
+        if stop > start:
+            _adadelta(&w[start], &g[start], &acc_grad[start], &acc_delta[start], stop - start, <floating>lr,
+                      <floating>rho, <floating>(1 - rho), <floating>epsilon)
+
+
+def lion_update(floating[::1] w, const floating[::1] g, floating[::1] m, double lr, double beta_1,
+                double beta_2):
+    """One Lion step in place: w -= lr sign(b1 m + (1-b1) g); m = b2 m + (1-b2) g.
+
+    Parameters
+    ----------
+    w, m : (n,), IN/OUT
+    g : (n,), IN
+    """
+    cdef Py_ssize_t n = w.shape[0], start, stop
+    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
+    if n == 0:
+        return
+    with nogil, parallel(num_threads=team):
+        start = share_start(n)
+        stop = share_stop(n)
+        if stop > start:
+            _lion(&w[start], &g[start], &m[start], stop - start, <floating>lr, <floating>beta_1,
+                  <floating>(1 - beta_1), <floating>beta_2, <floating>(1 - beta_2))
+
+
+def ftrl_update(floating[::1] w, const floating[::1] g, floating[::1] acc, floating[::1] linear, double lr,
+                double power, double l1, double l2, double shrinkage):
+    """One FTRL step in place: new = acc + g^2; linear += g + 2 shrinkage w - (new^p - acc^p) / lr w;
+    w = (clip(linear, -l1, l1) - linear) / (new^p / lr + 2 l2); acc = new.
+
+    Parameters
+    ----------
+    w, acc, linear : (n,), IN/OUT
+    g : (n,), IN
+    power : -learning_rate_power
+    l2 : the L2 strength plus beta / (2 lr)
+    """
+    cdef Py_ssize_t n = w.shape[0], start, stop
+    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
+    if n == 0:
+        return
+    with nogil, parallel(num_threads=team):
+        start = share_start(n)
+        stop = share_stop(n)
+        if stop > start:
+            _ftrl(&w[start], &g[start], &acc[start], &linear[start], stop - start, <floating>lr, <floating>power,
+                  <floating>l1, <floating>(2 * l2), <floating>(2 * shrinkage))

@@ -22,7 +22,7 @@ from nnkit.configurable import Configurable
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
     "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform", "LecunNormal",
-    "LecunUniform", "get", "serialize", "compute_fans",
+    "LecunUniform", "Orthogonal", "Identity", "get", "serialize", "compute_fans",
 ]
 
 
@@ -206,15 +206,60 @@ LecunNormal = _preset("LecunNormal", 1.0, "fan_in", "truncated_normal",
                       "Truncated normal with stddev sqrt(1 / fan_in).")
 LecunUniform = _preset("LecunUniform", 1.0, "fan_in", "uniform", "Uniform in +-sqrt(3 / fan_in).")
 
+
+class Orthogonal(_Seeded):
+    """A (semi-)orthogonal matrix times ``gain``: the weight viewed as ``(prod(shape[:-1]), shape[-1])`` has
+    orthonormal columns (or rows, when it is wide); from the QR of a normal draw with the signs fixed by
+    R's diagonal, so the result is uniform over orthogonal matrices (as Keras)."""
+
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype="float32"):
+        dtype = _float_dtype(dtype)
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal: the weight must be at least 2-D, got shape {shape}")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = self.rng().standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(shape).astype(dtype)
+
+    def get_config(self):
+        return {"gain": self.gain, **super().get_config()}
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (2-D weights only; a rectangular one gets ones on its diagonal)."""
+
+    def __init__(self, gain=1.0):
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype="float32"):
+        dtype = _float_dtype(dtype)
+        if len(shape) != 2:
+            raise ValueError(f"Identity: only 2-D weights can be initialised to the identity, got shape "
+                             f"{tuple(shape)} of rank {len(shape)}")
+        return self.gain * np.eye(*shape, dtype=dtype)
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
 _CLASSES = {cls.__name__: cls for cls in (
     Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
-    GlorotUniform, GlorotNormal, HeNormal, HeUniform, LecunNormal, LecunUniform)}
+    GlorotUniform, GlorotNormal, HeNormal, HeUniform, LecunNormal, LecunUniform, Orthogonal, Identity)}
 _ALIASES = {
     "zeros": Zeros, "zero": Zeros, "ones": Ones, "one": Ones, "constant": Constant,
     "random_normal": RandomNormal, "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
     "normal": RandomNormal, "uniform": RandomUniform,  # Keras's short names (Embedding uses "uniform")
     "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
     "he_normal": HeNormal, "he_uniform": HeUniform, "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
+    "orthogonal": Orthogonal, "identity": Identity,
 }
 
 

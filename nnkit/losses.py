@@ -31,8 +31,14 @@ from nnkit.tensor import Tensor, as_tensor
 __all__ = [
     "Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError", "Huber",
     "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "KLDivergence",
+    "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "Hinge", "SquaredHinge", "CategoricalHinge",
+    "CosineSimilarity", "LogCosh", "Poisson", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError",
+    "Dice", "Tversky",
     "mean_squared_error", "mean_absolute_error", "huber", "binary_crossentropy",
     "categorical_crossentropy", "sparse_categorical_crossentropy", "kl_divergence",
+    "binary_focal_crossentropy", "categorical_focal_crossentropy", "hinge", "squared_hinge", "categorical_hinge",
+    "cosine_similarity", "log_cosh", "poisson", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error", "dice", "tversky",
     "get", "names", "REDUCTIONS",
 ]
 
@@ -75,8 +81,11 @@ def _mean_last(t):
     return ops.mean(t, axis=-1) if t.ndim >= 2 else t
 
 
-def _sparse_labels(op, y_true, y_pred):
-    """Integer labels of shape ``y_pred.shape[:-1]``, each in ``[0, K)``."""
+def _sparse_labels(op, y_true, y_pred, ignore_class=None):
+    """Integer labels of shape ``y_pred.shape[:-1]``, each in ``[0, K)``.
+
+    With ``ignore_class``, the labels equal to it may be anything and come back as 0.
+    """
     y = _array(y_true)
     k = y_pred.shape[-1]
     if y.ndim == y_pred.ndim and y.shape[-1] == 1:
@@ -90,6 +99,8 @@ def _sparse_labels(op, y_true, y_pred):
         y = y.astype(np.int64)
     elif y.dtype.kind not in "iub":
         raise TypeError(f"{op}: expected integer labels, got dtype {y.dtype}")
+    if ignore_class is not None:
+        y = np.where(y == ignore_class, 0, y)
     _check_label_range(op, y, k)
     return y.astype(np.int64, copy=False)
 
@@ -133,9 +144,21 @@ def _weights(op, sample_weight, loss):
     return w
 
 
-def reduce_loss(op, loss, reduction, sample_weight=None):
-    """Apply ``sample_weight`` and ``reduction`` to per-sample losses (see the module doc)."""
+def reduce_loss(op, loss, reduction, sample_weight=None, mask=None):
+    """Apply ``sample_weight`` and ``reduction`` to per-sample losses (see the module doc).
+
+    ``mask`` (boolean, the per-sample shape) drops entries as Keras 3 does: the
+    mean reductions then divide by the number of valid entries, not all of them.
+    """
     reduction = standardize_reduction(op, reduction)
+    if mask is not None:
+        mask = np.broadcast_to(np.asarray(mask, bool), loss.shape)
+        valid = int(mask.sum())
+        scale = mask.size / valid if valid and reduction in ("sum_over_batch_size", "mean") else 1.0
+        mask_weight = np.where(mask, scale, 0.0).astype(loss.dtype)
+        if sample_weight is not None:
+            mask_weight = mask_weight * _weights(op, sample_weight, loss)
+        sample_weight = mask_weight
     if sample_weight is None:
         if reduction == "none":
             return loss
@@ -221,13 +244,13 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return -ops.sum(Tensor(y) * ops.log(p), axis=-1)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
-    """Cross-entropy against integer labels in ``[0, K)``."""
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None):
+    """Cross-entropy against integer labels in ``[0, K)``; 0 where the label is ``ignore_class``."""
     y_pred = as_tensor(y_pred)
+    op = "sparse_categorical_crossentropy"
     if y_pred.ndim < 1:
-        raise ValueError(f"sparse_categorical_crossentropy: expected predictions (batch, ..., classes), "
-                         f"got shape {y_pred.shape}")
-    labels = _sparse_labels("sparse_categorical_crossentropy", y_true, y_pred).reshape(-1)
+        raise ValueError(f"{op}: expected predictions (batch, ..., classes), got shape {y_pred.shape}")
+    labels = _sparse_labels(op, y_true, y_pred, ignore_class).reshape(-1)
     k = y_pred.shape[-1]
     if not from_logits and _softmax_input(y_pred) is not None:
         y_pred, from_logits = _softmax_input(y_pred), True
@@ -237,7 +260,16 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     else:
         p = _clip_probs(flat / ops.sum(flat, axis=-1, keepdims=True))
         loss = -ops.log(p[np.arange(len(labels)), labels])
-    return ops.reshape(loss, y_pred.shape[:-1])
+    loss = ops.reshape(loss, y_pred.shape[:-1])
+    if ignore_class is not None:
+        loss = loss * Tensor(_valid_labels(y_true, y_pred, ignore_class).astype(loss.dtype))
+    return loss
+
+
+def _valid_labels(y_true, y_pred, ignore_class):
+    """Where the label is not ``ignore_class`` (shape ``y_pred.shape[:-1]``)."""
+    y = _array(y_true)
+    return (y != ignore_class).reshape(y_pred.shape[:-1])
 
 
 def kl_divergence(y_true, y_pred):
@@ -246,6 +278,142 @@ def kl_divergence(y_true, y_pred):
     y = np.clip(_float_target("kl_divergence", y_true, y_pred), EPSILON, 1)
     p = ops.clip(y_pred, EPSILON, 1)
     return ops.sum(Tensor(y * np.log(y)) - Tensor(y) * ops.log(p), axis=-1)
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0):
+    """Keras 3's focal BCE: ``(1 - p_t)^gamma * bce`` averaged over the last axis, with
+    ``p_t = y p + (1 - y)(1 - p)``; class balancing multiplies by ``y alpha + (1 - y)(1 - alpha)``."""
+    y_pred = as_tensor(y_pred)
+    y = _float_target("binary_focal_crossentropy", y_true, y_pred)
+    if label_smoothing:
+        y = y * (1 - label_smoothing) + 0.5 * label_smoothing
+    p = ops.sigmoid(y_pred) if from_logits else y_pred
+    clipped = _clip_probs(p)
+    bce = -(Tensor(y) * ops.log(clipped) + Tensor(1 - y) * ops.log(1 - clipped))
+    p_t = p * Tensor(y) + (1 - p) * Tensor(1 - y)
+    focal = (1 - p_t) ** gamma * bce
+    if apply_class_balancing:
+        focal = focal * Tensor(y * alpha + (1 - y) * (1 - alpha))
+    return _mean_last(focal)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0):
+    """Keras 3's focal CCE: ``sum_k alpha (1 - p_k)^gamma (-t_k log p_k)`` over the last axis, ``p`` the
+    predictions renormalised to sum to 1 and clipped to ``[EPSILON, 1 - EPSILON]``."""
+    y_pred = as_tensor(y_pred)
+    op = "categorical_focal_crossentropy"
+    y = _array(y_true)
+    if y_pred.ndim < 1 or y.shape != y_pred.shape:
+        raise ValueError(f"{op}: one-hot targets have shape {y.shape} but the output has shape {y_pred.shape}; "
+                         f"they must match")
+    y = y.astype(y_pred.dtype, copy=False)
+    if label_smoothing:
+        y = y * (1 - label_smoothing) + label_smoothing / y_pred.shape[-1]
+    p = ops.softmax(y_pred, axis=-1) if from_logits else y_pred
+    p = _clip_probs(p / ops.sum(p, axis=-1, keepdims=True))
+    return ops.sum(alpha * (1 - p) ** gamma * (Tensor(-y) * ops.log(p)), axis=-1)
+
+
+def _hinge_target(op, y_true, y_pred):
+    """Targets in {-1, 1}; all-binary {0, 1} targets are mapped to them (as Keras)."""
+    y = _float_target(op, y_true, y_pred)
+    return 2 * y - 1 if np.all((y == 0) | (y == 1)) else y
+
+
+def hinge(y_true, y_pred):
+    """``mean(max(1 - y p, 0))`` over the last axis."""
+    y_pred = as_tensor(y_pred)
+    return _mean_last(ops.relu(1 - Tensor(_hinge_target("hinge", y_true, y_pred)) * y_pred))
+
+
+def squared_hinge(y_true, y_pred):
+    """``mean(max(1 - y p, 0)^2)`` over the last axis."""
+    y_pred = as_tensor(y_pred)
+    return _mean_last(ops.square(ops.relu(1 - Tensor(_hinge_target("squared_hinge", y_true, y_pred)) * y_pred)))
+
+
+def categorical_hinge(y_true, y_pred):
+    """``max(neg - pos + 1, 0)`` with ``pos = sum(t p)`` and ``neg = max((1 - t) p)`` over the last axis."""
+    y_pred = as_tensor(y_pred)
+    y = _float_target("categorical_hinge", y_true, y_pred)
+    pos = ops.sum(Tensor(y) * y_pred, axis=-1)
+    neg = ops.max(Tensor(1 - y) * y_pred, axis=-1)
+    return ops.relu(neg - pos + 1)
+
+
+def _l2_normalize(x, axis):
+    """``x / max(||x||, EPSILON)`` (Keras's ``x * min(rsqrt(sum x^2), 1 / EPSILON)``, finite at 0)."""
+    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=axis, keepdims=True), EPSILON ** 2))
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """``-sum(l2_normalize(t) * l2_normalize(p))`` along ``axis``: -1 for the same direction (a loss to lower)."""
+    y_pred = as_tensor(y_pred)
+    y = Tensor(_float_target("cosine_similarity", y_true, y_pred))
+    return -ops.sum(_l2_normalize(y, axis) * _l2_normalize(y_pred, axis), axis=axis)
+
+
+def log_cosh(y_true, y_pred):
+    """``mean(log(cosh(e)))`` over the last axis, as ``e + softplus(-2 e) - log 2`` (no overflow)."""
+    y_pred = as_tensor(y_pred)
+    err = y_pred - _float_target("log_cosh", y_true, y_pred)
+    return _mean_last(err + ops.softplus(-2 * err) - np.log(2.0))
+
+
+def poisson(y_true, y_pred):
+    """``mean(p - t log(p + EPSILON))`` over the last axis."""
+    y_pred = as_tensor(y_pred)
+    y = _float_target("poisson", y_true, y_pred)
+    return _mean_last(y_pred - Tensor(y) * ops.log(y_pred + EPSILON))
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    """``100 mean(|t - p| / max(|t|, EPSILON))`` over the last axis."""
+    y_pred = as_tensor(y_pred)
+    y = _float_target("mean_absolute_percentage_error", y_true, y_pred)
+    return 100 * _mean_last(ops.abs(y_pred - y) * Tensor(1 / np.maximum(np.abs(y), EPSILON)))
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """``mean((log(max(p, EPSILON) + 1) - log(max(t, EPSILON) + 1))^2)`` over the last axis."""
+    y_pred = as_tensor(y_pred)
+    y = _float_target("mean_squared_logarithmic_error", y_true, y_pred)
+    first = ops.log(ops.maximum(y_pred, EPSILON) + 1)
+    return _mean_last(ops.square(first - np.log(np.maximum(y, EPSILON) + 1)))
+
+
+def _region_axis(op, axis, ndim):
+    """``axis`` for Dice/Tversky: ``None`` (everything: one value for the batch) or axes other than 0."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    norm = tuple(a % ndim if -ndim <= a < ndim else None for a in axes)
+    if None in norm or 0 in norm:
+        raise ValueError(f"{op}: axis must be None or axes of the per-sample dimensions 1..{ndim - 1} "
+                         f"(or negative), got {axis} for a prediction of rank {ndim}")
+    return norm
+
+
+def dice(y_true, y_pred, axis=None):
+    """``1 - 2 sum(t p) / (sum(t) + sum(p) + EPSILON)`` over ``axis`` (``None``: the whole batch)."""
+    y_pred = as_tensor(y_pred)
+    axis = _region_axis("dice", axis, y_pred.ndim)
+    y = _float_target("dice", y_true, y_pred)
+    inter = ops.sum(Tensor(y) * y_pred, axis=axis)
+    return 1 - 2 * inter / (ops.sum(y_pred, axis=axis) + (y.sum(axis=axis) + EPSILON))
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """``1 - I / (I + alpha sum(t (1 - p)) + beta sum((1 - t) p) + EPSILON)``, ``I = sum(t p)``, over ``axis``
+    (Keras 3's weighting: ``alpha`` scales the missed targets, ``beta`` the false alarms)."""
+    y_pred = as_tensor(y_pred)
+    axis = _region_axis("tversky", axis, y_pred.ndim)
+    y = Tensor(_float_target("tversky", y_true, y_pred))
+    inter = ops.sum(y * y_pred, axis=axis)
+    missed = ops.sum((1 - y_pred) * y, axis=axis)
+    false_alarms = ops.sum(y_pred * (1 - y), axis=axis)
+    return 1 - inter / (inter + alpha * missed + beta * false_alarms + EPSILON)
 
 
 # -- classes ----------------------------------------------------------------------------------------
@@ -352,7 +520,7 @@ class BinaryCrossentropy(_Crossentropy):
         return binary_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing)
 
     def check_targets(self, y_true, output_shape):
-        super().check_targets(y_true, output_shape)
+        Loss.check_targets(self, y_true, output_shape)  # also BinaryFocalCrossentropy's
         y = _array(y_true)
         if y.size and (y.min() < 0 or y.max() > 1):
             raise ValueError(f"{self.name}: targets must be in [0, 1], got values from {y.min()} to {y.max()}")
@@ -372,12 +540,24 @@ class CategoricalCrossentropy(_Crossentropy):
 
 
 class SparseCategoricalCrossentropy(Loss):
-    def __init__(self, from_logits=False, reduction="sum_over_batch_size", name=None):
+    """``ignore_class``: a label value (say -1 or 255) whose entries neither count nor train, as Keras 3:
+    the mean reductions divide by the number of the other entries."""
+
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", name=None):
         super().__init__(reduction, name)
+        if ignore_class is not None and (isinstance(ignore_class, bool) or not float(ignore_class).is_integer()):
+            raise ValueError(f"{type(self).__name__}: ignore_class must be an integer label or None, "
+                             f"got {ignore_class!r}")
         self.from_logits = bool(from_logits)
+        self.ignore_class = None if ignore_class is None else int(ignore_class)
 
     def call(self, y_true, y_pred):
-        return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits)
+        return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits, self.ignore_class)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        loss = self.call(y_true, y_pred)
+        mask = None if self.ignore_class is None else _valid_labels(y_true, as_tensor(y_pred), self.ignore_class)
+        return reduce_loss(self.name, loss, self.reduction, sample_weight, mask)
 
     def check_targets(self, y_true, output_shape):
         y = _numeric_targets(self.name, y_true)
@@ -387,15 +567,141 @@ class SparseCategoricalCrossentropy(Loss):
                              f"per-sample shape {tuple(output_shape[1:])}, got {y.shape[1:]}")
         if y.dtype.kind == "f" and np.any(y != np.round(y)):
             raise ValueError(f"{self.name}: labels must be integers, got non-integer values")
+        if self.ignore_class is not None:
+            y = y[y != self.ignore_class]
         _check_label_range(self.name, y, output_shape[-1])
 
     def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits}
+        return {**super().get_config(), "from_logits": self.from_logits, "ignore_class": self.ignore_class}
 
 
 class KLDivergence(Loss):
     def call(self, y_true, y_pred):
         return kl_divergence(y_true, y_pred)
+
+
+class BinaryFocalCrossentropy(_Crossentropy):
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                 reduction="sum_over_batch_size", name=None):
+        super().__init__(from_logits, label_smoothing, reduction, name)
+        _check_focal(type(self).__name__, alpha, gamma)
+        self.apply_class_balancing, self.alpha, self.gamma = bool(apply_class_balancing), float(alpha), float(gamma)
+
+    def call(self, y_true, y_pred):
+        return binary_focal_crossentropy(y_true, y_pred, self.apply_class_balancing, self.alpha, self.gamma,
+                                         self.from_logits, self.label_smoothing)
+
+    check_targets = BinaryCrossentropy.check_targets
+
+    def get_config(self):
+        return {**super().get_config(), "apply_class_balancing": self.apply_class_balancing, "alpha": self.alpha,
+                "gamma": self.gamma}
+
+
+class CategoricalFocalCrossentropy(_Crossentropy):
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                 reduction="sum_over_batch_size", name=None):
+        super().__init__(from_logits, label_smoothing, reduction, name)
+        _check_focal(type(self).__name__, alpha, gamma)
+        self.alpha, self.gamma = float(alpha), float(gamma)
+
+    def call(self, y_true, y_pred):
+        return categorical_focal_crossentropy(y_true, y_pred, self.alpha, self.gamma, self.from_logits,
+                                              self.label_smoothing)
+
+    check_targets = CategoricalCrossentropy.check_targets
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma}
+
+
+def _check_focal(op, alpha, gamma):
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"{op}: alpha must be in [0, 1], got {alpha}")
+    if gamma < 0:
+        raise ValueError(f"{op}: gamma must be non-negative, got {gamma}")
+
+
+class Hinge(Loss):
+    def call(self, y_true, y_pred):
+        return hinge(y_true, y_pred)
+
+
+class SquaredHinge(Loss):
+    def call(self, y_true, y_pred):
+        return squared_hinge(y_true, y_pred)
+
+
+class CategoricalHinge(Loss):
+    def call(self, y_true, y_pred):
+        return categorical_hinge(y_true, y_pred)
+
+
+class CosineSimilarity(Loss):
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name)
+        self.axis = axis
+
+    def call(self, y_true, y_pred):
+        return cosine_similarity(y_true, y_pred, self.axis)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+class LogCosh(Loss):
+    def call(self, y_true, y_pred):
+        return log_cosh(y_true, y_pred)
+
+
+class Poisson(Loss):
+    def call(self, y_true, y_pred):
+        return poisson(y_true, y_pred)
+
+
+class MeanAbsolutePercentageError(Loss):
+    def call(self, y_true, y_pred):
+        return mean_absolute_percentage_error(y_true, y_pred)
+
+
+class MeanSquaredLogarithmicError(Loss):
+    def call(self, y_true, y_pred):
+        return mean_squared_logarithmic_error(y_true, y_pred)
+
+
+class _RegionLoss(Loss):
+    """Dice and Tversky: ``axis=None`` (Keras's default) gives one value for the whole batch."""
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, axis=None):
+        super().__init__(reduction, name)
+        self.axis = axis if axis is None or isinstance(axis, int) else tuple(axis)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if self.axis is None and sample_weight is not None:
+            raise ValueError(f"{self.name}: with axis=None the loss is one value for the whole batch, so "
+                             f"sample_weight cannot be applied; pass the per-sample axes (e.g. axis=(1, 2, 3)) "
+                             f"to get one loss per sample")
+        return super().__call__(y_true, y_pred, sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": list(self.axis) if isinstance(self.axis, tuple) else self.axis}
+
+
+class Dice(_RegionLoss):
+    def call(self, y_true, y_pred):
+        return dice(y_true, y_pred, self.axis)
+
+
+class Tversky(_RegionLoss):
+    def __init__(self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name=None, axis=None):
+        super().__init__(reduction, name, axis)
+        self.alpha, self.beta = float(alpha), float(beta)
+
+    def call(self, y_true, y_pred):
+        return tversky(y_true, y_pred, self.alpha, self.beta, self.axis)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "beta": self.beta}
 
 
 def snake_case(name):
@@ -412,6 +718,13 @@ _ALIASES = {
     "categorical_crossentropy": CategoricalCrossentropy, "cce": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "kl_divergence": KLDivergence, "kld": KLDivergence,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "cosine_similarity": CosineSimilarity, "log_cosh": LogCosh, "poisson": Poisson,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError, "msle": MeanSquaredLogarithmicError,
+    "dice": Dice, "tversky": Tversky,
 }
 
 

@@ -8,6 +8,12 @@ before the gradient step, as AdamW), ``clipnorm`` clips each gradient's L2
 norm, ``global_clipnorm`` the norm of all gradients together, ``clipvalue``
 each element.
 
+``use_ema=True`` keeps an exponential moving average of every updated weight
+(Keras 3: ``ema = m ema + (1 - m) w`` after each step, ``m = ema_momentum``
+except 0 on the first step), stored as the slot ``ema``;
+``ema_overwrite_frequency=k`` copies it into the weights every ``k`` steps,
+and the ``SwapEMAWeights`` callback swaps it in for evaluation.
+
 State (``get_state``/``set_state``) is a plain dict: the step count, the
 current learning rate and one flat ``{"<slot>/<weight name>": ndarray}``
 mapping, ready for safetensors plus JSON.  ``get_config`` round-trips the
@@ -15,9 +21,10 @@ hyper-parameters (a schedule as ``{"class_name", "config"}``).
 """
 import numpy as np
 
-from nnkit import backend, schedules
+from nnkit import backend, constraints, schedules
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get", "names"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam", "Adamax", "Adadelta", "Lion",
+           "Ftrl", "get", "names"]
 
 
 def _check(cls, name, value, lo=0.0, hi=None, lo_open=False):
@@ -34,7 +41,8 @@ class Optimizer:
     slot_names = ()
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, exclude_from_weight_decay=None, name=None):
+                 global_clipnorm=None, exclude_from_weight_decay=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None, name=None):
         cls = type(self).__name__
         self.name = name or cls.lower()
         self.learning_rate = learning_rate
@@ -46,6 +54,16 @@ class Optimizer:
         if sum(c is not None for c in (self.clipnorm, self.global_clipnorm)) > 1:
             raise ValueError(f"{cls}: give at most one of clipnorm and global_clipnorm")
         self.exclude_from_weight_decay = list(exclude_from_weight_decay or [])
+        self.use_ema = bool(use_ema)
+        self.ema_momentum = _check(cls, "ema_momentum", ema_momentum, 0.0, 1.0 + 1e-12)
+        if ema_overwrite_frequency is not None and (isinstance(ema_overwrite_frequency, bool)
+                                                    or int(ema_overwrite_frequency) != ema_overwrite_frequency
+                                                    or ema_overwrite_frequency < 1):
+            raise ValueError(f"{cls}: ema_overwrite_frequency must be a positive integer or None, "
+                             f"got {ema_overwrite_frequency!r}")
+        self.ema_overwrite_frequency = None if ema_overwrite_frequency is None else int(ema_overwrite_frequency)
+        if self.use_ema:
+            self.slot_names = tuple(self.slot_names) + ("ema",)
         self.iterations = 0
         self.slots = {s: {} for s in self.slot_names}
 
@@ -94,7 +112,34 @@ class Optimizer:
             if self.weight_decay and not any(p in key for p in self.exclude_from_weight_decay):
                 w.data -= (lr * self.weight_decay) * w.data
             self._update(w.data, g, lr, {s: self._slot(s, key, w.data) for s in self.slot_names})
+        if self.use_ema:
+            self._update_ema([(key, w) for key, w, _ in live])
+        for _, w, _ in live:  # after the update, as Keras: the weight projected by its layer's constraint
+            constraint = constraints.attached(w)
+            if constraint is not None:
+                w.data[...] = constraint(w.data)
         self.iterations += 1
+
+    def _update_ema(self, keyed):
+        momentum = self.ema_momentum if self.iterations else 0.0
+        overwrite = self.ema_overwrite_frequency and (self.iterations + 1) % self.ema_overwrite_frequency == 0
+        for key, w in keyed:
+            ema = self._slot("ema", key, w.data)
+            ema *= momentum
+            ema += (1 - momentum) * w.data
+            if overwrite:
+                w.data[...] = ema
+
+    def swap_ema_weights(self, weights):
+        """Exchange each weight's values with its moving average (the ``SwapEMAWeights`` callback's job)."""
+        if not self.use_ema:
+            raise ValueError(f"{type(self).__name__}: swap_ema_weights needs an optimizer built with use_ema=True")
+        for key, w in _keyed(weights):
+            ema = self.slots["ema"].get(key)
+            if ema is not None:
+                held = w.data.copy()
+                w.data[...] = ema
+                ema[...] = held
 
     def apply(self, grads, trainable_variables):
         """Keras 3's ``optimizer.apply(grads, weights)``: the same as ``apply_gradients(zip(grads, weights))``."""
@@ -141,7 +186,9 @@ class Optimizer:
         lr = schedules.serialize(self._lr) if self.schedule is not None else self._lr
         return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
                 "clipnorm": self.clipnorm, "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm,
-                "exclude_from_weight_decay": list(self.exclude_from_weight_decay), **self._hyper()}
+                "exclude_from_weight_decay": list(self.exclude_from_weight_decay), "use_ema": self.use_ema,
+                "ema_momentum": self.ema_momentum, "ema_overwrite_frequency": self.ema_overwrite_frequency,
+                **self._hyper()}
 
     @classmethod
     def from_config(cls, config):
@@ -304,7 +351,140 @@ class Adagrad(Optimizer):
         return {"initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
 
 
-_NAMES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+class Nadam(Optimizer):
+    """Adam with Nesterov momentum and Keras's momentum schedule ``u_t = b1 (1 - 0.5 * 0.96^t)``:
+    ``w -= lr (u_{t+1} m / (1 - prod u_{..t+1}) + (1 - u_t) g / (1 - prod u_{..t})) / (sqrt(v / (1 - b2^t)) + eps)``."""
+
+    slot_names = ("momentum", "velocity")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        self.beta_1 = _check("Nadam", "beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = _check("Nadam", "beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = _check("Nadam", "epsilon", epsilon)
+        self._u_product = (0, 1.0)  # (step, prod_{s <= step} u_s): a function of the step count, kept incrementally
+        super().__init__(learning_rate, **kwargs)
+
+    def _u(self, t):
+        return self.beta_1 * (1 - 0.5 * 0.96 ** t)
+
+    def _product(self, t):
+        step, product = self._u_product if self._u_product[0] <= t else (0, 1.0)
+        for s in range(step + 1, t + 1):
+            product *= self._u(s)
+        self._u_product = (t, product)
+        return product
+
+    def _update(self, w, g, lr, slots):
+        t = self.iterations + 1
+        u_t, u_next = self._u(t), self._u(t + 1)
+        product = self._product(t)
+        a, b = u_next / (1 - product * u_next), (1 - u_t) / (1 - product)
+        backend.current().nadam_update(w, g, slots["momentum"], slots["velocity"], self.beta_1, self.beta_2,
+                                       a, b, lr, 1 - self.beta_2 ** t, self.epsilon)
+
+    def _hyper(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Adamax(Optimizer):
+    """Adam with the infinity norm: ``m += (1-b1)(g-m); u = max(b2 u, |g|); w -= lr m / ((1 - b1^t)(u + eps))``."""
+
+    slot_names = ("momentum", "norm")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        self.beta_1 = _check("Adamax", "beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = _check("Adamax", "beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = _check("Adamax", "epsilon", epsilon)
+        super().__init__(learning_rate, **kwargs)
+
+    def _update(self, w, g, lr, slots):
+        bias_1 = 1 - self.beta_1 ** (self.iterations + 1)
+        backend.current().adamax_update(w, g, slots["momentum"], slots["norm"], lr, self.beta_1, self.beta_2,
+                                        bias_1, self.epsilon)
+
+    def _hyper(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """``acc_g = rho acc_g + (1-rho) g^2; d = -sqrt(acc_d + eps) g / sqrt(acc_g + eps);
+    acc_d = rho acc_d + (1-rho) d^2; w += lr d`` (Keras's default rate 0.001)."""
+
+    slot_names = ("accumulated_grad", "accumulated_delta_var")
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
+        self.rho = _check("Adadelta", "rho", rho, 0.0, 1.0)
+        self.epsilon = _check("Adadelta", "epsilon", epsilon)
+        super().__init__(learning_rate, **kwargs)
+
+    def _update(self, w, g, lr, slots):
+        backend.current().adadelta_update(w, g, slots["accumulated_grad"], slots["accumulated_delta_var"], lr,
+                                          self.rho, self.epsilon)
+
+    def _hyper(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+
+class Lion(Optimizer):
+    """``w -= lr sign(b1 m + (1-b1) g); m = b2 m + (1-b2) g``."""
+
+    slot_names = ("momentum",)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kwargs):
+        if not 0 < beta_1 <= 1:
+            raise ValueError(f"Lion: beta_1 must be in (0, 1] (otherwise Lion degenerates to SignSGD), got {beta_1!r}")
+        self.beta_1 = float(beta_1)
+        self.beta_2 = _check("Lion", "beta_2", beta_2, 0.0, 1.0)
+        super().__init__(learning_rate, **kwargs)
+
+    def _update(self, w, g, lr, slots):
+        backend.current().lion_update(w, g, slots["momentum"], lr, self.beta_1, self.beta_2)
+
+    def _hyper(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+class Ftrl(Optimizer):
+    """Follow-the-regularized-leader (Keras 3's formulation, with L1, L2, L2-shrinkage and ``beta``)."""
+
+    slot_names = ("accumulator", "linear")
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, **kwargs):
+        if learning_rate_power > 0:
+            raise ValueError(f"Ftrl: learning_rate_power must be <= 0, got {learning_rate_power!r}")
+        self.learning_rate_power = float(learning_rate_power)
+        self.initial_accumulator_value = _check("Ftrl", "initial_accumulator_value", initial_accumulator_value)
+        self.l1_regularization_strength = _check("Ftrl", "l1_regularization_strength", l1_regularization_strength)
+        self.l2_regularization_strength = _check("Ftrl", "l2_regularization_strength", l2_regularization_strength)
+        self.l2_shrinkage_regularization_strength = _check("Ftrl", "l2_shrinkage_regularization_strength",
+                                                           l2_shrinkage_regularization_strength)
+        self.beta = _check("Ftrl", "beta", beta)
+        super().__init__(learning_rate, **kwargs)
+
+    def _slot_init(self, slot, w):
+        return np.full_like(w, self.initial_accumulator_value) if slot == "accumulator" else np.zeros_like(w)
+
+    def _update(self, w, g, lr, slots):
+        if lr <= 0:
+            raise ValueError(f"Ftrl: the learning rate must be > 0 (it divides), got {lr}")
+        l2 = self.l2_regularization_strength + self.beta / (2 * lr)
+        backend.current().ftrl_update(w, g, slots["accumulator"], slots["linear"], lr, -self.learning_rate_power,
+                                      self.l1_regularization_strength, l2,
+                                      self.l2_shrinkage_regularization_strength)
+
+    def _hyper(self):
+        return {"learning_rate_power": self.learning_rate_power,
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+                "l2_shrinkage_regularization_strength": self.l2_shrinkage_regularization_strength,
+                "beta": self.beta}
+
+
+_NAMES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "nadam": Nadam,
+          "adamax": Adamax, "adadelta": Adadelta, "lion": Lion, "ftrl": Ftrl}
 
 
 def names():

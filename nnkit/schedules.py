@@ -9,7 +9,7 @@ import math
 from nnkit.configurable import Configurable
 
 __all__ = ["LearningRateSchedule", "StepDecay", "ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay",
-           "serialize", "deserialize"]
+           "CosineDecayRestarts", "PolynomialDecay", "InverseTimeDecay", "serialize", "deserialize"]
 
 
 def _positive(cls, name, value):
@@ -110,7 +110,81 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": list(self.boundaries), "values": list(self.values)}
 
 
-_CLASSES = {c.__name__: c for c in (StepDecay, ExponentialDecay, CosineDecay, PiecewiseConstantDecay)}
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR, Keras semantics): period ``i`` lasts
+    ``first_decay_steps * t_mul^i`` steps and peaks at ``initial_learning_rate * m_mul^i``;
+    within a period the rate is ``lr0 ((1 - alpha) 0.5 m_mul^i (1 + cos(pi t)) + alpha)``."""
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0,
+                 name="SGDRDecay"):
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.first_decay_steps = _positive("CosineDecayRestarts", "first_decay_steps", first_decay_steps)
+        self.t_mul = float(_positive("CosineDecayRestarts", "t_mul", t_mul))
+        self.m_mul, self.alpha, self.name = float(m_mul), float(alpha), name
+
+    def __call__(self, step):
+        done = step / self.first_decay_steps
+        if self.t_mul == 1.0:
+            restart = math.floor(done)
+            done -= restart
+        else:  # periods grow geometrically: find the one ``done`` falls in
+            restart = math.floor(math.log(1.0 - done * (1.0 - self.t_mul)) / math.log(self.t_mul))
+            elapsed = (1.0 - self.t_mul ** restart) / (1.0 - self.t_mul)
+            done = (done - elapsed) / self.t_mul ** restart
+        cosine = 0.5 * self.m_mul ** restart * (1.0 + math.cos(math.pi * done))
+        return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "first_decay_steps": self.first_decay_steps,
+                "t_mul": self.t_mul, "m_mul": self.m_mul, "alpha": self.alpha, "name": self.name}
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """``(lr0 - end) (1 - step / decay_steps)^power + end``, held at ``end`` after ``decay_steps``; with
+    ``cycle`` the horizon grows to the next multiple of ``decay_steps`` instead (Keras semantics)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False,
+                 name="PolynomialDecay"):
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.decay_steps = _positive("PolynomialDecay", "decay_steps", decay_steps)
+        self.end_learning_rate, self.power, self.cycle, self.name = \
+            float(end_learning_rate), float(power), bool(cycle), name
+
+    def __call__(self, step):
+        horizon = self.decay_steps
+        if self.cycle:
+            horizon = horizon * (1.0 if step == 0 else math.ceil(step / self.decay_steps))
+        else:
+            step = min(step, horizon)
+        fraction = step / horizon
+        return (self.initial_learning_rate - self.end_learning_rate) * (1 - fraction) ** self.power + \
+            self.end_learning_rate
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle,
+                "name": self.name}
+
+
+class InverseTimeDecay(LearningRateSchedule):
+    """``lr0 / (1 + decay_rate * step / decay_steps)`` (the ratio floored if ``staircase``)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"):
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.decay_steps = _positive("InverseTimeDecay", "decay_steps", decay_steps)
+        self.decay_rate, self.staircase, self.name = float(decay_rate), bool(staircase), name
+
+    def __call__(self, step):
+        p = step / self.decay_steps
+        return self.initial_learning_rate / (1 + self.decay_rate * (math.floor(p) if self.staircase else p))
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+_CLASSES = {c.__name__: c for c in (StepDecay, ExponentialDecay, CosineDecay, PiecewiseConstantDecay,
+                                    CosineDecayRestarts, PolynomialDecay, InverseTimeDecay)}
 
 
 def serialize(schedule):

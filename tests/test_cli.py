@@ -82,7 +82,7 @@ def test_unknown_choices_list_the_valid_ones(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["train", "--optimizer", "adamm"])
     assert e.value.code == 2
-    assert "adagrad, adam, adamw, rmsprop, sgd" in capsys.readouterr().err.replace("'", "")
+    assert "adadelta, adagrad, adam, adamax, adamw, ftrl, lion, nadam, rmsprop, sgd" in capsys.readouterr().err.replace("'", "")
 
 
 def test_bench_dispatches(monkeypatch):

@@ -26,7 +26,8 @@ gemm        matmul (OpenMP-blocked single-threaded BLAS calls)
 activation  bias_relu (a layer's epilogue), relu_backward
 affine      affine_forward, affine_backward (projective image resampling, Keras's
             affine_transform: rotation, zoom, translation)
-optim       sgd_update, adam_update, rmsprop_update, adagrad_update (in place, one pass)
+optim       sgd_update, adam_update, rmsprop_update, adagrad_update, nadam_update, adamax_update,
+            adadelta_update, lion_update, ftrl_update (in place, one pass)
 """
 import importlib
 import os

@@ -169,6 +169,39 @@ def affine_case(n, h, w, c):
     return Case(f"affine {n}x{h}x{w}x{c} rotate bilinear fwd+bwd", "affine", 0.0, n, nnkit_fn, torch_fn)
 
 
+# optimizer -> (the backend update's state names, its scalars, torch.optim's class name or None)
+OPTIM_UPDATES = {
+    "nadam": (("m", "v"), (0.9, 0.999, 0.52, 0.11, 1e-3, 0.002, 1e-7), "NAdam"),
+    "adamax": (("m", "u"), (1e-3, 0.9, 0.999, 0.1, 1e-7), "Adamax"),
+    "adadelta": (("acc_grad", "acc_delta"), (1e-3, 0.95, 1e-7), "Adadelta"),
+    "lion": (("m",), (1e-3, 0.9, 0.99), None),
+    "ftrl": (("acc", "linear"), (1e-3, 0.5, 0.0, 0.0, 0.0), None),
+}
+
+
+def optim_case(update, shape):
+    """One fused in-place optimizer update on a weight of ``shape`` (the backend's kernel; torch.optim's step
+    of the same optimizer where torch has it)."""
+    state_names, scalars, torch_name = OPTIM_UPDATES[update]
+    w, g = _array(*shape) * 0.01, _array(*shape) * 0.01
+    state = [np.abs(_array(*shape)) for _ in state_names]
+
+    def nnkit_fn(backend):
+        from nnkit import backend as be
+        kernel = getattr(be.current(), f"{update}_update")
+        return lambda: kernel(w, g, *state, *scalars)
+
+    def torch_fn():
+        import torch
+        p = torch.nn.Parameter(torch.from_numpy(w.copy()))
+        p.grad = torch.from_numpy(g.copy())
+        opt = getattr(torch.optim, torch_name)([p], lr=1e-3, foreach=False)
+        return lambda: opt.step()
+
+    label = "x".join(map(str, shape))
+    return Case(f"{update}_update {label}", "optim", 0.0, 1, nnkit_fn, torch_fn if torch_name else None)
+
+
 def kernel_cases():
     return [
         conv_case("64x28x28 1->6 k5 (LeNet conv1)", 64, 28, 28, 1, 6, 5, backward=False),
@@ -189,4 +222,5 @@ def kernel_cases():
         softmax_xent_case(256, 1000),
         relu_case(64, 32, 32, 64),
         affine_case(64, 32, 32, 3),
+        *(optim_case(name, (784, 512)) for name in OPTIM_UPDATES),
     ]

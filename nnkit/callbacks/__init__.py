@@ -4,14 +4,16 @@ from .backup import BackupAndRestore
 from .base import Callback, CallbackList
 from .checkpoint import ModelCheckpoint
 from .csv_logger import CSVLogger
+from .ema import SwapEMAWeights
 from .history import History
 from .lambda_callback import LambdaCallback
 from .monitor import EarlyStopping, ReduceLROnPlateau
 from .nan import TerminateOnNaN
 from .progress import ProgbarLogger
 from .schedule import LearningRateScheduler
+from .tensorboard import TensorBoard
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "ModelCheckpoint", "EarlyStopping",
            "ReduceLROnPlateau", "LearningRateScheduler", "TerminateOnNaN", "CSVLogger", "LambdaCallback",
-           "BackupAndRestore"]
+           "BackupAndRestore", "SwapEMAWeights", "TensorBoard"]
 

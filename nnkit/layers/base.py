@@ -27,8 +27,10 @@ import threading
 import numpy as np
 
 from nnkit import activations as nnactivations
+from nnkit import constraints as nnconstraints
 from nnkit import initializers as nninitializers
 from nnkit import ops
+from nnkit import regularizers as nnregularizers
 from nnkit.layers import naming, registry
 from nnkit.layers.hooks import HookHandle
 from nnkit.layers.input_spec import check_inputs
@@ -38,7 +40,7 @@ from nnkit.layers.symbolic import Node, SymbolicTensor
 from nnkit.tensor import FLOAT_DTYPES, Tensor, no_grad
 
 _context = threading.local()
-_BASE_CONFIG_KEYS = ("name", "trainable", "dtype", "batch_input_shape")
+_BASE_CONFIG_KEYS = ("name", "trainable", "dtype", "batch_input_shape", "activity_regularizer")
 
 
 def _float_dtype(dtype, who):
@@ -170,10 +172,15 @@ class Layer:
             cls.build = _wrap_build(cls.__dict__["build"])
         cls._call_takes_training = None
 
+    # Keras's per-weight arguments ``<prefix>_regularizer`` / ``<prefix>_constraint``: prefix -> weight name
+    penalized_weights = {}
+
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_size=None,
-                 batch_input_shape=None, **kwargs):
+                 batch_input_shape=None, activity_regularizer=None, **kwargs):
+        penalties = {k: kwargs.pop(k) for k in list(kwargs) if k in _penalty_arguments(type(self))}
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
+        self._weight_penalties = []  # [(weight, regularizer)]
         self._tracked = []
         self._own_weights = []  # [(Tensor, trainable)]
         self._inbound_nodes = []
@@ -194,6 +201,11 @@ class Layer:
                 input_shape = (input_shape,)
             batch_input_shape = (batch_size,) + tuple(input_shape)
         self._batch_input_shape = None if batch_input_shape is None else as_shape(batch_input_shape)
+        self.activity_regularizer = self._lookup(nnregularizers, activity_regularizer, "activity_regularizer")
+        for prefix in self.penalized_weights:
+            for kind, module in (("regularizer", nnregularizers), ("constraint", nnconstraints)):
+                argument = f"{prefix}_{kind}"
+                setattr(self, argument, self._lookup(module, penalties.get(argument), argument))
 
     _call_takes_training = None
 
@@ -255,6 +267,12 @@ class Layer:
         except (ValueError, TypeError) as e:
             raise type(e)(f"{self.describe()}: {argument}: {e}") from None
 
+    def _lookup(self, module, identifier, argument):
+        try:
+            return module.get(identifier)
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"{self.describe()}: {argument}: {e}") from None
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 
@@ -277,8 +295,13 @@ class Layer:
                 weight.requires_grad = intrinsic and value
 
     # -- weights --------------------------------------------------------------------------
-    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None):
-        """Create a weight Tensor named ``"<layer>/<name>"`` and track it."""
+    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None, regularizer=None,
+                   constraint=None):
+        """Create a weight Tensor named ``"<layer>/<name>"`` and track it.
+
+        ``regularizer`` adds its penalty to ``losses``; ``constraint`` projects the weight after each
+        optimizer update.  Both default to the layer's ``<prefix>_regularizer`` / ``<prefix>_constraint``
+        argument for the weight (``penalized_weights``)."""
         dtype = _float_dtype(dtype or self.dtype, self.describe())
         shape = tuple(int(s) for s in shape)
         _spend_weight_budget(int(np.prod(shape, dtype=object)), self.describe)
@@ -288,6 +311,13 @@ class Layer:
             raise self._error(f"initializer for {name!r} returned shape {value.shape}, expected {shape}")
         weight = Tensor(value, requires_grad=bool(trainable) and self._trainable, name=f"{self.name}/{name}")
         self._own_weights.append((weight, bool(trainable)))
+        prefix = next((p for p, w in self.penalized_weights.items() if w == name), None)
+        regularizer = regularizer or (prefix and getattr(self, f"{prefix}_regularizer", None))
+        constraint = constraint or (prefix and getattr(self, f"{prefix}_constraint", None))
+        if regularizer is not None:
+            self._weight_penalties.append((weight, self._lookup(nnregularizers, regularizer, f"{name} regularizer")))
+        if constraint is not None:
+            nnconstraints.attach(weight, self._lookup(nnconstraints, constraint, f"{name} constraint"))
         return weight
 
     @property
@@ -355,8 +385,15 @@ class Layer:
 
     @property
     def losses(self):
-        """The penalties ``add_loss`` recorded during the latest call, of this layer and every sublayer."""
-        return [loss for layer in self._walk() for loss in layer.__dict__.get("_added_losses", ())]
+        """Penalties training adds to the loss, as scalar Tensors, of this layer and every sublayer (Keras 3):
+        each regularized weight's penalty, computed now (differentiable), then what ``add_loss`` recorded
+        during the latest outermost call (activity penalties among them: an output's regularizer divided by
+        its batch size)."""
+        out = []
+        for layer in self._walk():
+            out += [regularizer(weight) for weight, regularizer in layer._weight_penalties]
+            out += layer.__dict__.get("_added_losses", ())
+        return out
 
     # -- build / call -----------------------------------------------------------------------
     def build(self, input_shape):
@@ -424,6 +461,8 @@ class Layer:
             outputs = self._invoke_call(inputs, args, kwargs, training)
         finally:
             _context.training, _context.call_depth = previous, depth
+        if self.activity_regularizer is not None:
+            self._add_activity_losses(outputs)
         for hook in hooks or ():
             replaced = hook(self, inputs, outputs)
             outputs = outputs if replaced is None else replaced
@@ -433,6 +472,12 @@ class Layer:
             object.__setattr__(self, "_last_output_shape", map_structure(
                 lambda t: batchless(t.shape) if isinstance(t, Tensor) else None, outputs))
         return outputs
+
+    def _add_activity_losses(self, outputs):
+        for out in flatten(outputs):
+            if isinstance(out, Tensor):
+                penalty = self.activity_regularizer(out)
+                self.add_loss(penalty / out.shape[0] if out.ndim and out.shape[0] else penalty)
 
     # -- hooks (nnkit.layers.hooks) --------------------------------------------------------
     def register_forward_hook(self, fn):
@@ -561,6 +606,11 @@ class Layer:
         config = {"name": self.name, "trainable": self.trainable, "dtype": str(self.dtype)}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = list(self._batch_input_shape)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = nnregularizers.serialize(self.activity_regularizer)
+        for prefix in self.penalized_weights:
+            config[f"{prefix}_regularizer"] = nnregularizers.serialize(getattr(self, f"{prefix}_regularizer"))
+            config[f"{prefix}_constraint"] = nnconstraints.serialize(getattr(self, f"{prefix}_constraint"))
         cls = type(self)
         if cls.get_config is Layer.get_config and cls.__init__ is not Layer.__init__:
             config.update(self._auto_config())
@@ -604,7 +654,14 @@ class Layer:
             layer.name = extra["name"]
         if "trainable" in extra:
             layer.trainable = extra["trainable"]
+        if "activity_regularizer" in extra:
+            layer.activity_regularizer = layer._lookup(nnregularizers, extra["activity_regularizer"],
+                                                       "activity_regularizer")
         return layer
+
+
+def _penalty_arguments(cls):
+    return {f"{prefix}_{kind}" for prefix in cls.penalized_weights for kind in ("regularizer", "constraint")}
 
 
 def _check_name(kind, name):

@@ -92,6 +92,8 @@ class _Conv(Layer):
 class Conv2D(_Conv):
     """2-D convolution: kernel ``(kh, kw, in_channels // groups, filters)``, bias ``(filters,)``."""
 
+    penalized_weights = {"kernel": "kernel", "bias": "bias"}
+
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  **kwargs):
@@ -150,6 +152,8 @@ class DepthwiseConv2D(_Conv):
     output channels: ``in_channels * depth_multiplier``.
     """
 
+    penalized_weights = {"depthwise": "depthwise_kernel", "bias": "bias"}
+
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, dilation_rate=(1, 1),
                  activation=None, use_bias=True, depthwise_initializer="glorot_uniform", bias_initializer="zeros",
                  **kwargs):
@@ -187,6 +191,8 @@ class SeparableConv2D(_Conv):
     depthwise_kernel ``(kh, kw, C, depth_multiplier)``, pointwise_kernel
     ``(1, 1, C * depth_multiplier, filters)``, bias ``(filters,)``.
     """
+
+    penalized_weights = {"depthwise": "depthwise_kernel", "pointwise": "pointwise_kernel", "bias": "bias"}
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
                  depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",

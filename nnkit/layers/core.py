@@ -17,6 +17,8 @@ class Dense(Layer):
     kernel: ``(in_features, units)``; bias: ``(units,)``.
     """
 
+    penalized_weights = {"kernel": "kernel", "bias": "bias"}
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)

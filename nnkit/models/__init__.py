@@ -38,7 +38,7 @@ from nnkit.models.functional import Functional
 from nnkit.models.model import Model
 from nnkit.models.sequential import Sequential
 from nnkit.models.walk import LayerCall, layer_graph, record_calls
-from nnkit.models.zoo import lenet5, mobilenet_v2, resnet18, resnet20, vgg16
+from nnkit.models.zoo import lenet5, mobilenet_v2, resnet18, resnet20, resnet50, vgg16
 
 
 def model_from_config(config, custom_objects=None):
@@ -73,5 +73,5 @@ def clone_model(model, custom_objects=None):
 
 # nnkit.models.load_model is nnkit.io's, attached by the package (nnkit.io sits above the models).
 __all__ = ["Model", "Sequential", "Functional", "model_from_config", "model_from_json", "clone_model",
-           "layer_graph", "record_calls", "LayerCall", "load_model", "lenet5", "vgg16", "resnet20", "resnet18",
+           "layer_graph", "record_calls", "LayerCall", "load_model", "lenet5", "vgg16", "resnet20", "resnet18", "resnet50",
            "mobilenet_v2"]

@@ -3,7 +3,7 @@ for the big ones), and a forward pass on the small ones."""
 import numpy as np
 import pytest
 
-from nnkit.models import lenet5, mobilenet_v2, resnet18, resnet20, vgg16
+from nnkit.models import lenet5, mobilenet_v2, resnet18, resnet20, resnet50, vgg16
 
 
 def counts(model):
@@ -40,6 +40,15 @@ def test_resnet18():
     assert counts(model) == (11699112, 11689512)  # trainable == torchvision's resnet18
     assert model.output_shape == (None, 1000)
     assert model.get_layer("stage4_block2_out").output.shape == (None, 7, 7, 512)
+
+
+def test_resnet50_counts_as_keras():
+    model = resnet50()  # keras.applications.ResNet50(weights=None): built, never run
+    assert counts(model) == (25636712, 25583592)
+    assert model.name == "resnet50" and len(model.layers) == 177
+    assert model.get_layer("conv4_block1_0_conv").kernel.shape == (1, 1, 512, 1024)  # projection shortcut
+    assert model.get_layer("conv5_block3_out").output.shape == (None, 7, 7, 2048)
+    assert resnet50(include_top=False, pooling="avg").count_params() == 23587712  # Keras's notop count
 
 
 def test_mobilenet_v2():

@@ -89,7 +89,7 @@ def test_bad_arguments(guarded, kwargs, message):
 
 def test_unknown_names_list_the_valid_ones():
     model = ToyModel()
-    with pytest.raises(ValueError, match="unknown optimizer 'adamm'; valid names: adagrad, adam, adamw, rmsprop, sgd"):
+    with pytest.raises(ValueError, match="unknown optimizer 'adamm'; valid names: adadelta, adagrad, adam, adamax, adamw, ftrl, lion, nadam, rmsprop, sgd"):
         model.compile("adamm", "mse")
     with pytest.raises(ValueError, match="unknown loss 'crossentropy'; valid names: .*sparse_categorical_crossentropy"):
         model.compile("adam", "crossentropy")

@@ -200,7 +200,7 @@ def test_schedules():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="unknown optimizer 'adan'; valid names: adagrad, adam, adamw, rmsprop, sgd"):
+    with pytest.raises(ValueError, match="unknown optimizer 'adan'; valid names: adadelta, adagrad, adam, adamax, adamw, ftrl, lion, nadam, rmsprop, sgd"):
         optimizers.get("adan")
     with pytest.raises(ValueError, match="learning_rate"):
         optimizers.SGD(-1.0)

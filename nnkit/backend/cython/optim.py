@@ -6,7 +6,8 @@ from nnkit._ext import optim as _ext
 from ..reference import optim as _reference
 from ..reference.optim import check_state
 
-__all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update"]
+__all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "nadam_update", "adamax_update",
+           "adadelta_update", "lion_update", "ftrl_update"]
 
 
 def _flat(a):
@@ -51,3 +52,26 @@ def adagrad_update(w, g, acc, lr, epsilon):
     if not _in_place(w, acc):
         return _reference.adagrad_update(w, g, acc, lr, epsilon)
     _ext.adagrad_update(_flat(w), np.ascontiguousarray(g).reshape(-1), _flat(acc), lr, epsilon)
+
+
+def _fused(name, state_names):
+    """The checked entry for kernel ``name`` whose arguments are ``w, g, *state, *scalars``."""
+    kernel, reference = getattr(_ext, name), getattr(_reference, name)
+
+    def update(w, g, *args):
+        state, scalars = args[:len(state_names)], args[len(state_names):]
+        check_state(name, w, g=g, **dict(zip(state_names, state)))
+        if not _in_place(w, *state):
+            return reference(w, g, *args)
+        kernel(_flat(w), np.ascontiguousarray(g).reshape(-1), *map(_flat, state), *map(float, scalars))
+
+    update.__name__ = update.__qualname__ = name
+    update.__doc__ = f"{reference.__doc__.splitlines()[0]} (the reference's docstring has the formulas)"
+    return update
+
+
+nadam_update = _fused("nadam_update", ("m", "v"))
+adamax_update = _fused("adamax_update", ("m", "u"))
+adadelta_update = _fused("adadelta_update", ("acc_grad", "acc_delta"))
+lion_update = _fused("lion_update", ("m",))
+ftrl_update = _fused("ftrl_update", ("acc", "linear"))

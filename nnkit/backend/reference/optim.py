@@ -8,7 +8,8 @@ import numpy as np
 
 from ..validate import same_dtype, shape_is
 
-__all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update"]
+__all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "nadam_update", "adamax_update",
+           "adadelta_update", "lion_update", "ftrl_update"]
 
 
 def check_state(op, w, **arrays):
@@ -77,3 +78,62 @@ def adagrad_update(w, g, acc, lr, epsilon):
     check_state("adagrad_update", w, g=g, acc=acc)
     acc += g * g
     w -= lr * g / np.sqrt(acc + epsilon)
+
+
+
+def nadam_update(w, g, m, v, beta_1, beta_2, a, b, lr, bias_2, epsilon):
+    """One Nadam step in place: ``m += (1-b1)(g-m)``; ``v += (1-b2)(g^2-v)``;
+    ``w -= lr (a m + b g) / (sqrt(v / bias_2) + eps)``, where the optimizer computes Keras's
+    momentum-schedule coefficients ``a = u_{t+1} / (1 - prod u_{..t+1})``, ``b = (1 - u_t) / (1 - prod u_{..t})``
+    and ``bias_2 = 1 - b2^t``."""
+    check_state("nadam_update", w, g=g, m=m, v=v)
+    m += (1 - beta_1) * (g - m)
+    v += (1 - beta_2) * (g * g - v)
+    w -= lr * (a * m + b * g) / (np.sqrt(v / bias_2) + epsilon)
+
+
+def adamax_update(w, g, m, u, lr, beta_1, beta_2, bias_1, epsilon):
+    """One Adamax step in place: ``m += (1-b1)(g-m)``; ``u = max(b2 u, |g|)``;
+    ``w -= lr m / (bias_1 (u + eps))`` with ``bias_1 = 1 - b1^t``."""
+    check_state("adamax_update", w, g=g, m=m, u=u)
+    m += (1 - beta_1) * (g - m)
+    np.maximum(beta_2 * u, np.abs(g), out=u)
+    w -= lr * m / (bias_1 * (u + epsilon))
+
+
+def adadelta_update(w, g, acc_grad, acc_delta, lr, rho, epsilon):
+    """One Adadelta step in place: ``acc_grad = rho acc_grad + (1-rho) g^2``;
+    ``delta = -sqrt(acc_delta + eps) g / sqrt(acc_grad + eps)``;
+    ``acc_delta = rho acc_delta + (1-rho) delta^2``; ``w += lr delta``."""
+    check_state("adadelta_update", w, g=g, acc_grad=acc_grad, acc_delta=acc_delta)
+    acc_grad *= rho
+    acc_grad += (1 - rho) * g * g
+    delta = -(np.sqrt(acc_delta + epsilon) * g / np.sqrt(acc_grad + epsilon))
+    acc_delta *= rho
+    acc_delta += (1 - rho) * delta * delta
+    w += lr * delta
+
+
+def lion_update(w, g, m, lr, beta_1, beta_2):
+    """One Lion step in place: ``w -= lr sign(b1 m + (1-b1) g)``; then ``m = b2 m + (1-b2) g``."""
+    check_state("lion_update", w, g=g, m=m)
+    w -= lr * np.sign(beta_1 * m + (1 - beta_1) * g)
+    m *= beta_2
+    m += (1 - beta_2) * g
+
+
+def _power(x, p):
+    """``x^p``, as the square root when ``p`` is 0.5 (Keras's default), so both backends agree to the bit."""
+    return np.sqrt(x) if p == 0.5 else np.power(x, p)
+
+
+def ftrl_update(w, g, acc, linear, lr, power, l1, l2, shrinkage):
+    """One FTRL step in place (Keras 3): ``power = -learning_rate_power``, ``l2`` already includes
+    ``beta / (2 lr)``: ``new = acc + g^2``; ``linear += g + 2 shrinkage w - (new^p - acc^p) / lr w``;
+    ``w = (clip(linear, -l1, l1) - linear) / (new^p / lr + 2 l2)``; ``acc = new``."""
+    check_state("ftrl_update", w, g=g, acc=acc, linear=linear)
+    new = acc + g * g
+    new_p = _power(new, power)
+    linear += (g + 2 * shrinkage * w) - (new_p - _power(acc, power)) / lr * w
+    w[...] = (np.clip(linear, -l1, l1) - linear) / (new_p / lr + 2 * l2)
+    acc[...] = new

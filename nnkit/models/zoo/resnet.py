@@ -1,4 +1,4 @@
-"""ResNets with basic (two 3x3 convolutions) residual blocks.
+"""ResNets with basic (two 3x3 convolutions) residual blocks, and Keras's ResNet50 with bottleneck blocks.
 
 Shortcuts are the identity when the shape is unchanged and a projection
 (1x1 convolution + BatchNormalization) when a stage halves the resolution and
@@ -75,6 +75,53 @@ def resnet18(include_top=True, weights=None, input_shape=(224, 224, 3), pooling=
     x = ZeroPadding2D(1, name="pool_pad")(x)
     x = MaxPooling2D(3, strides=2, name="pool")(x)
     x = _stages(x, (64, 128, 256, 512), (2, 2, 2, 2), eps, True)
+    if include_top:
+        x = GlobalAveragePooling2D(name="avg_pool")(x)
+        x = Dense(classes, activation=classifier_activation, name="predictions")(x)
+    else:
+        x = global_pool(x, pooling)
+    return Functional(inputs, x, name=name)
+
+
+def bottleneck_block(x, filters, strides, name, shortcut_conv=True):
+    """Keras's ResNet v1 block: 1x1 (with the stride) -> 3x3 -> 1x1 to ``4 filters``, each convolution with a
+    bias and BatchNormalization (epsilon 1.001e-5), added to the shortcut (a 1x1 projection or the identity)."""
+    eps = 1.001e-5
+    shortcut = x
+    if shortcut_conv:
+        shortcut = Conv2D(4 * filters, 1, strides=strides, name=f"{name}_0_conv")(x)
+        shortcut = BatchNormalization(epsilon=eps, name=f"{name}_0_bn")(shortcut)
+    x = Conv2D(filters, 1, strides=strides, name=f"{name}_1_conv")(x)
+    x = BatchNormalization(epsilon=eps, name=f"{name}_1_bn")(x)
+    x = Activation("relu", name=f"{name}_1_relu")(x)
+    x = Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(x)
+    x = BatchNormalization(epsilon=eps, name=f"{name}_2_bn")(x)
+    x = Activation("relu", name=f"{name}_2_relu")(x)
+    x = Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
+    x = BatchNormalization(epsilon=eps, name=f"{name}_3_bn")(x)
+    x = Add(name=f"{name}_add")([shortcut, x])
+    return Activation("relu", name=f"{name}_out")(x)
+
+
+def resnet50(include_top=True, weights=None, input_shape=(224, 224, 3), pooling=None, classes=1000,
+             classifier_activation="softmax", name="resnet50"):
+    """``keras.applications.ResNet50(weights=None)``'s layers, names and counts: 7x7/2 stem (with bias),
+    3x3/2 max pool, stages conv2..conv5 of 3, 4, 6, 3 bottleneck blocks (64, 128, 256, 512 filters, the
+    first block of conv3..conv5 with stride 2).  25,636,712 parameters at the defaults (25,583,592
+    trainable; torchvision's resnet50 has no convolution biases: 25,557,032)."""
+    check_weights("resnet50", weights)
+    check_pooling("resnet50", pooling)
+    inputs = Input(shape=input_shape, name="input_layer")
+    x = ZeroPadding2D(3, name="conv1_pad")(inputs)
+    x = Conv2D(64, 7, strides=2, name="conv1_conv")(x)
+    x = BatchNormalization(epsilon=1.001e-5, name="conv1_bn")(x)
+    x = Activation("relu", name="conv1_relu")(x)
+    x = ZeroPadding2D(1, name="pool1_pad")(x)
+    x = MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    for stage, (filters, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3)), start=2):
+        for block in range(1, blocks + 1):
+            strides = 2 if stage > 2 and block == 1 else 1
+            x = bottleneck_block(x, filters, strides, f"conv{stage}_block{block}", shortcut_conv=block == 1)
     if include_top:
         x = GlobalAveragePooling2D(name="avg_pool")(x)
         x = Dense(classes, activation=classifier_activation, name="predictions")(x)
