@@ -1,7 +1,7 @@
 """What ``nnkit train`` knows how to train: models, datasets and their defaults.
 
 Every model is built for the data's image shape and class count: the zoo
-(``lenet5``, ``resnet20``, ``resnet18``, ``mobilenet_v2``, ``vgg16``; a model
+(``lenet5``, ``resnet20``, ``resnet18``, ``resnet50``, ``mobilenet_v2``, ``vgg16``; a model
 whose downsampling does not fit the images is refused with the reason) and:
 
 - ``lenet5``: ``nnkit.models.lenet5()`` (61,706 parameters);
@@ -57,8 +57,8 @@ def _zoo(builder, **fixed):
 
 
 MODELS = {"lenet5": _zoo("lenet5"), "vgg-small": lambda input_shape, classes: small_vgg(input_shape, classes),
-          "resnet20": _zoo("resnet20"), "resnet18": _zoo("resnet18"), "mobilenet_v2": _zoo("mobilenet_v2"),
-          "vgg16": _zoo("vgg16")}
+          "resnet20": _zoo("resnet20"), "resnet18": _zoo("resnet18"), "resnet50": _zoo("resnet50"),
+          "mobilenet_v2": _zoo("mobilenet_v2"), "vgg16": _zoo("vgg16")}
 DATASETS = {"fashion-mnist-sample": lambda: datasets.fashion_mnist(sample=True),
             "fashion-mnist": lambda: datasets.fashion_mnist()}
 

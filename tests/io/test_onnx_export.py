@@ -95,6 +95,7 @@ ZOO = {
     "mobilenet_v2": lambda: models.mobilenet_v2(input_shape=(32, 32, 3), classes=10, classifier_activation=None),
     "resnet18": lambda: models.resnet18(input_shape=(32, 32, 3), classes=10, classifier_activation=None),
     "vgg16": lambda: models.vgg16(input_shape=(32, 32, 3), classes=10, classifier_activation=None),
+    "resnet50": lambda: models.resnet50(input_shape=(32, 32, 3), classes=10, classifier_activation=None),
 }
 
 
