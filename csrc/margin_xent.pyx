@@ -64,7 +64,7 @@ cdef Target _target(double c, int margin, double m1, double m2, double m3,
     if margin == SPHERE:             # T_m and U_(m-1), the Chebyshev polynomials, by recurrence
         theta = acos(c)
         k = <int>floor(m1 * theta / M_PI)
-        k = min(max(k, 0), <int>m1)
+        k = min(max(k, 0), <int>m1 - 1)  # theta = pi is the end of piece m - 1 (the value is continuous)
         t_prev, t, u_prev, u = 1.0, c, 0.0, 1.0
         for j in range(1, <int>m1):
             t_prev, t = t, 2 * c * t - t_prev

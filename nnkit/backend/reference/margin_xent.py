@@ -16,15 +16,16 @@ Gradients are the derivatives of these formulas, in a form that never takes
 the derivative of ``arccos``: ``cos(theta + m) = c cos m - sin(theta) sin m``
 with ``sin(theta) = sqrt(1 - c^2)``, SphereFace through the Chebyshev
 polynomials ``cos(m theta) = T_m(c)`` and ``d/dc = m U_(m-1)(c)`` (finite at
-``c = +-1``: ``m^2`` and ``+-m``).  Only the ArcFace/combined term
+``c = +-1``: ``m^2`` at both ends; ``theta = pi`` belongs to the piece
+``k = m - 1``, whose one-sided derivative that is).  Only the ArcFace/combined term
 ``sin(m2) * c / sin(theta)`` has no finite value at ``c = +-1`` (the true
 one-sided derivative there is infinite; ``c = -1`` is never reached by
 ArcFace's ``cos(theta + m)`` branch since ``-1 <= cos(pi - m)``, but is by
 ``"combined"``).  There ``sin(theta)`` is floored at ``sin_floor(dtype)``,
 the sine of the smallest nonzero angle the dtype represents (3.5e-4 in
-float32, 1.5e-8 in float64): at ``c = +-1`` exactly the derivative is its
-value at the neighbouring representable cosine, and every other cosine gets
-the exact derivative.  Through ``NormalizedDense`` that finite value meets a
+float32, 1.5e-8 in float64): at ``c = +-1`` exactly the derivative is
+finite, and (for ``m1 = 1``, within rounding) its value at the neighbouring
+representable cosine; every other cosine gets the exact derivative.  Through ``NormalizedDense`` that finite value meets a
 zero Jacobian (``dc/dx = (w - c x) / |x| = 0`` when ``x`` lies on its class
 centre), so the embedding's gradient there is 0: the loss is a cone in ``x``
 at that point and 0 is its smallest subgradient.
@@ -112,7 +113,7 @@ def target_logit(c, margin, m1=1.0, m2=0.0, m3=0.0, floor=0.0):
         if margin == MARGINS["sphereface"]:
             m = int(m1)
             theta = np.arccos(c)
-            k = np.clip(np.floor(m * theta / math.pi), 0, m)
+            k = np.clip(np.floor(m * theta / math.pi), 0, m - 1)  # theta = pi ends piece m - 1
             t_prev, t, u_prev, u = np.ones_like(c), c, np.zeros_like(c), np.ones_like(c)
             for _ in range(1, m):
                 t_prev, t = t, 2 * c * t - t_prev
