@@ -81,7 +81,7 @@ def test_save_and_load_keep_the_cosines(tmp_path):
     model.compile(optimizer="sgd", loss=nnkit.losses.ArcFace(s=16.0, m=0.3))
     x = np.random.default_rng(0).standard_normal((8, 6)).astype(np.float32)
     model.fit(x, np.arange(8) % 3, epochs=1, verbose=0)
-    path = tmp_path / "arc.keras"
+    path = tmp_path / "arc.nnk"
     model.save(path)
     loaded = nnkit.load_model(path)
     assert isinstance(loaded.get_layer("head"), NormalizedDense)
