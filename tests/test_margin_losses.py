@@ -1,7 +1,6 @@
 """ArcFace, CosFace, SphereFace, CombinedMargin, NormalizedSoftmax: values
 against float64 NumPy formulas, reductions and sample_weight as every nnkit
 loss, gradients by central differences, configs, and bad arguments."""
-import math
 
 import numpy as np
 import pytest
