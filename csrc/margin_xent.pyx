@@ -12,7 +12,7 @@ the only (N, K) output, and it doubles as the scratch row.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport M_PI, acos, cos, floor, log, sin, sqrt
+from libc.math cimport M_PI, acos, cos, exp, floor, log, sin, sqrt
 from libc.stdint cimport int64_t
 
 from denormal cimport nnkit_flush_denormals
@@ -37,13 +37,13 @@ cdef struct Target:
     double dz    # dz / dc
 
 
-cdef inline double _sin_ratio(double m1, double theta, double sin_floor) noexcept nogil:
+cdef inline double _sin_ratio(double m1, double theta, double d_sin) noexcept nogil:
     """sin(m1 theta) / sin(theta), finite at theta = 0 (its limit m1) via the
-    ratio of sincs; past pi/2 the denominator is floored at sin_floor."""
+    ratio of sincs; past pi/2 the denominator is d_sin, sin(theta) floored."""
     cdef double a = m1 * theta
     if theta <= M_PI / 2:
         return m1 * (1.0 if a == 0 else sin(a) / a) / (1.0 if theta == 0 else sin(theta) / theta)
-    return sin(a) / max(sin(theta), sin_floor)
+    return sin(a) / d_sin
 
 
 cdef Target _target(double c, int margin, double m1, double m2, double m3,
@@ -59,7 +59,7 @@ cdef Target _target(double c, int margin, double m1, double m2, double m3,
     cdef double sin_t, d_sin, theta, t, t_prev, u, u_prev, sign
     cdef int k, j
     c = min(max(c, -1.0), 1.0)       # rounding in the normalisation may step past +-1
-    sin_t = sqrt(1 - c * c)
+    sin_t = sqrt((1 - c) * (1 + c))  # exact factors near +-1, where 1 - c*c would cancel
     d_sin = max(sin_t, sin_floor)
     if margin == SPHERE:             # T_m and U_(m-1), the Chebyshev polynomials, by recurrence
         theta = acos(c)
@@ -81,7 +81,7 @@ cdef Target _target(double c, int margin, double m1, double m2, double m3,
     else:                            # d/dc cos(m1 theta + m2) = m1 sin(m1 theta + m2) / sin(theta)
         theta = acos(c)
         out.z = cos(m1 * theta + m2) - m3
-        out.dz = m1 * (cos(m2) * _sin_ratio(m1, theta, sin_floor) + sin(m2) * cos(m1 * theta) / d_sin)
+        out.dz = m1 * (cos(m2) * _sin_ratio(m1, theta, d_sin) + sin(m2) * cos(m1 * theta) / d_sin)
     return out
 
 
@@ -93,7 +93,7 @@ cdef inline floating _margin_row(const floating* c, floating* g, Py_ssize_t K, P
     the label's entry times dz.
     """
     cdef Py_ssize_t k
-    cdef floating mx = s * z, d, lower, total, scale, e_y
+    cdef floating mx = s * z, d, lower, others, total, e_y
     if floating is float:
         lower = -87.0    # clamp into _exp's range: exp(lower) is far below any ulp of the sum
     else:
@@ -106,13 +106,14 @@ cdef inline floating _margin_row(const floating* c, floating* g, Py_ssize_t K, P
         d = s * c[k] - mx
         g[k] = lower if d < lower else d
     d = s * z - mx
-    g[y] = lower if d < lower else d
-    total = _exp_sum(g, K)
-    e_y = g[y]
-    scale = s / total
+    e_y = <floating>exp(lower if d < lower else d)
+    g[y] = lower         # the label's term stays out of the sum: 1 - p_y = others / total, no cancellation
+    others = _exp_sum(g, K) - g[y]
+    total = others + e_y
+    d = s / total
     for k in range(K):
-        g[k] = g[k] * scale
-    g[y] = s * (e_y / total - 1) * dz
+        g[k] = g[k] * d
+    g[y] = -s * (others / total) * dz
     return <floating>log(total) - (s * z - mx)
 
 

@@ -107,7 +107,7 @@ def target_logit(c, margin, m1=1.0, m2=0.0, m3=0.0, floor=0.0):
     ``floor`` bounds ``sin(theta)`` from below in the derivatives (see the module doc).
     """
     c = np.clip(np.asarray(c, dtype=np.float64), -1.0, 1.0)
-    sin_t = np.sqrt(1 - c * c)
+    sin_t = np.sqrt((1 - c) * (1 + c))  # exact factors near +-1, where 1 - c*c would cancel
     d_sin = np.maximum(sin_t, floor)
     with np.errstate(divide="ignore", invalid="ignore"):  # branches np.where does not take
         if margin == MARGINS["sphereface"]:
@@ -154,10 +154,13 @@ def margin_cross_entropy_forward(cosines, labels, s, margin="combined", m1=1.0, 
     logits[rows, labels] = s * z.astype(dtype)
     shifted = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(shifted)
-    total = e.sum(axis=1)
+    e_y = e[rows, labels]
+    e[rows, labels] = 0   # 1 - p_y = others / total, without the cancellation of p_y - 1
+    others = e.sum(axis=1)
+    total = others + e_y
     loss = np.log(total) - shifted[rows, labels]
     grad = e * (s / total)[:, None]
-    grad[rows, labels] = s * (e[rows, labels] / total - 1) * dz.astype(dtype)
+    grad[rows, labels] = -s * (others / total) * dz.astype(dtype)
     return loss, grad
 
 
