@@ -16,7 +16,7 @@ from nnkit.tensor import Function, Tensor, as_tensor
 
 __all__ = [
     "conv2d", "conv2d_transpose", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "global_max_pool2d",
-    "linear", "batch_norm", "dropout", "softmax_cross_entropy", "mse", "resolve_padding",
+    "linear", "batch_norm", "dropout", "softmax_cross_entropy", "margin_cross_entropy", "mse", "resolve_padding",
 ]
 
 
@@ -470,6 +470,32 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0, reduction="mean")
         target = target.astype(logits.dtype)
     loss = SoftmaxCrossEntropy.apply(logits, target=target, label_smoothing=float(label_smoothing))
     return _reduce("softmax_cross_entropy", loss, reduction)
+
+
+class MarginCrossEntropy(Function):
+    def forward(self, cosines, labels, **margin):
+        self.kernels = backend.current()
+        loss, self.dcosines = self.kernels.margin_cross_entropy_forward(cosines, labels, **margin)
+        return loss
+
+    def backward(self, g):
+        return (self.kernels.margin_cross_entropy_backward(g, self.dcosines),)
+
+
+def margin_cross_entropy(cosines, labels, s, margin="combined", m1=1.0, m2=0.0, m3=0.0, reduction="mean"):
+    """Fused angular-margin softmax cross-entropy (ArcFace, CosFace, SphereFace, combined margin).
+
+    ``cosines`` (N, K) are cosines between normalised embeddings and class
+    centres (``nnkit.layers.NormalizedDense``); each row's label entry
+    ``c = cos(theta)`` becomes the margin logit named by ``margin`` (see
+    ``nnkit.backend.reference.margin_xent``), all logits are scaled by ``s``,
+    and the loss is the softmax cross-entropy.  One kernel pass computes the
+    loss and its gradient; labels (N,) are integers in [0, K).
+    """
+    cosines = as_tensor(cosines)
+    labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    loss = MarginCrossEntropy.apply(cosines, labels=labels, s=s, margin=margin, m1=m1, m2=m2, m3=m3)
+    return _reduce("margin_cross_entropy", loss, reduction)
 
 
 def mse(pred, target, reduction="mean"):

@@ -748,3 +748,4 @@ def get(identifier):
     if callable(identifier):
         return LossFunctionWrapper(identifier)
     raise TypeError(f"cannot interpret {identifier!r} as a loss; valid names: {', '.join(names())}")
+from nnkit.margin_losses import ArcFace, CombinedMargin, CosFace, NormalizedSoftmax, SphereFace  # noqa: E402,F401

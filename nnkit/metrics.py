@@ -825,3 +825,4 @@ def _as_array_fn(fn):
     def call(y_true, y_pred):
         return _np(fn(y_true, y_pred))
     return call
+from nnkit import verification  # noqa: E402,F401  (nnkit.metrics.verification: open-set pair verification)

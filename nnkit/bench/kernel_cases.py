@@ -131,6 +131,24 @@ def softmax_xent_case(n, k):
     return Case(f"softmax_xent {n}x{k} fwd+bwd", "softmax_xent", 0.0, n, nnkit_fn, torch_fn)
 
 
+def margin_xent_case(n, k):
+    """ArcFace on (n, k) cosines: nnkit's fused kernel against PyTorch composed from ops (InsightFace's way)."""
+    from nnkit.bench.margin_unfused import arcface_torch
+
+    cosines, labels = rng.uniform(-1, 1, (n, k)).astype(np.float32), rng.integers(0, k, n)
+
+    def nnkit_fn(backend):
+        return _nnkit_step(lambda c: F.margin_cross_entropy(c, labels, 64.0, margin="arcface", m2=0.5),
+                           [cosines], True)
+
+    def torch_fn():
+        import torch
+        target = torch.from_numpy(labels)
+        return _torch_step(lambda c: arcface_torch(c, target), [cosines], True, lambda a: a)
+
+    return Case(f"arcface {n}x{k} fwd+bwd", "margin_xent", 0.0, n, nnkit_fn, torch_fn)
+
+
 def relu_case(n, h, w, c):
     x = _array(n, h, w, c)
 
@@ -220,6 +238,7 @@ def kernel_cases():
         dense_case(64, 784, 512),
         batch_norm_case(64, 32, 32, 64),
         softmax_xent_case(256, 1000),
+        margin_xent_case(256, 10000),
         relu_case(64, 32, 32, 64),
         affine_case(64, 32, 32, 3),
         *(optim_case(name, (784, 512)) for name in OPTIM_UPDATES),

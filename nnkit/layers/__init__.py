@@ -20,6 +20,7 @@ from nnkit.layers.naming import clear_session
 from nnkit.layers.attention import AdditiveAttention, Attention, Dot, MultiHeadAttention
 from nnkit.layers.embedding import Embedding
 from nnkit.layers.normalization import BatchNormalization, LayerNormalization
+from nnkit.layers.normalized_dense import NormalizedDense
 from nnkit.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from nnkit.layers.prelu import PReLU
 from nnkit.layers.preprocessing import CenterCrop, Normalization, Rescaling, Resizing
@@ -53,7 +54,7 @@ __all__ = [
     "Dense", "Activation", "Dropout", "Flatten", "Reshape", "ZeroPadding2D",
     "Conv2D", "DepthwiseConv2D", "SeparableConv2D",
     "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-    "BatchNormalization", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Softmax",
+    "BatchNormalization", "NormalizedDense", "ReLU", "ReLU6", "LeakyReLU", "ELU", "Softmax",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
     "Conv2DTranspose", "UpSampling2D", "Cropping2D", "Permute", "RepeatVector", "Identity", "Lambda",
