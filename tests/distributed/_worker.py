@@ -1,0 +1,211 @@
+"""Run under mpiexec by test_mpi.py: ``mpiexec -n P python _worker.py <case> [args]``.
+
+Every case writes one JSON file of results per rank into ``$RESULTS_DIR``
+(rank 0 adds the reference comparisons); test_mpi.py reads them.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+
+import nnkit
+from nnkit import distributed as dist
+from nnkit import layers
+from nnkit.distributed.fit import install, uninstall
+
+N_IN, N_CLASSES = 6, 3
+
+
+def report(**values):
+    """This rank's results, as JSON in $RESULTS_DIR/rank<r>.json (the ranks' stdout may interleave)."""
+    path = os.path.join(os.environ["RESULTS_DIR"], f"rank{dist.rank()}.json")
+    with open(path, "w") as f:
+        json.dump({"rank": dist.rank(), "size": dist.size(), **values}, f)
+
+
+def make_data(n, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, N_IN))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 1).astype(np.int64)
+    return x, y
+
+
+def make_model(optimizer):
+    nnkit.set_seed(0)  # the same start on every rank and in the reference
+    model = nnkit.Sequential([layers.Input((N_IN,)), layers.Dense(8, activation="relu", dtype="float64", name="hidden"),
+                              layers.Dense(N_CLASSES, activation="softmax", dtype="float64", name="out")])
+    model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def optimizer(name):
+    return nnkit.optimizers.SGD(0.1, momentum=0.9) if name == "sgd" else nnkit.optimizers.Adam(0.01)
+
+
+def same_as_root(model):
+    """Whether this rank's weights are bitwise rank 0's (all ranks agree on the answer)."""
+    mine = [w.data.copy() for w in model.weights]
+    ok = 1
+    for a in mine:
+        root = dist.broadcast(a.copy())
+        ok &= int(np.array_equal(root, a))
+    return bool(dist.allreduce(np.array([ok]), "min")[0])
+
+
+class CheckEveryStep(nnkit.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.all_identical = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.all_identical &= same_as_root(self.model)
+
+
+def global_order(n, b, p):
+    """The sample order of one process whose batch k is the concatenation of the ranks' batches k."""
+    shards = [np.arange(r, n, p) for r in range(p)]
+    return np.concatenate([np.concatenate([s[k:k + b] for s in shards]) for k in range(0, n // p, b)])
+
+
+def rel(a, b):
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def case_equivalence(opt_name, b=4, steps=5, epochs=2):
+    p = dist.size()
+    n = p * b * steps
+    x, y = make_data(n)
+    weights_by_threshold = {}
+    identical = True
+    for threshold in (0, 256, dist.DEFAULT_FUSION_THRESHOLD):
+        model = make_model(dist.DistributedOptimizer(optimizer(opt_name), fusion_threshold_bytes=threshold))
+        check = CheckEveryStep()
+        model.fit(x, y, batch_size=b, epochs=epochs, shuffle=False, verbose=0, callbacks=[check])
+        identical &= check.all_identical
+        weights_by_threshold[threshold] = [w.data.copy() for w in model.weights]
+        iterations = model.optimizer.iterations
+    out = {"identical_every_step": identical, "iterations": iterations}
+    if dist.is_root():
+        uninstall()  # the reference: one process on the concatenated global batches
+        ref = make_model(optimizer(opt_name))
+        order = global_order(n, b, p)
+        ref.fit(x[order], y[order], batch_size=p * b, epochs=epochs, shuffle=False, verbose=0)
+        install()
+        got = weights_by_threshold[dist.DEFAULT_FUSION_THRESHOLD]
+        out["max_rel_vs_single"] = max(rel(a, r.data) for a, r in zip(got, ref.weights))
+        out["max_rel_between_thresholds"] = max(rel(a, c) for t in (0, 256)
+                                                for a, c in zip(weights_by_threshold[t], got))
+        out["bitwise_between_thresholds"] = all(np.array_equal(a, c) for t in (0, 256)
+                                                for a, c in zip(weights_by_threshold[t], got))
+        out["moved"] = max(float(np.max(np.abs(a - w.data))) for a, w in zip(got, make_model(optimizer(opt_name)).weights))
+    report(**out)
+
+
+def case_shard(n):
+    p, r = dist.size(), dist.rank()
+    out = {}
+    for epoch in (0, 1):
+        mine = dist.shard(n, shuffle=True, seed=7, epoch=epoch)
+        gathered = dist.comm.comm().allgather(mine.tolist())
+        out[f"epoch{epoch}"] = gathered
+    out["plain"] = dist.comm.comm().allgather(dist.shard(n).tolist())
+    out["drop_last"] = dist.comm.comm().allgather(dist.shard(n, drop_last=True).tolist())
+    report(**out)
+
+
+def case_rank0_writes(directory):
+    x, y = make_data(dist.size() * 8)
+    model = make_model(nnkit.optimizers.SGD(0.1))
+    own = os.path.join(directory, f"rank{dist.rank()}")
+    os.makedirs(own, exist_ok=True)
+    cbs = [nnkit.callbacks.ModelCheckpoint(os.path.join(own, "ckpt-{epoch}.nnk")),
+           nnkit.callbacks.CSVLogger(os.path.join(own, "log.csv")),
+           nnkit.callbacks.BackupAndRestore(os.path.join(own, "backup"), delete_checkpoint=False)]
+    history = model.fit(x, y, batch_size=4, epochs=2, verbose=2, callbacks=cbs)
+    report(files=sorted(os.listdir(own)), loss=history.history["loss"])
+
+
+def case_nan(bad_rank, bad_step):
+    x, y = make_data(dist.size() * 4 * 6)
+    model = make_model(nnkit.optimizers.SGD(0.1))
+
+    class Poison(nnkit.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if dist.rank() == bad_rank and batch == bad_step:
+                model.weights[0].data[0, 0] = np.nan  # this rank alone goes non-finite
+
+    terminate = nnkit.callbacks.TerminateOnNaN()
+    model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0, callbacks=[Poison(), terminate])
+    report(iterations=model.optimizer.iterations, stopped=model.stop_training)
+
+
+def case_die(how, at_step):
+    x, y = make_data(dist.size() * 4 * 50)
+    model = make_model(nnkit.optimizers.SGD(0.1))
+
+    class Die(nnkit.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if dist.rank() == 1 and batch == at_step:
+                print(f"rank 1 {how} at step {batch}", flush=True)
+                if how == "kill":
+                    os.kill(os.getpid(), 9)
+                elif how == "hang":
+                    import time
+                    time.sleep(3600)
+                else:
+                    raise RuntimeError("rank 1 fails alone")
+
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[Die()])
+    report(finished=True)
+
+
+def case_resume(directory, epochs_first):
+    x, y = make_data(dist.size() * 4 * 5)
+
+    def train(epochs, backup):
+        model = make_model(nnkit.optimizers.Adam(0.01))
+        restore = nnkit.callbacks.BackupAndRestore(backup, delete_checkpoint=False)
+        history = model.fit(x, y, batch_size=4, epochs=epochs, shuffle=True, verbose=0, callbacks=[restore])
+        return model, restore.restored_from is not None, len(history.epoch)
+
+    nnkit.set_seed(0)
+    whole, _, _ = train(3, os.path.join(directory, "whole"))
+    backup = os.path.join(directory, "interrupted")
+
+    class Stop(nnkit.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == epochs_first:
+                self.model.stop_training = True
+
+    nnkit.set_seed(0)
+    first = make_model(nnkit.optimizers.Adam(0.01))
+    first.fit(x, y, batch_size=4, epochs=3, shuffle=True, verbose=0,
+              callbacks=[nnkit.callbacks.BackupAndRestore(backup, delete_checkpoint=False), Stop()])
+    nnkit.set_seed(123)  # a different generator: everything must come from the backup
+    resumed, restored, epochs = train(3, backup)
+    rel_diff = max(rel(a.data, b.data) for a, b in zip(resumed.weights, whole.weights))
+    report(restored=restored, epochs=epochs, iterations=resumed.optimizer.iterations,
+           max_rel_resumed_vs_whole=rel_diff, bitwise=all(np.array_equal(a.data, b.data)
+                                                         for a, b in zip(resumed.weights, whole.weights)),
+           identical=same_as_root(resumed))
+
+
+if __name__ == "__main__":
+    dist.init()
+    case, args = sys.argv[1], sys.argv[2:]
+    if case == "equivalence":
+        case_equivalence(args[0])
+    elif case == "shard":
+        case_shard(int(args[0]))
+    elif case == "rank0_writes":
+        case_rank0_writes(args[0])
+    elif case == "nan":
+        case_nan(int(args[0]), int(args[1]))
+    elif case == "die":
+        dist.set_timeout(float(args[2]))
+        case_die(args[0], int(args[1]))
+    elif case == "resume":
+        case_resume(args[0], int(args[1]))
+    else:
+        raise SystemExit(f"unknown case {case}")
