@@ -14,8 +14,9 @@ from .comm import (DistributedError, allreduce, barrier, broadcast, broadcast_ob
                    rank, set_timeout, size, timeout)
 from .optimizer import DEFAULT_FUSION_THRESHOLD, DistributedOptimizer, is_distributed
 from .sharding import shard
+from .sync_batch_norm import SyncBatchNormalization
 
 __all__ = ["init", "is_initialized", "rank", "size", "is_root", "barrier", "allreduce", "broadcast",
            "broadcast_object", "broadcast_weights", "broadcast_optimizer_state", "DistributedOptimizer",
            "is_distributed", "DEFAULT_FUSION_THRESHOLD", "shard", "timeout", "set_timeout", "DistributedError",
-           "callbacks"]
+           "SyncBatchNormalization", "callbacks"]

@@ -69,7 +69,9 @@ def global_order(n, b, p):
 
 
 def rel(a, b):
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+    """Largest difference relative to the weight's scale (a zero-initialised bias: relative to 1)."""
+    scale = np.max(np.abs(b))
+    return float(np.max(np.abs(a - b)) / (scale if scale > 0 else 1.0))
 
 
 def case_equivalence(opt_name, b=4, steps=5, epochs=2):
@@ -99,6 +101,36 @@ def case_equivalence(opt_name, b=4, steps=5, epochs=2):
         out["bitwise_between_thresholds"] = all(np.array_equal(a, c) for t in (0, 256)
                                                 for a, c in zip(weights_by_threshold[t], got))
         out["moved"] = max(float(np.max(np.abs(a - w.data))) for a, w in zip(got, make_model(optimizer(opt_name)).weights))
+    report(**out)
+
+
+def case_sync_bn(b=4, steps=4, epochs=2):
+    """SyncBatchNormalization on per-rank batches b == BatchNormalization on the global batch."""
+    p = dist.size()
+    n = p * b * steps
+    x, y = make_data(n)
+
+    def build(norm):
+        nnkit.set_seed(0)
+        model = nnkit.Sequential([layers.Input((N_IN,)),
+                                  layers.Dense(8, use_bias=False, dtype="float64", name="hidden"),
+                                  norm(momentum=0.5, dtype="float64", name="bn"), layers.Activation("relu"),
+                                  layers.Dense(N_CLASSES, activation="softmax", dtype="float64", name="out")])
+        model.compile(nnkit.optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy")
+        return model
+
+    synced, local = build(dist.SyncBatchNormalization), build(layers.BatchNormalization)
+    for model in (synced, local):
+        model.fit(x, y, batch_size=b, epochs=epochs, shuffle=False, verbose=0)
+    out = {"identical": same_as_root(synced)}
+    if dist.is_root():
+        uninstall()
+        ref = build(layers.BatchNormalization)
+        order = global_order(n, b, p)
+        ref.fit(x[order], y[order], batch_size=p * b, epochs=epochs, shuffle=False, verbose=0)
+        install()
+        out["max_rel_sync_vs_single"] = max(rel(a.data, r.data) for a, r in zip(synced.weights, ref.weights))
+        out["max_rel_local_vs_single"] = max(rel(a.data, r.data) for a, r in zip(local.weights, ref.weights))
     report(**out)
 
 
@@ -196,6 +228,8 @@ if __name__ == "__main__":
     case, args = sys.argv[1], sys.argv[2:]
     if case == "equivalence":
         case_equivalence(args[0])
+    elif case == "sync_bn":
+        case_sync_bn()
     elif case == "shard":
         case_shard(int(args[0]))
     elif case == "rank0_writes":

@@ -101,3 +101,14 @@ def test_distributed_optimizer_compiles_and_saves(tmp_path):
 def test_distributed_optimizer_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=f"DistributedOptimizer: {match}"):
         dist.DistributedOptimizer("sgd", **kwargs)
+
+
+def test_sync_batch_norm_on_one_rank_is_batch_norm():
+    x = np.random.default_rng(0).standard_normal((8, 5))
+    outs = []
+    for cls in (dist.SyncBatchNormalization, nnkit.layers.BatchNormalization):
+        layer = cls(momentum=0.5, dtype="float64", name="bn")
+        outs.append((layer(nnkit.Tensor(x), training=True).data, layer.moving_mean.data.copy()))
+    assert np.array_equal(outs[0][0], outs[1][0]) and np.array_equal(outs[0][1], outs[1][1])
+    config = dist.SyncBatchNormalization(momentum=0.7).get_config()
+    assert dist.SyncBatchNormalization.from_config(config).momentum == 0.7

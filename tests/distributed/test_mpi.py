@@ -51,6 +51,14 @@ def test_ranks_equal_one_process_on_the_global_batch(n, opt):
     assert {r["iterations"] for r in results.values()} == {10}
 
 
+@pytest.mark.parametrize("n", [2, 3])
+def test_sync_batch_norm_equals_one_process_on_the_global_batch(n):
+    results, _ = launch(n, "sync_bn")
+    assert all(r["identical"] for r in results.values())
+    assert results[0]["max_rel_sync_vs_single"] < 1e-10
+    assert results[0]["max_rel_local_vs_single"] > 1e-3  # plain batch norm keeps per-rank moments
+
+
 @pytest.mark.parametrize("n,samples", [(2, 10), (3, 11), (2, 7)])
 def test_shard_semantics(n, samples):
     results, _ = launch(n, "shard", samples)
