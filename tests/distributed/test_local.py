@@ -46,11 +46,14 @@ def test_fusion_buckets():
     assert buckets(mixed, 2 ** 20) == [[0], [1, 2]]  # one dtype per buffer
 
 
-mpi4py = pytest.importorskip("mpi4py")
+@pytest.fixture
+def one_rank():
+    pytest.importorskip("mpi4py")
+    return dist.init()
 
 
-def test_single_rank_collectives():
-    assert dist.init() == (0, 1) and dist.is_initialized() and dist.is_root()
+def test_single_rank_collectives(one_rank):
+    assert one_rank == (0, 1) and dist.is_initialized() and dist.is_root()
     a = np.arange(4.0)
     assert dist.allreduce(a, "average") is a and a.tolist() == [0, 1, 2, 3]
     assert dist.allreduce([1, 2], "sum").tolist() == [1, 2]
@@ -65,7 +68,7 @@ def test_single_rank_collectives():
 
 
 @pytest.mark.parametrize("opt", [nnkit.optimizers.SGD(0.1, momentum=0.9), nnkit.optimizers.Adam(0.01), "rmsprop"])
-def test_distributed_optimizer_is_the_same_class_with_the_same_state(opt):
+def test_distributed_optimizer_is_the_same_class_with_the_same_state(one_rank, opt):
     base = nnkit.optimizers.get(opt)
     wrapped = dist.DistributedOptimizer(base, fusion_threshold_bytes=256)
     assert isinstance(wrapped, type(base)) and type(wrapped).__name__ == type(base).__name__
@@ -85,7 +88,7 @@ def test_distributed_optimizer_is_the_same_class_with_the_same_state(opt):
     assert np.array_equal(w1.data, w2.data) and distributed.iterations == 3
 
 
-def test_distributed_optimizer_compiles_and_saves(tmp_path):
+def test_distributed_optimizer_compiles_and_saves(one_rank, tmp_path):
     model = nnkit.Sequential([nnkit.layers.Input((3,)), nnkit.layers.Dense(2, name="d")])
     model.compile(dist.DistributedOptimizer(nnkit.optimizers.Adam(0.01)), "mse")
     model.fit(np.ones((4, 3)), np.zeros((4, 2)), epochs=1, verbose=0)

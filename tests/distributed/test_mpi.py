@@ -12,19 +12,20 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("mpi4py")
 WORKER = Path(__file__).with_name("_worker.py")
-MPIEXEC = shutil.which("mpiexec", path=os.pathsep.join([str(Path(sys.executable).parent),
-                                                         os.environ.get("PATH", "")]))
-pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec on PATH (pip install '.[distributed]')")
 
 
-def launch(n, *args, timeout=180, check=True):
+@pytest.fixture
+def launch(mpiexec):
+    return lambda *args, **kwargs: run_worker(mpiexec, *args, **kwargs)
+
+
+def run_worker(mpiexec, n, *args, timeout=180, check=True):
     """Run the worker on ``n`` ranks; returns (results by rank, completed process)."""
     results_dir = tempfile.mkdtemp(prefix="nnkit-mpi-")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NNKIT_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
            "RESULTS_DIR": results_dir}
-    proc = subprocess.run([MPIEXEC, "-n", str(n), sys.executable, str(WORKER), *map(str, args)],
+    proc = subprocess.run([mpiexec, "-n", str(n), sys.executable, str(WORKER), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"mpiexec -n {n} {' '.join(map(str, args))} failed ({proc.returncode}):\n"
@@ -40,7 +41,7 @@ def launch(n, *args, timeout=180, check=True):
 
 @pytest.mark.parametrize("n", [2, 3])
 @pytest.mark.parametrize("opt", ["sgd", "adam"])
-def test_ranks_equal_one_process_on_the_global_batch(n, opt):
+def test_ranks_equal_one_process_on_the_global_batch(launch, n, opt):
     results, _ = launch(n, "equivalence", opt)
     assert sorted(results) == list(range(n))
     assert all(r["identical_every_step"] for r in results.values())  # bitwise, after every step
@@ -52,7 +53,7 @@ def test_ranks_equal_one_process_on_the_global_batch(n, opt):
 
 
 @pytest.mark.parametrize("n", [2, 3])
-def test_sync_batch_norm_equals_one_process_on_the_global_batch(n):
+def test_sync_batch_norm_equals_one_process_on_the_global_batch(launch, n):
     results, _ = launch(n, "sync_bn")
     assert all(r["identical"] for r in results.values())
     assert results[0]["max_rel_sync_vs_single"] < 1e-10
@@ -60,7 +61,7 @@ def test_sync_batch_norm_equals_one_process_on_the_global_batch(n):
 
 
 @pytest.mark.parametrize("n,samples", [(2, 10), (3, 11), (2, 7)])
-def test_shard_semantics(n, samples):
+def test_shard_semantics(launch, n, samples):
     results, _ = launch(n, "shard", samples)
     root = results[0]
     for key in ("epoch0", "epoch1", "plain"):
@@ -77,7 +78,7 @@ def test_shard_semantics(n, samples):
     assert len(dropped) == samples // n * n and len(set(dropped)) == len(dropped)
 
 
-def test_only_rank_0_writes(tmp_path):
+def test_only_rank_0_writes(launch, tmp_path):
     results, proc = launch(2, "rank0_writes", tmp_path)
     assert results[0]["files"] == ["backup", "ckpt-1.nnk", "ckpt-2.nnk", "log.csv"]
     assert results[1]["files"] == []
@@ -86,14 +87,14 @@ def test_only_rank_0_writes(tmp_path):
 
 
 @pytest.mark.parametrize("bad_rank", [0, 1])
-def test_nan_on_one_rank_stops_all(bad_rank):
+def test_nan_on_one_rank_stops_all(launch, bad_rank):
     results, proc = launch(2, "nan", bad_rank, 3)
     assert {r["iterations"] for r in results.values()} == {3}
     assert all(r["stopped"] for r in results.values())
     assert "invalid loss nan" in proc.stderr
 
 
-def test_distributed_resume_equals_uninterrupted(tmp_path):
+def test_distributed_resume_equals_uninterrupted(launch, tmp_path):
     results, _ = launch(2, "resume", tmp_path, 1)
     assert results[0]["restored"]  # rank 0 read the backup; the others received its state
     for r in results.values():
@@ -102,7 +103,7 @@ def test_distributed_resume_equals_uninterrupted(tmp_path):
 
 
 @pytest.mark.parametrize("how", ["kill", "raise", "hang"])
-def test_a_failed_worker_ends_the_job(how):
+def test_a_failed_worker_ends_the_job(launch, how):
     results, proc = launch(2, "die", how, 3, 10, timeout=120, check=False)
     assert proc.returncode != 0
     assert not results  # no rank finished training
