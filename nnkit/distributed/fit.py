@@ -58,8 +58,26 @@ class _AgreeFirst(Callback):
     def __init__(self, dist):
         super().__init__()
         self.dist = dist
+        self._block = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        optimizer = self.model.optimizer
+        if is_distributed(optimizer):  # backward runs in the block: buckets all-reduce as gradients arrive
+            self._block = optimizer.overlap_step(self.model.trainable_weights)
+            if self._block is not None:
+                self._block.__enter__()
+
+    def _close_block(self):
+        if self._block is not None:
+            self._block.__exit__(None, None, None)
+            self._block = None
+            self.model.optimizer.end_step()
+
+    def on_train_end(self, logs=None):
+        self._close_block()
 
     def on_train_batch_end(self, batch, logs=None):
+        self._close_block()
         if logs is not None and self.dist.nonfinite and math.isfinite(logs.get("loss", math.nan)):
             logs["loss"] = math.nan  # another rank's loss was not finite: this step's global loss is not
 

@@ -76,14 +76,41 @@ class _Distributed:
 
     _distributed = True
 
+    _overlap = None  # the GradientBuckets of the step in progress, while fit runs backward in its block
+
     def apply_gradients(self, grads_and_vars):
         pairs = _pairs(grads_and_vars)
+        overlap, self._overlap = self._overlap, None
+        if overlap is not None:
+            matches = overlap.matches([w for _, w in pairs])
+            reduced = overlap.finish(pairs if matches else [])  # other weights: drain the buckets, reduce anew
+            if matches and reduced is not None:
+                super().apply_gradients(list(zip(reduced, (w for _, w in pairs))))
+                return
         live = [i for i, (g, _) in enumerate(pairs) if g is not None]
         if comm.size() > 1 and live:
             reduced = reduce_gradients([pairs[i][0] for i in live], self.allreduce_op, self.fusion_threshold_bytes)
             for i, g in zip(live, reduced):
                 pairs[i] = (g, pairs[i][1])
         super().apply_gradients(pairs)
+
+    def overlap_step(self, weights):
+        """Prepare the buckets for one step over ``weights``; returns the block to run backward in, or
+        ``None`` when overlap is off."""
+        if not self.overlap or comm.size() == 1:
+            return None
+        buckets_ = getattr(self, "_buckets", None)
+        if buckets_ is None or not buckets_.matches(weights):
+            from .overlap import GradientBuckets
+            buckets_ = self._buckets = GradientBuckets(weights, self.fusion_threshold_bytes, self.allreduce_op)
+        self._overlap = buckets_
+        return buckets_.block()
+
+    def end_step(self):
+        """Complete buckets a step left in flight (its update was skipped: a non-finite loss)."""
+        overlap, self._overlap = self._overlap, None
+        if overlap is not None:
+            overlap.finish([])
 
 
 def _distributed_class(cls):
@@ -98,11 +125,13 @@ def is_distributed(optimizer):
     return getattr(optimizer, "_distributed", False)
 
 
-def DistributedOptimizer(optimizer, op="average", fusion_threshold_bytes=DEFAULT_FUSION_THRESHOLD):
+def DistributedOptimizer(optimizer, op="average", fusion_threshold_bytes=DEFAULT_FUSION_THRESHOLD, overlap=True):
     """A copy of ``optimizer`` (an ``Optimizer`` or a name) that all-reduces gradients before each update.
 
     ``op``: ``'average'`` (default) or ``'sum'``.  ``fusion_threshold_bytes``:
-    the largest fused buffer (``0``: one all-reduce per gradient).  The
+    the largest fused buffer (``0``: one all-reduce per gradient).  ``overlap``:
+    in ``fit``, start each buffer's all-reduce during backward, as soon as its
+    gradients are final (``nnkit.distributed.overlap``).  The
     result is an instance of the same optimizer class (``isinstance`` and
     the class name hold), with the same hyper-parameters and state.
     """
@@ -117,4 +146,5 @@ def DistributedOptimizer(optimizer, op="average", fusion_threshold_bytes=DEFAULT
     wrapped = object.__new__(_distributed_class(base))
     wrapped.__dict__.update(optimizer.__dict__)
     wrapped.allreduce_op, wrapped.fusion_threshold_bytes = op, int(fusion_threshold_bytes)
+    wrapped.overlap, wrapped._buckets, wrapped._overlap = bool(overlap), None, None
     return wrapped

@@ -79,15 +79,19 @@ def case_equivalence(opt_name, b=4, steps=5, epochs=2):
     n = p * b * steps
     x, y = make_data(n)
     weights_by_threshold = {}
-    identical = True
-    for threshold in (0, 256, dist.DEFAULT_FUSION_THRESHOLD):
-        model = make_model(dist.DistributedOptimizer(optimizer(opt_name), fusion_threshold_bytes=threshold))
+    identical, overlapped = True, True
+    for threshold in (0, 256, dist.DEFAULT_FUSION_THRESHOLD, "no overlap"):
+        opt = dist.DistributedOptimizer(optimizer(opt_name), overlap=threshold != "no overlap",
+                                        fusion_threshold_bytes=0 if threshold == "no overlap" else threshold)
+        model = make_model(opt)
         check = CheckEveryStep()
         model.fit(x, y, batch_size=b, epochs=epochs, shuffle=False, verbose=0, callbacks=[check])
         identical &= check.all_identical
         weights_by_threshold[threshold] = [w.data.copy() for w in model.weights]
         iterations = model.optimizer.iterations
-    out = {"identical_every_step": identical, "iterations": iterations}
+        if threshold != "no overlap":  # the buckets were all-reduced during backward
+            overlapped &= opt._buckets is not None and len(opt._buckets.groups) >= (1 if threshold else 4)
+    out = {"identical_every_step": identical, "iterations": iterations, "overlap_used": overlapped}
     if dist.is_root():
         uninstall()  # the reference: one process on the concatenated global batches
         ref = make_model(optimizer(opt_name))
@@ -96,9 +100,10 @@ def case_equivalence(opt_name, b=4, steps=5, epochs=2):
         install()
         got = weights_by_threshold[dist.DEFAULT_FUSION_THRESHOLD]
         out["max_rel_vs_single"] = max(rel(a, r.data) for a, r in zip(got, ref.weights))
-        out["max_rel_between_thresholds"] = max(rel(a, c) for t in (0, 256)
+        others = (0, 256, "no overlap")
+        out["max_rel_between_thresholds"] = max(rel(a, c) for t in others
                                                 for a, c in zip(weights_by_threshold[t], got))
-        out["bitwise_between_thresholds"] = all(np.array_equal(a, c) for t in (0, 256)
+        out["bitwise_between_thresholds"] = all(np.array_equal(a, c) for t in others
                                                 for a, c in zip(weights_by_threshold[t], got))
         out["moved"] = max(float(np.max(np.abs(a - w.data))) for a, w in zip(got, make_model(optimizer(opt_name)).weights))
     report(**out)

@@ -45,6 +45,7 @@ def test_ranks_equal_one_process_on_the_global_batch(launch, n, opt):
     results, _ = launch(n, "equivalence", opt)
     assert sorted(results) == list(range(n))
     assert all(r["identical_every_step"] for r in results.values())  # bitwise, after every step
+    assert all(r["overlap_used"] for r in results.values())
     root = results[0]
     assert root["moved"] > 1e-3  # training did change the weights
     assert root["max_rel_vs_single"] < 1e-10
