@@ -6,6 +6,7 @@
                 [--distributed]
     mpiexec -n 4 nnkit train --distributed ...   data-parallel over 4 MPI ranks (nnkit.distributed)
     nnkit bench ...          side-by-side kernel benchmarks (nnkit.bench)
+    nnkit bench --distributed [--ranks P]   all-reduce bandwidth, data-parallel throughput and overlap
     nnkit export-onnx MODEL.nnk OUT.onnx [--opset 17] [--batch-size N]
 
 ``nnkit train`` with no arguments trains LeNet-5 on the bundled Fashion-MNIST
@@ -198,6 +199,9 @@ def bench(argv):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["bench", "--distributed"]:  # under mpiexec: all-reduce and data-parallel training speed
+        from nnkit.distributed.bench import main as distributed_bench
+        return distributed_bench(argv[2:]) or 0
     if argv[:1] == ["bench"]:  # everything after 'bench' belongs to the benchmark runner
         return bench(argv[1:]) or 0
     parser = _parser()

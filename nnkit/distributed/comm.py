@@ -36,6 +36,14 @@ def _mpi():
     return MPI
 
 
+def find_mpiexec():
+    """``mpiexec`` next to this Python (where the ``mpich`` wheel puts it) or on ``PATH``; ``None`` if absent."""
+    import shutil
+    from pathlib import Path
+    return shutil.which("mpiexec", path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                         os.environ.get("PATH", "")]))
+
+
 def init():
     """Join ``MPI.COMM_WORLD`` (idempotent); returns ``(rank, size)``.
 
@@ -125,8 +133,9 @@ def wait(request, what):
         if waited > limit:
             _abort(f"{what} did not complete within {limit:g} s (NNKIT_DISTRIBUTED_TIMEOUT): another rank died, "
                    f"stalled or took a different path")
-        if waited > 1e-3:
-            time.sleep(min(1e-3, waited / 16))  # long waits yield the core; short ones spin
+        # Short waits spin (yielding the core: MPI progresses only inside MPI calls, so a sleeping rank would
+        # hold up its partners at every step of the algorithm); only long ones sleep.
+        time.sleep(0 if waited < 0.1 else 1e-3)
 
 
 def barrier():

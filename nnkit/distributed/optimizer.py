@@ -16,6 +16,8 @@ The learning rate is not scaled: with ``p`` ranks of batch ``b`` the
 effective batch is ``p * b``; the usual rule scales the rate by ``p``
 (linear scaling) with a few epochs of warm-up (Goyal et al., 2017).
 """
+import time
+
 import numpy as np
 
 from nnkit import optimizers as nnoptimizers
@@ -76,6 +78,7 @@ class _Distributed:
 
     _distributed = True
 
+    comm_seconds = 0.0  # time spent in all-reduces that did not overlap backward (nnkit bench --distributed)
     _overlap = None  # the GradientBuckets of the step in progress, while fit runs backward in its block
 
     def apply_gradients(self, grads_and_vars):
@@ -89,7 +92,9 @@ class _Distributed:
                 return
         live = [i for i, (g, _) in enumerate(pairs) if g is not None]
         if comm.size() > 1 and live:
+            start = time.perf_counter()
             reduced = reduce_gradients([pairs[i][0] for i in live], self.allreduce_op, self.fusion_threshold_bytes)
+            self.comm_seconds += time.perf_counter() - start
             for i, g in zip(live, reduced):
                 pairs[i] = (g, pairs[i][1])
         super().apply_gradients(pairs)
@@ -146,5 +151,5 @@ def DistributedOptimizer(optimizer, op="average", fusion_threshold_bytes=DEFAULT
     wrapped = object.__new__(_distributed_class(base))
     wrapped.__dict__.update(optimizer.__dict__)
     wrapped.allreduce_op, wrapped.fusion_threshold_bytes = op, int(fusion_threshold_bytes)
-    wrapped.overlap, wrapped._buckets, wrapped._overlap = bool(overlap), None, None
+    wrapped.overlap, wrapped._buckets, wrapped._overlap, wrapped.comm_seconds = bool(overlap), None, None, 0.0
     return wrapped

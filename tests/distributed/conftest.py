@@ -1,15 +1,7 @@
 """Where mpiexec is: next to this Python (the ``mpich`` wheel puts it there) or on PATH."""
-import os
-import shutil
-import sys
-from pathlib import Path
-
 import pytest
 
-
-def find_mpiexec():
-    return shutil.which("mpiexec", path=os.pathsep.join([str(Path(sys.executable).parent),
-                                                         os.environ.get("PATH", "")]))
+from nnkit.distributed.comm import find_mpiexec
 
 
 @pytest.fixture(scope="session")

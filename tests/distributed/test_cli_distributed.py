@@ -29,3 +29,13 @@ def test_nnkit_train_distributed_logs_once_and_resumes(mpiexec, tmp_path):
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["epoch-001.nnk", "epoch-002.nnk"]
     out = nnkit_train(mpiexec, 2, "--epochs", 3, "--resume", *common)
     assert "Resuming from" in out and "Epoch 3/3" in out and "Epoch 2/3" not in out
+
+
+def test_nnkit_bench_distributed_smoke(mpiexec):
+    """One untimed pass of the benchmark under mpiexec: its table has every row (the numbers are not checked)."""
+    cmd = [mpiexec, "-n", "2", sys.executable, "-m", "nnkit", "bench", "--distributed", "--steps", "1", "--rounds",
+           "1", "--repeats", "1", "--models", "lenet5"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("GB/s") == 8 + 1  # 4 KiB .. 64 MiB, and the header
+    assert "lenet5     2 rank(s) x 1 thread(s), batch 64" in proc.stdout and "overlap fraction" in proc.stdout
