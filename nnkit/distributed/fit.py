@@ -4,8 +4,10 @@
 calls it at three points and knows nothing of MPI):
 
 - the data stream: each rank takes its shard of a finite source (arrays,
-  chunked sources, Datasets served by index) with ``DistributedSampler``
-  semantics, one shuffle seed agreed from rank 0 (``sharding``);
+  chunked sources) with ``DistributedSampler`` semantics, one shuffle seed
+  agreed from rank 0 (``sharding``), or of a ``Dataset``'s batches (batch
+  ``i`` for ``i`` in ``shard(len(dataset))``); a plain generator is left
+  alone (each rank's generator must yield that rank's batches);
 - the callbacks: on ranks other than 0, ``ModelCheckpoint``,
   ``BackupAndRestore`` and ``CSVLogger`` are muted and there is no progress
   output; one callback placed first averages the epoch logs over the ranks
@@ -31,11 +33,21 @@ from nnkit.callbacks.csv_logger import CSVLogger
 from . import comm
 from .broadcast import broadcast_optimizer_state, broadcast_weights
 from .optimizer import DistributedOptimizer, is_distributed
-from .sharding import ShardedStream
+from .sharding import ShardedStream, shard
 
 __all__ = ["DistributedFit", "install", "uninstall"]
 
 ROOT_ONLY = (ModelCheckpoint, CSVLogger)  # BackupAndRestore is a ModelCheckpoint
+
+
+class _ShardedDataset(nndata.GeneratorSource):
+    """This rank's batches of a ``Dataset`` (Keras's ``PyDataset``): batch indices ``shard(len(dataset))``,
+    the same every pass (``fit`` does not reorder a Dataset's batches, as in Keras)."""
+
+    def __init__(self, source):
+        dataset, indices = source.dataset, shard(len(source.dataset))
+        super().__init__(lambda: (dataset[int(i)] for i in indices), source.op)
+        self.batches_per_pass = len(indices)
 
 
 class _Muted(Callback):
@@ -117,6 +129,8 @@ class DistributedFit:
 
     def stream(self, source, stream, batch_size, shuffle, sampling):
         """This rank's batch stream over ``source``."""
+        if isinstance(source, nndata.DatasetSource):
+            return nndata.GeneratorStream(_ShardedDataset(source))
         if isinstance(source, nndata.GeneratorSource):
             return stream  # batches come ready-made: each rank's generator must yield its own part
         if sampling != "without_replacement":

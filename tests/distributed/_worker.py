@@ -139,6 +139,23 @@ def case_sync_bn(b=4, steps=4, epochs=2):
     report(**out)
 
 
+def case_dataset(batches):
+    x, y = make_data(batches * 4)
+    seen = []
+
+    class Batches(nnkit.data.Dataset):
+        def __len__(self):
+            return batches
+
+        def __getitem__(self, i):
+            seen.append(i)
+            return x[4 * i:4 * i + 4], y[4 * i:4 * i + 4]
+
+    model = make_model(nnkit.optimizers.SGD(0.1))
+    model.fit(Batches(), epochs=2, verbose=0)
+    report(seen=seen, identical=same_as_root(model))
+
+
 def case_shard(n):
     p, r = dist.size(), dist.rank()
     out = {}
@@ -235,6 +252,8 @@ if __name__ == "__main__":
         case_equivalence(args[0])
     elif case == "sync_bn":
         case_sync_bn()
+    elif case == "dataset":
+        case_dataset(int(args[0]))
     elif case == "shard":
         case_shard(int(args[0]))
     elif case == "rank0_writes":

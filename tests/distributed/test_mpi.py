@@ -79,6 +79,12 @@ def test_shard_semantics(launch, n, samples):
     assert len(dropped) == samples // n * n and len(set(dropped)) == len(dropped)
 
 
+def test_a_dataset_is_sharded_by_batch(launch):
+    results, _ = launch(2, "dataset", 5)
+    assert results[0]["seen"] == [0, 2, 4] * 2 and results[1]["seen"] == [1, 3, 0] * 2
+    assert results[0]["identical"]
+
+
 def test_only_rank_0_writes(launch, tmp_path):
     results, proc = launch(2, "rank0_writes", tmp_path)
     assert results[0]["files"] == ["backup", "ckpt-1.nnk", "ckpt-2.nnk", "log.csv"]
