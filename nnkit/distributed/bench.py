@@ -27,7 +27,7 @@ MODELS = ("lenet5", "vgg-block", "resnet20")
 def _model(name):
     from nnkit import Sequential, layers
     from nnkit.bench.model_cases import vgg_block_layers
-    from nnkit.training import recipes
+    from nnkit import recipes
     if name == "lenet5":
         return recipes.build_model("lenet5", (28, 28, 1), 10), (28, 28, 1)
     if name == "vgg-block":
