@@ -42,6 +42,12 @@ def shard(n, shuffle=False, seed=0, epoch=0, drop_last=False, rank=None, size=No
     if drop_last and n < size:
         raise ValueError(f"shard: drop_last with {n} samples over {size} ranks leaves no sample for any rank")
     order = np.random.default_rng(seed + epoch).permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+    return _stride(order, rank, size, drop_last)
+
+
+def _stride(order, rank, size, drop_last):
+    """Rank ``rank``'s part of one pass ``order``: padded by wrapping (or truncated), then ``[rank::size]``."""
+    n = len(order)
     total = shard_length(n, size, drop_last) * size
     if total > n:
         order = np.resize(order, total)  # wraps around: the pad repeats the pass's first indices
@@ -49,10 +55,14 @@ def shard(n, shuffle=False, seed=0, epoch=0, drop_last=False, rank=None, size=No
 
 
 class ShardedStream(BatchStream):
-    """A ``BatchStream`` over one rank's shard of a finite source; pass ``k`` uses ``shard(..., epoch=k)``.
+    """A ``BatchStream`` over one rank's shard of a finite source.
 
-    The shuffle seed is part of the state, so a resumed run draws the same
-    later passes as an uninterrupted one.
+    Pass ``k``'s order is the source's own ``pass_order`` drawn from
+    ``default_rng(seed + k)`` on every rank, then strided as ``shard`` does:
+    for arrays exactly ``shard(n, shuffle, seed, k)``; a chunked source keeps
+    its chunk-local order, so the ranks read the same few chunks at a time.
+    The seed is part of the state, so a resumed run draws the same later
+    passes as an uninterrupted one.
     """
 
     def __init__(self, source, batch_size, shuffle=True, seed=0, drop_last=False):
@@ -63,9 +73,13 @@ class ShardedStream(BatchStream):
     def batches_per_pass(self):
         return math.ceil(shard_length(self.source.num_samples, comm.size(), self.drop_last) / self.batch_size)
 
+    def _pass(self, k):
+        order = self.source.pass_order(np.random.default_rng(self.seed + k), self.shuffle)
+        return _stride(np.asarray(order, np.int64), comm.rank(), comm.size(), self.drop_last)
+
     def next_batch(self):
         if self.order is None or self.position >= len(self.order):
-            self.order = shard(self.source.num_samples, self.shuffle, self.seed, self.passes, self.drop_last)
+            self.order = self._pass(self.passes)
             self.passes += 1
             self.position = 0
         return super().next_batch()
@@ -78,4 +92,4 @@ class ShardedStream(BatchStream):
         super().set_state(state)
         self.seed = int(state.get("seed", self.seed))
         if self.passes > 0 and self.order is not None:
-            self.order = shard(self.source.num_samples, self.shuffle, self.seed, self.passes - 1, self.drop_last)
+            self.order = self._pass(self.passes - 1)

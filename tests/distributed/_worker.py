@@ -156,6 +156,19 @@ def case_dataset(batches):
     report(seen=seen, identical=same_as_root(model))
 
 
+def case_chunked(directory, n):
+    """One epoch of the sharded stream over a chunked source: which samples each rank got."""
+    from nnkit.distributed.sharding import ShardedStream
+    x = np.arange(n, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    np.save(os.path.join(directory, "x.npy"), x)
+    np.save(os.path.join(directory, "y.npy"), np.arange(n) % 3)
+    source = nnkit.data.ChunkedSource(nnkit.data.npy_chunks(os.path.join(directory, "x.npy"),
+                                                            os.path.join(directory, "y.npy"), chunk_size=8))
+    stream = ShardedStream(source, 4, shuffle=True, seed=5)
+    seen = [int(v) for batch in stream.epoch() for v in batch[0][:, 0]]
+    report(seen=seen, array_order=dist.shard(n, shuffle=True, seed=5, epoch=0).tolist())
+
+
 def case_shard(n):
     p, r = dist.size(), dist.rank()
     out = {}
@@ -254,6 +267,8 @@ if __name__ == "__main__":
         case_sync_bn()
     elif case == "dataset":
         case_dataset(int(args[0]))
+    elif case == "chunked":
+        case_chunked(args[0], int(args[1]))
     elif case == "shard":
         case_shard(int(args[0]))
     elif case == "rank0_writes":

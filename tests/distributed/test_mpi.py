@@ -85,6 +85,15 @@ def test_a_dataset_is_sharded_by_batch(launch):
     assert results[0]["identical"]
 
 
+def test_a_chunked_source_is_sharded_in_its_own_order(launch, tmp_path):
+    results, _ = launch(2, "chunked", tmp_path, 29)
+    seen = [results[r]["seen"] for r in (0, 1)]
+    assert len(seen[0]) == len(seen[1]) == 15  # 29 samples padded to 30
+    assert set(seen[0] + seen[1]) == set(range(29))
+    assert seen[0] != results[0]["array_order"]  # the chunk-local order, not a global permutation:
+    assert len({i // 8 for i in seen[0][:4] + seen[1][:4]}) <= 2  # the first batches read 2 chunks (the buffer)
+
+
 def test_only_rank_0_writes(launch, tmp_path):
     results, proc = launch(2, "rank0_writes", tmp_path)
     assert results[0]["files"] == ["backup", "ckpt-1.nnk", "ckpt-2.nnk", "log.csv"]
