@@ -1,16 +1,16 @@
 """``mpiexec -n 2 nnkit train --distributed``: one log, checkpoints from rank 0, resume across ranks."""
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from child import child_env
 
 
-def nnkit_train(mpiexec, n, *args):
+def nnkit_train(mpiexec, cwd, n, *args):
     cmd = [mpiexec, "-n", str(n), sys.executable, "-m", "nnkit", "train", "--distributed", *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=child_env(OMP_NUM_THREADS="1"),
+                          cwd=cwd)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -22,20 +22,21 @@ def test_nnkit_train_distributed_logs_once_and_resumes(mpiexec, tmp_path):
              x_test=rng.integers(0, 255, (32, 28, 28), dtype=np.uint8), y_test=rng.integers(0, 10, 32))
     common = ["--dataset", data, "--batch-size", 16, "--no-plot", "--threads", 1, "--verbose", 2,
               "--checkpoint-dir", tmp_path / "ck"]
-    out = nnkit_train(mpiexec, 2, "--epochs", 2, *common)
+    out = nnkit_train(mpiexec, tmp_path, 2, "--epochs", 2, *common)
     assert "2 MPI ranks (global batch 32)" in out
     assert out.count("Epoch 2/2 - 3 steps") == 1  # 48 samples per rank, batch 16; rank 0 prints alone
     assert out.count("Test accuracy") == 1
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["epoch-001.nnk", "epoch-002.nnk"]
-    out = nnkit_train(mpiexec, 2, "--epochs", 3, "--resume", *common)
+    out = nnkit_train(mpiexec, tmp_path, 2, "--epochs", 3, "--resume", *common)
     assert "Resuming from" in out and "Epoch 3/3" in out and "Epoch 2/3" not in out
 
 
-def test_nnkit_bench_distributed_smoke(mpiexec):
+def test_nnkit_bench_distributed_smoke(mpiexec, tmp_path):
     """One untimed pass of the benchmark under mpiexec: its table has every row (the numbers are not checked)."""
     cmd = [mpiexec, "-n", "2", sys.executable, "-m", "nnkit", "bench", "--distributed", "--steps", "1", "--rounds",
            "1", "--repeats", "1", "--models", "lenet5"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=child_env(OMP_NUM_THREADS="1"),
+                          cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("GB/s") == 8 + 1  # 4 KiB .. 64 MiB, and the header
     assert "lenet5     2 rank(s) x 1 thread(s), batch 64" in proc.stdout and "overlap fraction" in proc.stdout

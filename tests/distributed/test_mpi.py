@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from child import child_env
 
 WORKER = Path(__file__).with_name("_worker.py")
 
@@ -23,10 +24,9 @@ def launch(mpiexec):
 def run_worker(mpiexec, n, *args, timeout=180, check=True):
     """Run the worker on ``n`` ranks; returns (results by rank, completed process)."""
     results_dir = tempfile.mkdtemp(prefix="nnkit-mpi-")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NNKIT_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
-           "RESULTS_DIR": results_dir}
+    env = child_env(OMP_NUM_THREADS="1", NNKIT_NUM_THREADS="1", PYTHONUNBUFFERED="1", RESULTS_DIR=results_dir)
     proc = subprocess.run([mpiexec, "-n", str(n), sys.executable, str(WORKER), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=results_dir)
     if check and proc.returncode != 0:
         raise AssertionError(f"mpiexec -n {n} {' '.join(map(str, args))} failed ({proc.returncode}):\n"
                              f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
