@@ -107,7 +107,7 @@ def set_timeout(seconds):
 def _abort(message):
     c = comm()
     print(f"nnkit.distributed: rank {c.rank} of {c.size}: {message}; aborting the job", file=sys.stderr, flush=True)
-    time.sleep(0.5)  # let the launcher forward the message before MPI_Abort tears the job down
+    time.sleep(2.0)  # let the launcher forward the message (even on a busy machine) before MPI_Abort ends the job
     c.Abort(1)
 
 
