@@ -197,6 +197,14 @@ def bench(argv):
     return bench_main(argv)
 
 
+def _end_other_ranks(args):
+    """Under mpiexec an error on one rank ends the job: the other ranks would wait for this one forever."""
+    if getattr(args, "distributed", False):
+        from nnkit.distributed import comm
+        if comm.is_initialized() and comm.size() > 1:
+            comm.abort("nnkit train stopped on the error above")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:2] == ["bench", "--distributed"]:  # under mpiexec: all-reduce and data-parallel training speed
@@ -210,6 +218,7 @@ def main(argv=None):
         export_onnx(args) if args.command == "export-onnx" else train(args)
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:
         print(f"nnkit {args.command}: error: {e}", file=sys.stderr)
+        _end_other_ranks(args)
         return 2
     except KeyboardInterrupt:
         print("nnkit train: interrupted", file=sys.stderr)

@@ -17,7 +17,7 @@ import traceback
 import numpy as np
 
 __all__ = ["init", "is_initialized", "rank", "size", "is_root", "barrier", "allreduce", "allreduce_many",
-           "broadcast", "broadcast_object", "timeout", "set_timeout", "DistributedError"]
+           "broadcast", "broadcast_object", "timeout", "set_timeout", "abort", "find_mpiexec", "DistributedError"]
 
 _COMM = None
 _TIMEOUT = None
@@ -104,7 +104,8 @@ def set_timeout(seconds):
     _TIMEOUT = None if seconds is None else float(seconds)
 
 
-def _abort(message):
+def abort(message):
+    """Print ``message`` naming this rank, then end the whole job (``MPI_Abort``)."""
     c = comm()
     print(f"nnkit.distributed: rank {c.rank} of {c.size}: {message}; aborting the job", file=sys.stderr, flush=True)
     time.sleep(2.0)  # let the launcher forward the message (even on a busy machine) before MPI_Abort ends the job
@@ -117,7 +118,7 @@ def _install_abort_on_exception():
     def hook(kind, value, tb):
         previous(kind, value, tb)
         if not issubclass(kind, KeyboardInterrupt):
-            _abort(f"uncaught {kind.__name__}; the other ranks would wait for it forever")
+            abort(f"uncaught {kind.__name__}; the other ranks would wait for it forever")
 
     sys.excepthook = hook
 
@@ -131,7 +132,7 @@ def wait(request, what):
     while not request.Test():
         waited = time.monotonic() - start
         if waited > limit:
-            _abort(f"{what} did not complete within {limit:g} s (NNKIT_DISTRIBUTED_TIMEOUT): another rank died, "
+            abort(f"{what} did not complete within {limit:g} s (NNKIT_DISTRIBUTED_TIMEOUT): another rank died, "
                    f"stalled or took a different path")
         # Short waits spin (yielding the core: MPI progresses only inside MPI calls, so a sleeping rank would
         # hold up its partners at every step of the algorithm); only long ones sleep.
