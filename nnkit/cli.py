@@ -3,7 +3,10 @@
     nnkit train [--model lenet5] [--dataset fashion-mnist-sample] [--epochs N] [--batch-size B]
                 [--optimizer adam] [--lr LR] [--schedule constant|cosine] [--threads T] [--seed S]
                 [--checkpoint-dir DIR] [--resume] [--plot PNG | --no-plot] [--save PATH] [--verbose 0|1|2]
+                [--distributed]
+    mpiexec -n 4 nnkit train --distributed ...   data-parallel over 4 MPI ranks (nnkit.distributed)
     nnkit bench ...          side-by-side kernel benchmarks (nnkit.bench)
+    nnkit bench --distributed [--ranks P]   all-reduce bandwidth, data-parallel throughput and overlap
     nnkit export-onnx MODEL.nnk OUT.onnx [--opset 17] [--batch-size N]
 
 ``nnkit train`` with no arguments trains LeNet-5 on the bundled Fashion-MNIST
@@ -66,6 +69,9 @@ def _parser():
     train.add_argument("--save", help="save the trained model to this file")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="1: a progress bar on a terminal, one line per epoch otherwise; 2: one line per epoch")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel over the MPI ranks: mpiexec -n N nnkit train --distributed (each rank "
+                            "trains on its shard with --batch-size samples per step; rank 0 writes and prints)")
     export = commands.add_parser("export-onnx", help="write a saved model (.nnk) as an ONNX file",
                                  description="Write a model saved by model.save() as one self-contained ONNX file "
                                              "(NHWC float32 input 'input', output 'output').")
@@ -106,6 +112,12 @@ def train(args, out=None):
     from nnkit import recipes
 
     log = (lambda *a: print(*a, file=out or sys.stdout, flush=True))
+    ranks, root = 1, True
+    if args.distributed:
+        from nnkit import distributed
+        ranks, root = distributed.init()[1], distributed.is_root()
+        if not root:
+            log = (lambda *a: None)
     defaults = DEFAULTS.get(args.model, OTHER_DEFAULTS)
     epochs = args.epochs if args.epochs is not None else defaults["epochs"]
     batch_size = args.batch_size if args.batch_size is not None else defaults["batch_size"]
@@ -117,7 +129,7 @@ def train(args, out=None):
         raise ValueError(f"--lr must be positive, got {lr}")
     if args.resume and not args.checkpoint_dir:
         raise ValueError("--resume needs --checkpoint-dir (where to find the checkpoints)")
-    plot_path = None if args.no_plot else args.plot
+    plot_path = None if args.no_plot or not root else args.plot
     if plot_path and not plot.have_matplotlib():
         log("matplotlib is not installed: skipping the learning-curve PNG (pip install 'nnkit[plot]')")
         plot_path = None
@@ -129,19 +141,24 @@ def train(args, out=None):
     model = recipes.build_model(args.model, x_train.shape[1:], int(max(y_train.max(), y_test.max())) + 1)
     rate = lr
     if schedule == "cosine":
-        rate = schedules.CosineDecay(lr, decay_steps=epochs * -(-len(x_train) // batch_size), alpha=0.01)
+        per_rank = -(-len(x_train) // ranks)  # each rank steps through its shard
+        rate = schedules.CosineDecay(lr, decay_steps=epochs * -(-per_rank // batch_size), alpha=0.01)
     model.compile(optimizers.get(args.optimizer, learning_rate=rate), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     log(f"nnkit {nnkit.__version__}: training {args.model} on {args.dataset} ({len(x_train)} train / "
         f"{len(x_test)} test images), {epochs} epochs, batch {batch_size}, {args.optimizer} lr {lr:g} {schedule}, "
-        f"{nnkit.get_num_threads()} threads, backend {nnkit.get_backend()}, seed {args.seed}; "
+        f"{nnkit.get_num_threads()} threads, backend {nnkit.get_backend()}, seed {args.seed}"
+        f"{f', {ranks} MPI ranks (global batch {ranks * batch_size})' if args.distributed else ''}; "
         f"the val_ columns are the test set (nothing is tuned on them)")
 
     cbs, initial_epoch = [], 0
     if args.checkpoint_dir:
         os.makedirs(args.checkpoint_dir, exist_ok=True)
-        if args.resume:
+        if args.resume and root:  # under MPI, fit gives the other ranks rank 0's state
             initial_epoch = _resume_hook(model, args.checkpoint_dir, log)
+        if args.distributed:
+            initial_epoch = distributed.broadcast_object(initial_epoch)
+        if args.resume:
             if initial_epoch >= epochs:
                 log(f"Already trained for {initial_epoch} epochs (>= --epochs {epochs}): nothing to do")
         cbs.append(callbacks.ModelCheckpoint(os.path.join(args.checkpoint_dir, "epoch-{epoch:03d}.nnk")))
@@ -157,7 +174,7 @@ def train(args, out=None):
     if plot_path and history is not None and history.epoch:
         history.plot(plot_path, title=f"{args.model} on {args.dataset}", val_label="test")
         log(f"Learning curves: {plot_path}")
-    if args.save:
+    if args.save and root:
         model.save(args.save)
         log(f"Model saved: {args.save}")
     return accuracy
@@ -180,8 +197,19 @@ def bench(argv):
     return bench_main(argv)
 
 
+def _end_other_ranks(args):
+    """Under mpiexec an error on one rank ends the job: the other ranks would wait for this one forever."""
+    if getattr(args, "distributed", False):
+        from nnkit.distributed import comm
+        if comm.is_initialized() and comm.size() > 1:
+            comm.abort("nnkit train stopped on the error above")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["bench", "--distributed"]:  # under mpiexec: all-reduce and data-parallel training speed
+        from nnkit.distributed.bench import main as distributed_bench
+        return distributed_bench(argv[2:]) or 0
     if argv[:1] == ["bench"]:  # everything after 'bench' belongs to the benchmark runner
         return bench(argv[1:]) or 0
     parser = _parser()
@@ -190,6 +218,7 @@ def main(argv=None):
         export_onnx(args) if args.command == "export-onnx" else train(args)
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:
         print(f"nnkit {args.command}: error: {e}", file=sys.stderr)
+        _end_other_ranks(args)
         return 2
     except KeyboardInterrupt:
         print("nnkit train: interrupted", file=sys.stderr)

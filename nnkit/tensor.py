@@ -17,6 +17,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 class _GradMode(threading.local):
     grad_enabled = True  # a class default: a thread that never entered no_grad reads it with no lookup miss
     backward_rules = None  # {Function subclass: rule} while a backward_rules block is open
+    grad_ready = None  # fn(leaf) while an on_grad_ready block is open
 
 
 _state = _GradMode()
@@ -73,6 +74,29 @@ class backward_rules(contextlib.ContextDecorator):
 
     def __exit__(self, *exc):
         _state.backward_rules = self._prev
+        return False
+
+
+class on_grad_ready(contextlib.ContextDecorator):
+    """Within the block, ``Tensor.backward`` calls ``fn(leaf)`` as soon as a leaf's ``.grad`` is final
+    for that backward (every use of the leaf has passed its gradient back), while the rest of the graph is
+    still to be walked.  Data-parallel training starts all-reducing gradients there
+    (``nnkit.distributed``), so that communication overlaps the remaining backward.  ``fn`` must not
+    change ``leaf.grad``'s shape or dtype.  Blocks do not nest: the inner one replaces the outer.
+    """
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError(f"on_grad_ready: expected a callable fn(leaf), got {fn!r}")
+        self.fn = fn
+
+    def __enter__(self):
+        self._prev = _state.grad_ready
+        _state.grad_ready = self.fn
+        return self
+
+    def __exit__(self, *exc):
+        _state.grad_ready = self._prev
         return False
 
 
@@ -203,27 +227,29 @@ class Tensor:
 
         grads = {id(self): grad}
         given = {id(grad)}  # arrays a leaf may not keep as its own .grad (shared or not ours)
-        rules = _state.backward_rules
-        for node in reversed(_topological_order(self)):
+        rules, ready = _state.backward_rules, _state.grad_ready
+        order = _topological_order(self)
+        uses = None if ready is None else _leaf_uses(order)  # counted down to report each leaf at its last use
+        for node in reversed(order):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
             ctx = node._ctx
             if ctx is None:  # a leaf
-                if node.grad is not None:
-                    node.grad = node.grad + g
-                elif id(g) in given or g.base is not None or not g.flags.writeable or g.dtype != node.dtype:
-                    node.grad = np.array(g, dtype=node.dtype)  # a private copy: in-place updates stay local
-                else:
-                    node.grad = g  # a fresh array from a backward: no copy needed
-                given.add(id(node.grad))
+                _accumulate(node, g, given)
+                if ready is not None:
+                    ready(node)
                 continue
             rule = rules.get(type(ctx)) if rules else None
             for parent, pg in zip(ctx.parents, ctx.backward(g) if rule is None else rule(ctx, g)):
-                if pg is None or not parent.requires_grad:
-                    continue
                 key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
+                if pg is not None and parent.requires_grad:
+                    grads[key] = pg if key not in grads else grads[key] + pg
+                if uses is not None and key in uses:
+                    uses[key] -= 1
+                    if not uses[key] and key in grads:  # its last use: the leaf's gradient is final now
+                        _accumulate(parent, grads.pop(key), given)
+                        ready(parent)
             if not retain_graph:
                 node._ctx = None
 
@@ -270,6 +296,28 @@ class Tensor:
     def relu(self): return ops.relu(self)
     def sigmoid(self): return ops.sigmoid(self)
     def tanh(self): return ops.tanh(self)
+
+
+def _accumulate(leaf, g, given):
+    """Add a finished gradient ``g`` into ``leaf.grad``."""
+    if leaf.grad is not None:
+        leaf.grad = leaf.grad + g
+    elif id(g) in given or g.base is not None or not g.flags.writeable or g.dtype != leaf.dtype:
+        leaf.grad = np.array(g, dtype=leaf.dtype)  # a private copy: in-place updates stay local
+    else:
+        leaf.grad = g  # a fresh array from a backward: no copy needed
+    given.add(id(leaf.grad))
+
+
+def _leaf_uses(order):
+    """``{id(leaf): number of recorded ops that take it}`` for the leaves that require gradients."""
+    uses = {}
+    for node in order:
+        if node._ctx is not None:
+            for p in node._ctx.parents:
+                if p._ctx is None and p.requires_grad:
+                    uses[id(p)] = uses.get(id(p), 0) + 1
+    return uses
 
 
 def _topological_order(root):

@@ -110,9 +110,11 @@ def check_loop_state(path, state, where="training.state"):
 
 
 def check_stream(path, stream, where):
-    """A data stream's ``{"passes", "position", "order"}``: counts, and an int64 order the position lies in."""
-    _dict(path, where, stream, ("passes", "position", "order"))
+    """A data stream's ``{"passes", "position", "order"}``: counts, and an int64 order the position lies in;
+    a data-parallel stream (``nnkit.distributed``) adds its shuffle ``seed``."""
+    _dict(path, where, stream, ("passes", "position", "order", "seed"))
     _int(path, f"{where}.passes", stream.get("passes", 0), MAX_COUNT)
+    _int(path, f"{where}.seed", stream.get("seed", 0), MAX_COUNT)
     position = _int(path, f"{where}.position", stream.get("position", 0), MAX_COUNT)
     order = stream.get("order")
     if order is not None:

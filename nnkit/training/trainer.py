@@ -124,6 +124,7 @@ class Trainer:
     _step_context = None
     _watch_nan = True
     _nan_warned = False
+    _distributed = None  # nnkit.distributed.init() with several ranks sets it: see nnkit.distributed.fit
 
     # -- compile ------------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
@@ -325,6 +326,8 @@ class Trainer:
         A non-finite loss keeps a snapshot for ``diagnose_nonfinite`` and warns once; its update is
         skipped only when ``TerminateOnNaN`` is there to stop the run (the weights stay finite).
         """
+        if self._distributed is not None:
+            value = self._distributed.agree_loss(value)  # all ranks take the same decision
         if np.isfinite(value):
             return True
         context = self._step_context
@@ -383,6 +386,9 @@ class Trainer:
             self._preflight(op + " (validation data)", val_source)
 
         stream = nndata.make_stream(source, batch_size, shuffle, sampling, op)
+        dist = self._distributed
+        if dist is not None:  # this rank's shard; the callbacks below act on rank 0 only where they write
+            stream, verbose = dist.stream(source, stream, batch_size, shuffle, sampling), dist.verbose(verbose)
         history = History()
         self.history = history
         metric_names = self.metrics_names
@@ -392,7 +398,7 @@ class Trainer:
                   "metrics": log_names, "in_fit": True}
         user = list(callbacks or [])
         extra = [history] + ([ProgbarLogger(verbose)] if verbose else [])
-        cbs = CallbackList(user + extra, model=self, params=params)
+        cbs = CallbackList((user if dist is None else dist.callbacks(user)) + extra, model=self, params=params)
         self._callbacks = user
 
         self.stop_training = False
