@@ -53,35 +53,41 @@ class AveragePooling2D(_Pooling2D):
     pool = staticmethod(F.avg_pool2d)
 
 
-class _GlobalPooling2D(Layer):
+class GlobalPooling(Layer):
+    """Base of the global poolings: ``pool`` over every axis between the batch and the channels of a
+    rank-``rank`` channels-last input (the 2-D ones here, the 1-D ones in ``nnkit.layers.sequence``)."""
+
     pool = None
+    rank, expects = 4, "a 4-D channels-last input (batch, height, width, channels)"
 
     def __init__(self, keepdims=False, data_format=None, **kwargs):
         super().__init__(**kwargs)
         _data_format(self, data_format)
         self.keepdims = bool(keepdims)
-        self.input_spec = InputSpec(ndim=4)
+        self.input_spec = InputSpec(ndim=self.rank)
 
     def call(self, inputs):
         return type(self).pool(inputs, keepdims=self.keepdims)
 
     def compute_output_shape(self, input_shape):
-        if len(input_shape) != 4:
-            raise self._error(f"expected a 4-D channels-last input (batch, height, width, channels), "
-                              f"got {format_shape(input_shape)}")
-        return (input_shape[0], 1, 1, input_shape[3]) if self.keepdims else (input_shape[0], input_shape[3])
+        if len(input_shape) != self.rank:
+            raise self._error(f"expected {self.expects}, got {format_shape(input_shape)}")
+        if self.keepdims:
+            return (input_shape[0],) + (1,) * (self.rank - 2) + (input_shape[-1],)
+        return (input_shape[0], input_shape[-1])
 
     def get_config(self):
         return {**super().get_config(), "keepdims": self.keepdims}
 
 
+
 @register
-class GlobalAveragePooling2D(_GlobalPooling2D):
+class GlobalAveragePooling2D(GlobalPooling):
     """Mean over height and width: (batch, h, w, c) -> (batch, c)."""
     pool = staticmethod(F.global_avg_pool2d)
 
 
 @register
-class GlobalMaxPooling2D(_GlobalPooling2D):
+class GlobalMaxPooling2D(GlobalPooling):
     """Maximum over height and width: (batch, h, w, c) -> (batch, c)."""
     pool = staticmethod(F.global_max_pool2d)

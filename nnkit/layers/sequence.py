@@ -13,6 +13,7 @@ from nnkit import initializers as nninitializers
 from nnkit import ops
 from nnkit.layers.base import Layer
 from nnkit.layers.input_spec import InputSpec
+from nnkit.layers.pooling import GlobalPooling
 from nnkit.layers.registry import register
 from nnkit.layers.shapes import conv_output_length, format_shape
 from nnkit.tensor import Tensor
@@ -161,37 +162,28 @@ class AveragePooling1D(_Pooling1D):
     pool = staticmethod(F.avg_pool2d)
 
 
-class _GlobalPooling1D(Layer):
-    reduce = None
+def _over_steps(reduce):
+    def pool(x, keepdims):
+        if x.shape[1] == 0:
+            raise ValueError(f"global pooling over steps: the input has no steps (shape {x.shape})")
+        return reduce(x, axis=1, keepdims=keepdims)
+    return staticmethod(pool)
 
-    def __init__(self, keepdims=False, data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise self._error(f"only data_format='channels_last' is supported, got {data_format!r}")
-        self.keepdims = bool(keepdims)
-        self.input_spec = InputSpec(ndim=3)
 
-    def call(self, inputs):
-        return type(self).reduce(inputs, axis=1, keepdims=self.keepdims)
-
-    def compute_output_shape(self, input_shape):
-        n, _, c = _sequence_shape(self, input_shape)
-        return (n, 1, c) if self.keepdims else (n, c)
-
-    def get_config(self):
-        return {**super().get_config(), "keepdims": self.keepdims}
+class _GlobalPooling1D(GlobalPooling):
+    rank, expects = 3, "a 3-D input (batch, steps, features)"
 
 
 @register
 class GlobalAveragePooling1D(_GlobalPooling1D):
     """Mean over the steps: (batch, steps, features) -> (batch, features)."""
-    reduce = staticmethod(ops.mean)
+    pool = _over_steps(ops.mean)
 
 
 @register
 class GlobalMaxPooling1D(_GlobalPooling1D):
     """Maximum over the steps: (batch, steps, features) -> (batch, features)."""
-    reduce = staticmethod(ops.max)
+    pool = _over_steps(ops.max)
 
 
 def _pair_of_non_negative(layer, name, value):
