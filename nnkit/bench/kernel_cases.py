@@ -189,6 +189,7 @@ def affine_case(n, h, w, c):
 
 # optimizer -> (the backend update's state names, its scalars, torch.optim's class name or None)
 OPTIM_UPDATES = {
+    "sgd": (("velocity",), (1e-3, 0.9, False), None),
     "nadam": (("m", "v"), (0.9, 0.999, 0.52, 0.11, 1e-3, 0.002, 1e-7), "NAdam"),
     "adamax": (("m", "u"), (1e-3, 0.9, 0.999, 0.1, 1e-7), "Adamax"),
     "adadelta": (("acc_grad", "acc_delta"), (1e-3, 0.95, 1e-7), "Adadelta"),
