@@ -749,3 +749,6 @@ def get(identifier):
         return LossFunctionWrapper(identifier)
     raise TypeError(f"cannot interpret {identifier!r} as a loss; valid names: {', '.join(names())}")
 from nnkit.margin_losses import ArcFace, CombinedMargin, CosFace, NormalizedSoftmax, SphereFace  # noqa: E402,F401
+
+_ALIASES.update({"arcface": ArcFace, "cosface": CosFace, "sphereface": SphereFace, "combined_margin": CombinedMargin,
+                 "normalized_softmax": NormalizedSoftmax})

@@ -142,3 +142,18 @@ def test_trains_a_separable_problem():
     history = model.fit(x, y, epochs=15, batch_size=32, verbose=0)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
     assert history.history["accuracy"][-1] > 0.6  # chance is 0.25
+
+
+def test_margin_losses_by_name_in_compile(tmp_path):
+    from nnkit import Input, Model, losses
+    from nnkit.layers import NormalizedDense
+    for name, cls in (("arcface", losses.ArcFace), ("cosface", losses.CosFace), ("sphereface", losses.SphereFace),
+                      ("combined_margin", losses.CombinedMargin), ("normalized_softmax", losses.NormalizedSoftmax)):
+        assert isinstance(losses.get(name), cls)
+    x = Input(shape=(4,))
+    model = Model(x, NormalizedDense(3)(x))
+    model.compile("sgd", "arcface")
+    rng = np.random.default_rng(0)
+    model.train_on_batch(rng.standard_normal((6, 4)).astype(np.float32), rng.integers(0, 3, 6))
+    model.save(tmp_path / "m.nnk")
+    assert isinstance(nnkit.load_model(tmp_path / "m.nnk")._compiled_loss.single, losses.ArcFace)
