@@ -171,7 +171,7 @@ class Model(Trainer, Layer):
         return plan
 
     def _training_plan(self, x):
-        if not self._plans_allowed() or not isinstance(x, np.ndarray) or getattr(self, "losses", None):
+        if not self._plans_allowed() or not isinstance(x, np.ndarray):
             return None
         key = ("train", backend_name(), tuple(map(id, self.layers)), x.shape, x.dtype.str)
         cache = self.__dict__.setdefault("_plans", {})

@@ -15,9 +15,11 @@ behaves as in the eager step; an output layer's non-fused activation (a
 softmax head) is applied there too, so that cross-entropy still reads its
 logits.
 
-A model trains through a plan when every layer has a training planner
-below (the common image and dense layers); otherwise, or with several inputs
-or outputs, added losses (``model.losses``), forward hooks, a custom
+A model trains through a plan when every layer with weights has a training
+planner below (the common image and dense layers; a layer without weights
+and without a planner runs its own call inside the plan, so penalties it adds
+with ``add_loss`` still reach ``compute_loss``); with several inputs or
+outputs, weight or activity regularizers, forward hooks, a custom
 ``train_step``, ``NNKIT_EAGER=1`` or ``compile(jit_compile=False)``, it
 trains eagerly.
 """
@@ -48,8 +50,9 @@ def plan_training(model, x):
     wiring = []
     needs_grad = {id(model.inputs[0]): False}  # does a value depend on a trainable weight (as its Tensor would)?
     for call in calls:
-        if len(call.output_keys) != 1:
-            return None
+        layer = call.layer
+        if len(call.output_keys) != 1 or layer.activity_regularizer is not None or layer._weight_penalties:
+            return None  # penalties come from the layer's own __call__ (a layer with none planned skips it)
         planner = _PLANNERS.get(type(call.layer))
         step = planner(call.layer, call, call.output_keys[0] == output_keys[0]) if planner is not None else None
         if step is None and not call.layer.weights:  # no planner for it: its own call, on Tensors

@@ -81,3 +81,28 @@ def test_plans_step_aside_for_hooks_eager_mode_and_added_losses(monkeypatch):
     model._plans.clear()
     model.train_on_batch(x, y)
     assert model._plans == {}
+
+
+def test_penalties_train_as_eager(monkeypatch):
+    from nnkit import regularizers
+
+    def make():
+        return Sequential([Input(shape=(6,)), layers.Dense(8, activation="relu"),
+                           layers.ActivityRegularization(l1=0.01, l2=0.02), layers.Dense(3),
+                           layers.Dense(3, kernel_regularizer=regularizers.L2(0.1), activity_regularizer="l1")])
+    x, y = rng.standard_normal((10, 6)).astype(np.float32), rng.integers(0, 3, 10)
+
+    def run(eager, make):
+        monkeypatch.setenv("NNKIT_EAGER", "1" if eager else "0")
+        nnkit.layers.clear_session()
+        nnkit.set_seed(0)
+        model = make()
+        model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model, model.fit(x, y, epochs=3, batch_size=5, verbose=0)
+    for build, planned in ((make, False), (lambda: Sequential(make().layers[:3] + [layers.Dense(3)]), True)):
+        (a, ha), (b, hb) = run(True, build), run(False, build)
+        plans = [v for k, v in b._plans.items() if k[0] == "train" and v is not None]
+        assert bool(plans) == planned  # regularized weights train eagerly; an add_loss layer runs inside a plan
+        assert ha.history == hb.history
+        for u, v in zip(a.weights, b.weights):
+            np.testing.assert_array_equal(u.data, v.data)
