@@ -8,15 +8,15 @@ SeparableConv2D is two stages (depthwise, then pointwise), so a rule applies
 to each.  ``parameter_free(layer)`` gives ``fn`` for pooling and sums.
 """
 from nnkit import functional as F
-from nnkit.layers import (Add, Average, AveragePooling2D, Conv2D, Dense, DepthwiseConv2D, GlobalAveragePooling2D,
-                          SeparableConv2D)
+from nnkit.layers import (Add, Average, AveragePooling1D, AveragePooling2D, Conv1D, Conv2D, Dense, DepthwiseConv2D,
+                          GlobalAveragePooling1D, GlobalAveragePooling2D, SeparableConv2D)
 from nnkit.layers.convolutional import _depthwise_as_grouped
 
 __all__ = ["LINEAR", "CONVOLUTIONS", "PARAMETER_FREE", "stages", "parameter_free"]
 
-CONVOLUTIONS = (Conv2D, DepthwiseConv2D, SeparableConv2D)
+CONVOLUTIONS = (Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D)
 LINEAR = CONVOLUTIONS + (Dense,)
-PARAMETER_FREE = (Add, Average, AveragePooling2D, GlobalAveragePooling2D)
+PARAMETER_FREE = (Add, Average, AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D)
 
 
 def _data(weight):
@@ -36,6 +36,9 @@ def stages(layer):
     if isinstance(layer, DepthwiseConv2D):
         params = {"kernel": _depthwise_as_grouped(layer.depthwise_kernel).data, "bias": _data(layer.bias)}
         return [(lambda xs, p: layer._conv(xs[0], p["kernel"], p["bias"], groups=xs[0].shape[-1]), params)]
+    if isinstance(layer, Conv1D):
+        return [(lambda xs, p: layer._conv(xs[0], p["kernel"], p["bias"]),
+                 {"kernel": layer.kernel.data, "bias": _data(layer.bias)})]
     if isinstance(layer, Conv2D):
         return [(lambda xs, p: layer._conv(xs[0], p["kernel"], p["bias"], groups=layer.groups),
                  {"kernel": layer.kernel.data, "bias": _data(layer.bias)})]

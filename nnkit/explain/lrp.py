@@ -15,13 +15,16 @@ from nnkit.explain import common
 from nnkit.explain.canonize import fold_batch_norms
 from nnkit.explain.composites import Composite, EpsilonPlus
 from nnkit.explain.linear import LINEAR, PARAMETER_FREE, parameter_free, stages
-from nnkit.layers import (ELU, Activation, Concatenate, Dropout, Flatten, GlobalMaxPooling2D, InputLayer,
-                          LeakyReLU, MaxPooling2D, ReLU, ReLU6, Reshape, Softmax, ZeroPadding2D)
+from nnkit.layers import (ELU, Activation, Concatenate, Cropping1D, Dropout, Flatten, GlobalMaxPooling1D,
+                          GlobalMaxPooling2D, InputLayer, LeakyReLU, MaxPooling1D, MaxPooling2D, ReLU, ReLU6, Reshape,
+                          Softmax, UpSampling1D, ZeroPadding1D, ZeroPadding2D)
 
 __all__ = ["lrp"]
 
 PASS = (Activation, ReLU, ReLU6, LeakyReLU, ELU, Softmax)
-GRADIENT = (InputLayer, Dropout, Flatten, Reshape, ZeroPadding2D, MaxPooling2D, GlobalMaxPooling2D, Concatenate)
+# Moving, copying or selecting values: relevance follows the gradient (an upsampled value's copies sum back).
+GRADIENT = (InputLayer, Dropout, Flatten, Reshape, ZeroPadding1D, ZeroPadding2D, Cropping1D, UpSampling1D,
+            MaxPooling1D, MaxPooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Concatenate)
 
 
 def _pass(xs, g):
@@ -82,8 +85,9 @@ def _hooks(graph, composite):
             hooks.append((layer, _pass_hook))
         elif not isinstance(layer, GRADIENT):
             raise ValueError(f"lrp: no relevance rule for layer {layer.name!r} ({type(layer).__name__}); LRP "
-                             f"covers Dense, convolutions, BatchNormalization after them, pooling, Add, Average, "
-                             f"Concatenate, Flatten, Reshape, ZeroPadding2D, Dropout and activation layers")
+                             f"covers Dense, convolutions (1-D and 2-D), BatchNormalization after them, pooling, "
+                             f"Add, Average, Concatenate, Flatten, Reshape, zero padding, Cropping1D, Dropout and "
+                             f"activation layers")
     return hooks
 
 

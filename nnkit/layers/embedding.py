@@ -17,6 +17,8 @@ class Embedding(Layer):
     ``compute_mask(ids)`` is ``ids != 0`` and ``input_dim`` must leave room for it, as in Keras.
     """
 
+    penalized_weights = {"embeddings": "embeddings"}
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False, **kwargs):
         kwargs.pop("input_length", None)  # Keras 2's argument; Keras 3 accepts and ignores it too
         super().__init__(**kwargs)

@@ -50,6 +50,8 @@ class Conv1D(Layer):
     so output ``t`` sees inputs up to ``t`` only).
     """
 
+    penalized_weights = {"kernel": "kernel", "bias": "bias"}
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, groups=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  data_format=None, **kwargs):
@@ -94,11 +96,15 @@ class Conv1D(Layer):
 
     def call(self, inputs):
         fused = nnactivations.fusable(self.activation)
-        kernel = ops.reshape(self.kernel, (1,) + self.kernel.shape)
-        y = F.conv2d(_as_image(inputs), kernel, self.bias, strides=(1, self.strides), padding=self._pads(
-            inputs.shape[1]), dilation=(1, self.dilation_rate), groups=self.groups, activation=fused)
-        y = _as_sequence(y)
+        y = self._conv(inputs, self.kernel, self.bias, activation=fused)
         return y if fused else self.activation(y)
+
+    def _conv(self, x, kernel, bias=None, activation=None):
+        """The convolution as a 2-D one over a (batch, 1, steps, features) image (no second implementation)."""
+        kernel = ops.reshape(kernel, (1,) + tuple(kernel.shape))
+        y = F.conv2d(_as_image(x), kernel, bias, strides=(1, self.strides), padding=self._pads(x.shape[1]),
+                     dilation=(1, self.dilation_rate), groups=self.groups, activation=activation)
+        return _as_sequence(y)
 
     def compute_output_shape(self, input_shape):
         n, length, _ = _sequence_shape(self, input_shape)

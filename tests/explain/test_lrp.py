@@ -5,8 +5,9 @@ import pytest
 
 import nnkit
 from nnkit.explain import composites, fold_batch_norms, gradient, gradient_x_input, integrated_gradients, lrp, rules
-from nnkit.layers import (Activation, Add, AveragePooling2D, BatchNormalization, Conv2D, Dense, Flatten,
-                          GlobalAveragePooling2D, Input, MaxPooling2D, ReLU, Subtract)
+from nnkit.layers import (Activation, Add, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D,
+                          Cropping1D, Dense, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, Input,
+                          MaxPooling1D, MaxPooling2D, ReLU, Subtract, UpSampling1D, ZeroPadding1D)
 from nnkit.models import layer_graph, record_calls
 
 rng = np.random.default_rng(1)
@@ -53,6 +54,17 @@ def lenet_like(bias=True, activation=None, dtype="float64", seed=0):
         Dense(32, activation="relu", use_bias=bias), Dense(3, use_bias=bias, activation=activation)])
 
 
+def sequence_net(bias=True, dtype="float64", seed=0):
+    """Conv1D (causal, dilated, strided, grouped) with 1-D pooling, padding, cropping and upsampling."""
+    nnkit.set_seed(seed)
+    return nnkit.Sequential([
+        Input((16, 2), dtype=dtype),
+        Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu", use_bias=bias), MaxPooling1D(2),
+        ZeroPadding1D(1), Conv1D(6, 3, strides=2, groups=2, activation="relu", use_bias=bias), UpSampling1D(2),
+        Cropping1D((1, 1)), AveragePooling1D(2), Conv1D(5, 1, activation="relu", use_bias=bias),
+        GlobalAveragePooling1D(), Dense(3, use_bias=bias)])
+
+
 CONSERVATIVE = [
     composites.EpsilonPlus(epsilon=1e-12, stabilizer=1e-12),
     composites.EpsilonPlusFlat(epsilon=1e-12, stabilizer=1e-12),
@@ -70,7 +82,8 @@ ALPHA_BETA = [
 
 @pytest.mark.parametrize("composite,make", [(c, lambda: residual_net(bias=False, bn=False, branch_relu=True))
                                                for c in CONSERVATIVE]
-                         + [(c, lambda: lenet_like(bias=False)) for c in CONSERVATIVE + ALPHA_BETA])
+                         + [(c, lambda: lenet_like(bias=False)) for c in CONSERVATIVE + ALPHA_BETA]
+                         + [(c, lambda: sequence_net(bias=False)) for c in CONSERVATIVE])
 def test_conservation_on_bias_free_nets(composite, make):
     model = make()
     x = rng.uniform(0, 1, (4,) + tuple(model.inputs[0].shape[1:]))
@@ -78,7 +91,7 @@ def test_conservation_on_bias_free_nets(composite, make):
     np.testing.assert_allclose(R.reshape(4, -1).sum(axis=1), 1.0, rtol=1e-6)
 
 
-@pytest.mark.parametrize("make", [residual_net, lenet_like])
+@pytest.mark.parametrize("make", [residual_net, lenet_like, sequence_net])
 def test_lrp0_equals_gradient_times_input(make):
     """With output_relevance = logits * one_hot, LRP-0 on a ReLU net (biases, folded batch norm,
     max/average pooling, residual sum included) is gradient x input."""

@@ -133,3 +133,21 @@ def test_bad_sequence_layer_arguments():
         Model(*(lambda i: (i, Conv1D(2, 5)(i)))(Input(shape=(3, 2))))
     with pytest.raises(ValueError, match="cropping"):
         Cropping1D((2, 3))(np.zeros((1, 5, 1), np.float32))
+
+
+@pytest.mark.parametrize("make, weight, prefix", [
+    (lambda **kw: Conv1D(3, 2, **kw), "kernel", "kernel"),
+    (lambda **kw: Conv1D(3, 2, **kw), "bias", "bias"),
+    (lambda **kw: Embedding(5, 3, **kw), "embeddings", "embeddings"),
+])
+def test_weight_regularizers_and_constraints_as_keras(make, weight, prefix):
+    layer = make(**{f"{prefix}_regularizer": nnkit.regularizers.L2(0.5), f"{prefix}_constraint": "non_neg"})
+    x = np.array([[1, 2, 3, 4]]) if isinstance(layer, Embedding) else np.ones((1, 4, 2))
+    layer(x)
+    w = getattr(layer, weight).data
+    w[...] = np.linspace(-1, 1, w.size).reshape(w.shape)
+    (penalty,) = layer.losses
+    np.testing.assert_allclose(penalty.data, 0.5 * np.sum(w.astype(np.float64) ** 2), rtol=1e-6)
+    config = layer.get_config()
+    assert config[f"{prefix}_regularizer"] == {"class_name": "L2", "config": {"l2": 0.5}}
+    assert type(layer).from_config(config).get_config() == config
