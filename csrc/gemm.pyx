@@ -9,7 +9,7 @@ time packing the 784 x 512 weight twice.  No BLAS thread pool runs beside the
 OpenMP one, so no idle pool spins on the cores the kernels need.
 """
 from cython cimport floating
-from cython.parallel cimport parallel
+from cython.parallel cimport parallel, prange
 
 from blas cimport gemm, set_blas_int_max
 from denormal cimport nnkit_flush_denormals
@@ -60,6 +60,40 @@ def matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] 
         return
     with nogil:
         _blocked_gemm(trans_a, trans_b, m, n, k, &a[0, 0], &b[0, 0], &c[0, 0], beta, nthreads)
+
+
+def batched_matmul(const floating[:, :, ::1] a, const floating[:, :, ::1] b, floating[:, :, ::1] c,
+                   bint trans_a, bint trans_b, bint accumulate, int nthreads):
+    """c[g] = op(a[g]) @ op(b[g]) (+ c[g] when ``accumulate``) for every g.
+
+    The products are shared out whole, one BLAS call each, when there are at least as many as threads
+    (attention's batch x heads); fewer products each run on the whole team, cut as ``matmul`` cuts them.
+
+    Parameters
+    ----------
+    a, b : C-contiguous 3-D arrays, IN; ``op(a[g])`` is (M, K), ``op(b[g])`` is (K, N)
+    c : C-contiguous (G, M, N), OUT (read too when ``accumulate``)
+    """
+    cdef Py_ssize_t groups = c.shape[0], m = c.shape[1], n = c.shape[2]
+    cdef Py_ssize_t k = a.shape[1] if trans_a else a.shape[2]
+    cdef Py_ssize_t lda = m if trans_a else k
+    cdef Py_ssize_t ldb = k if trans_b else n
+    cdef Py_ssize_t g
+    cdef floating beta = 1 if accumulate else 0
+    if groups == 0 or m == 0 or n == 0:
+        return
+    if k == 0:
+        if not accumulate:
+            c[:, :, :] = 0
+        return
+    with nogil:
+        if groups >= nthreads:
+            for g in prange(groups, num_threads=nthreads, schedule="static"):
+                nnkit_flush_denormals()
+                gemm(trans_a, trans_b, m, n, k, 1, &a[g, 0, 0], lda, &b[g, 0, 0], ldb, beta, &c[g, 0, 0], n)
+        else:
+            for g in range(groups):
+                _blocked_gemm(trans_a, trans_b, m, n, k, &a[g, 0, 0], &b[g, 0, 0], &c[g, 0, 0], beta, nthreads)
 
 
 def _set_blas_int_max(Py_ssize_t limit):

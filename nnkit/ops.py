@@ -89,32 +89,69 @@ class Negative(Function):
 
 
 class MatMul(Function):
+    """``np.matmul`` semantics.  Products of float matrices run on the kernels' thread pool: 2-D, a stack
+    times one matrix (folded into one 2-D product) and two stacks with the same leading axes (one batched
+    product); other broadcasts and integer dtypes run in NumPy."""
+
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and {b.shape}")
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError(f"matmul: inner dimensions differ: {a.shape} @ {b.shape}")
         self.a, self.b = a, b
-        if a.ndim == 2 and b.ndim == 2:  # the common case runs on the kernels' thread pool
-            self.kernels = backend.current()
+        self.route = _matmul_route(a, b)
+        if self.route is None:
+            return a @ b
+        self.kernels = backend.current()
+        if self.route == "2d":
             return self.kernels.matmul(a, b)
-        return a @ b
+        if self.route == "folded":
+            return self.kernels.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + b.shape[-1:])
+        return self.kernels.batched_matmul(_stack(a), _stack(b)).reshape(a.shape[:-1] + b.shape[-1:])
 
     def backward(self, g):
-        a, b = self.a, self.b
-        if a.ndim == 2 and b.ndim == 2:
+        a, b, route = self.a, self.b, self.route
+        ga = gb = None
+        if route == "2d":
             ga = self.kernels.matmul(g, b, trans_b=True) if self.needs_input_grad[0] else None
             gb = self.kernels.matmul(a, g, trans_a=True) if self.needs_input_grad[1] else None
+            return ga, gb
+        if route == "folded":
+            g2 = g.reshape(-1, g.shape[-1])
+            if self.needs_input_grad[0]:
+                ga = self.kernels.matmul(g2, b, trans_b=True).reshape(a.shape)
+            if self.needs_input_grad[1]:
+                gb = self.kernels.matmul(a.reshape(-1, a.shape[-1]), g2, trans_a=True)
+            return ga, gb
+        if route == "batched":
+            if self.needs_input_grad[0]:
+                ga = self.kernels.batched_matmul(_stack(g), _stack(b), trans_b=True).reshape(a.shape)
+            if self.needs_input_grad[1]:
+                gb = self.kernels.batched_matmul(_stack(a), _stack(g), trans_a=True).reshape(b.shape)
             return ga, gb
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g.reshape(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1]))
-        ga = gb = None
         if self.needs_input_grad[0]:
             ga = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
         if self.needs_input_grad[1]:
             gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
         return ga, gb
+
+
+def _matmul_route(a, b):
+    if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64) or b.ndim < 2 or a.ndim < 2:
+        return None
+    if b.ndim == 2:
+        return "2d" if a.ndim == 2 else "folded"
+    if a.ndim == b.ndim and a.shape[:-2] == b.shape[:-2]:
+        return "batched"
+    return None
+
+
+def _stack(x):
+    """A (..., M, N) array as a (G, M, N) stack."""
+    return x.reshape((-1,) + x.shape[-2:])
 
 
 def add(a, b): return Add.apply(a, b)

@@ -117,11 +117,27 @@ def test_power_both_sides():
 
 
 @pytest.mark.parametrize("sa,sb", [((3, 4), (4, 5)), ((4,), (4, 2)), ((3, 4), (4,)), ((2, 3, 4), (4, 5)),
-                                   ((2, 3, 4), (2, 4, 2)), ((4,), (4,))])
+                                   ((2, 3, 4), (2, 4, 2)), ((4,), (4,)), ((2, 1, 3, 4), (2, 1, 4, 5)),
+                                   ((2, 3, 4), (1, 4, 2)), ((3, 4), (2, 4, 5)), ((2, 2, 3, 4), (4, 3))])
 def test_matmul(sa, sb):
+    """Every route: 2-D and folded stacks on the GEMM kernel, equal stacks on the batched kernel, broadcasts
+    in NumPy."""
     a, b = rng.standard_normal(sa), rng.standard_normal(sb)
-    np.testing.assert_allclose((Tensor(a) @ Tensor(b)).numpy(), a @ b)
+    np.testing.assert_allclose((Tensor(a) @ Tensor(b)).numpy(), a @ b, rtol=1e-12)
     check_grad(lambda x, y: x @ y, a, b)
+
+
+def test_matmul_float32_stacks_and_transposed_views():
+    a = rng.standard_normal((2, 3, 5, 4)).astype(np.float32)
+    b = rng.standard_normal((2, 3, 6, 4)).astype(np.float32)
+    bt = np.swapaxes(b, -1, -2)  # a strided view, as attention's keys are
+    ta, tb = Tensor(a, requires_grad=True), Tensor(bt, requires_grad=True)
+    out = ta @ tb
+    np.testing.assert_allclose(out.numpy(), a @ bt, rtol=1e-5, atol=1e-6)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    out.backward(g)
+    np.testing.assert_allclose(ta.grad, g @ np.swapaxes(bt, -1, -2), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tb.grad, np.swapaxes(a, -1, -2) @ g, rtol=1e-5, atol=1e-5)
 
 
 def test_matmul_shape_error():

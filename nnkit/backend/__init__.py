@@ -24,7 +24,7 @@ batchnorm   batch_norm_forward_train, batch_norm_backward, batch_norm_inference
 softmax_xent softmax_cross_entropy_forward, softmax_cross_entropy_backward
 margin_xent  margin_cross_entropy_forward, margin_cross_entropy_backward (ArcFace, CosFace,
              SphereFace and combined angular margins on a cosine matrix, loss and gradient in one pass)
-gemm        matmul (OpenMP-blocked single-threaded BLAS calls)
+gemm        matmul, batched_matmul (OpenMP-blocked single-threaded BLAS calls)
 activation  bias_relu (a layer's epilogue), relu_backward
 affine      affine_forward, affine_backward (projective image resampling, Keras's
             affine_transform: rotation, zoom, translation)

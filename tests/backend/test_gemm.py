@@ -56,3 +56,49 @@ def test_bad_input(impl):
         impl.matmul(np.zeros(4, np.float32), f32.T)
     with pytest.raises(ValueError, match=r"matmul: expected out to be a C-contiguous \(3, 3\) array"):
         impl.matmul(f32, f32.T.copy(), out=np.zeros((3, 4), np.float32))
+
+
+@settings(max_examples=40, deadline=None)
+@given(g=st.integers(0, 6), m=st.integers(1, 30), n=st.integers(1, 30), k=st.integers(0, 20),
+       trans_a=st.booleans(), trans_b=st.booleans(), accumulate=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), threads=st.sampled_from([1, 2, 3]),
+       strided=st.booleans(), seed=st.integers(0, 2**16))
+def test_batched_matches_reference(g, m, n, k, trans_a, trans_b, accumulate, dtype, threads, strided, seed):
+    """Both ways of sharing: whole products per thread (g >= threads) and each product cut over the team."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((g, k, m) if trans_a else (g, m, k)).astype(dtype)
+    b = rng.standard_normal((g, n, k) if trans_b else (g, k, n)).astype(dtype)
+    if strided:
+        a = np.repeat(a, 2, axis=2)[:, :, ::2]
+        b = np.swapaxes(np.swapaxes(b, 1, 2).copy(), 1, 2)
+    out = rng.standard_normal((g, m, n)).astype(dtype) if accumulate else None
+    expected = ref.batched_matmul(a, b, trans_a, trans_b, None if out is None else out.copy())
+    before = nnkit.get_num_threads()
+    nnkit.set_num_threads(threads)
+    try:
+        from nnkit._ext import gemm as ext
+        got = np.zeros((g, m, n), dtype) if out is None else out.copy()
+        ext.batched_matmul(np.ascontiguousarray(a), np.ascontiguousarray(b), got, trans_a, trans_b, accumulate,
+                           threads)
+        wrapped = cy.batched_matmul(a, b, trans_a, trans_b, None if out is None else out.copy())
+    finally:
+        nnkit.set_num_threads(before)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+    np.testing.assert_allclose(wrapped, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("impl", [cy, ref])
+def test_batched_bad_input(impl):
+    f32 = np.zeros((2, 3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"batched_matmul: inner dimensions differ: op\(a\[g\]\) is \(3, 4\) and "
+                                         r"op\(b\[g\]\) is \(3, 4\)"):
+        impl.batched_matmul(f32, f32)
+    with pytest.raises(ValueError, match="batched_matmul: a and b must hold as many matrices, got 2 and 3"):
+        impl.batched_matmul(f32, np.zeros((3, 4, 3), np.float32))
+    with pytest.raises(TypeError, match="batched_matmul: all inputs must share one dtype"):
+        impl.batched_matmul(f32, np.zeros((2, 4, 3)))
+    with pytest.raises(ValueError, match="batched_matmul: expected a to have 3 dimensions"):
+        impl.batched_matmul(np.zeros((3, 4), np.float32), f32)
+    with pytest.raises(ValueError, match=r"batched_matmul: expected out to be a C-contiguous \(2, 3, 3\) array"):
+        impl.batched_matmul(f32, np.zeros((2, 4, 3), np.float32), out=np.zeros((2, 3, 4), np.float32))
