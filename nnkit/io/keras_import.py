@@ -23,6 +23,7 @@ import numpy as np
 
 from nnkit.io import config_json
 from nnkit.io.errors import FileFormatError
+from nnkit.layers.base import _penalty_arguments
 
 __all__ = ["load_keras", "keras_layers"]
 
@@ -106,7 +107,12 @@ def _arguments(cls, name, config, path):
                 pass
         elif key.endswith(("_regularizer", "_constraint")):
             if value is not None:
-                dropped.append(key)
+                penalty = _penalty(key, value)
+                if penalty is not None and (key in accepted or key in _penalty_arguments(cls)
+                                            or key == "activity_regularizer"):
+                    kwargs[key] = penalty
+                else:
+                    dropped.append(key)
         elif key in _HARMLESS and (_HARMLESS[key] is None or value in _HARMLESS[key]):
             continue
         elif key in accepted:
@@ -114,11 +120,24 @@ def _arguments(cls, name, config, path):
         else:
             raise ValueError(f"{where}: argument {key}={value!r} is not supported by nnkit's {cls.__name__}")
     if dropped:
-        warnings.warn(f"{where}: {', '.join(dropped)} ignored (nnkit has no regularizers or constraints); "
-                      f"predictions are unchanged, further training is not", stacklevel=4)
+        warnings.warn(f"{where}: {', '.join(dropped)} ignored (not one of Keras's built-in regularizers or "
+                      f"constraints, or not an argument of nnkit's {cls.__name__}); predictions are unchanged, "
+                      f"further training is not", stacklevel=4)
     if name == "BatchNormalization" and kwargs.get("axis", -1) not in (-1, 3):
         raise ValueError(f"{where}: axis={kwargs['axis']}: nnkit normalises the last (channels) axis only")
     return kwargs
+
+
+def _penalty(key, value):
+    """nnkit's built-in regularizer or constraint for a Keras config entry; None for one it does not have
+    (a custom class: its code is not in the file, and none is run)."""
+    from nnkit import constraints, regularizers
+
+    module = regularizers if key.endswith("_regularizer") else constraints
+    try:
+        return module.get(value)
+    except (ValueError, TypeError):
+        return None
 
 
 def _build(entry, path):

@@ -5,6 +5,8 @@ install).  The backend is chosen before Keras is first imported.
 """
 import os
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -180,13 +182,37 @@ def test_weights_file_needs_a_model_and_must_fit(tmp_path):
         load_keras(tmp_path / "junk.weights.h5", model=wrong)
 
 
-def test_unsupported_arguments_are_errors_and_regularizers_a_warning(tmp_path):
+def test_regularizers_and_constraints_carry_over_and_custom_ones_are_a_warning(tmp_path):
     x = keras.Input((6, 6, 2))
-    kmodel = keras.Model(x, L.Conv2D(2, 3, kernel_regularizer="l2")(x))
+    kmodel = keras.Model(x, L.Conv2D(2, 3, kernel_regularizer="l2", bias_constraint="non_neg",
+                                     activity_regularizer=keras.regularizers.L1L2(0.1, 0.2), name="conv")(x))
     kmodel.save(tmp_path / "reg.keras")
-    with pytest.warns(UserWarning, match="kernel_regularizer ignored"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         model = load_keras(tmp_path / "reg.keras")
+    conv = model.get_layer("conv")
+    assert conv.kernel_regularizer.get_config() == {"l2": 0.01}
+    assert type(conv.bias_constraint).__name__ == "NonNeg"
+    assert conv.activity_regularizer.get_config() == {"l1": 0.1, "l2": 0.2}
     assert_close(keras_predict(kmodel, images((1, 6, 6, 2))), model.predict(images((1, 6, 6, 2)), verbose=0), "reg")
+
+    @keras.saving.register_keras_serializable(package="nnkit_test")
+    class Custom(keras.regularizers.Regularizer):
+        def __call__(self, w):
+            return keras.ops.sum(w)
+
+        def get_config(self):
+            return {}
+
+    kmodel = keras.Model(x, L.Conv2D(2, 3, kernel_regularizer=Custom())(x))
+    kmodel.save(tmp_path / "custom.keras")
+    with pytest.warns(UserWarning, match="kernel_regularizer ignored"):
+        model = load_keras(tmp_path / "custom.keras")
+    assert_close(keras_predict(kmodel, images((1, 6, 6, 2))), model.predict(images((1, 6, 6, 2)), verbose=0), "reg")
+
+
+def test_unsupported_arguments_are_errors(tmp_path):
+    x = keras.Input((6, 6, 2))
     kmodel = keras.Model(x, L.BatchNormalization(axis=1, name="bn")(x))
     kmodel.save(tmp_path / "axis.keras")
     with pytest.raises(ValueError, match=r"'bn' \(BatchNormalization\): axis=1"):
