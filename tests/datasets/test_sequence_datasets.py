@@ -1,5 +1,6 @@
 """The bundled sequence datasets: sunspots and English/Spanish words."""
 import importlib
+import os
 
 import numpy as np
 import pytest
@@ -26,6 +27,11 @@ def test_words_split_balanced_and_disjoint():
     for w, y in zip(x_train + x_test, np.concatenate([y_train, y_test])):
         languages.setdefault(w, set()).add(int(y))
     assert all(len(v) == 1 for v in languages.values())  # no word labelled both ways
+
+
+def test_bundled_sequence_files_stay_small():
+    for name in ("sunspots", "words"):
+        assert os.path.getsize(importlib.import_module(f"nnkit.datasets.{name}").PATH) <= 256 * 2 ** 10
 
 
 def test_encode_words_pads_after_the_word_with_zero():
