@@ -1,0 +1,381 @@
+"""Recurrent layers: SimpleRNN, LSTM and GRU, with Keras 3's arguments, weights and semantics.
+
+Each layer owns Keras's three weights, named as Keras's variable paths
+(``lstm/lstm_cell/kernel``, ``.../recurrent_kernel``, ``.../bias``), and runs
+the whole sequence through one fused op of ``nnkit.functional``
+(``simple_rnn``, ``lstm``, ``gru``): the time loop is in the kernel, not here.
+
+What Keras does, nnkit does:
+
+- inputs ``(batch, steps, features)``; ``initial_state=[h]`` (LSTM ``[h, c]``)
+  in the call, also with symbolic tensors in the functional API;
+- ``mask`` ``(batch, steps)``, True where a step is real: a masked step
+  carries the state through and outputs the previous output (zeros with
+  ``zero_output_for_mask``, which ``Bidirectional`` sets when it returns
+  sequences); ``compute_mask`` passes the mask on only with
+  ``return_sequences``;
+- ``go_backwards`` processes the steps last to first and returns the
+  outputs in that order;
+- ``return_state`` returns ``[output, h]`` (LSTM ``[output, h, c]``);
+- ``stateful`` keeps the final states of one call as the initial states of
+  the next, sample ``i`` to sample ``i``; the batch size is fixed by the first
+  call (or by a functional ``Input`` with ``batch_size``) and another batch size
+  is an error, as in Keras; ``reset_states()`` zeroes the states;
+- ``dropout``/``recurrent_dropout`` draw one input mask ``(batch, features)``
+  and one recurrent mask ``(batch, units)`` per call, the same for every step,
+  only while training.  (Keras 3 draws one mask per gate when
+  ``recurrent_dropout`` is set; nnkit shares one mask between the gates, which
+  is the same regularizer in distribution per gate but correlated across gates.)
+- ``unroll`` and ``use_cudnn`` are accepted and change nothing: the fused
+  kernel is the only implementation.
+"""
+import numpy as np
+
+from nnkit import activations as nnactivations
+from nnkit import functional as F
+from nnkit import initializers as nninitializers
+from nnkit import ops
+from nnkit import random as nnrandom
+from nnkit.layers.base import Layer
+from nnkit.layers.registry import register
+from nnkit.layers.shapes import format_shape, is_shape
+from nnkit.layers.symbolic import SymbolicTensor
+from nnkit.tensor import Tensor
+
+__all__ = ["SimpleRNN", "LSTM", "GRU"]
+
+
+def _rate(layer, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or \
+            not 0 <= value < 1:
+        raise layer._error(f"{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def split_inputs(inputs):
+    """``(sequences, initial_states or None)`` from one tensor or ``[sequences, *states]``."""
+    if isinstance(inputs, (list, tuple)):
+        return inputs[0], (list(inputs[1:]) or None)
+    return inputs, None
+
+
+def with_initial_state(inputs, initial_state):
+    """``[sequences, *states]`` when states are given: they travel as inputs, so that symbolic states join the
+    functional graph."""
+    if initial_state is None:
+        return inputs
+    return [inputs] + (list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state])
+
+
+def first_mask(mask):
+    """The sequences' mask when the inputs were ``[sequences, *states]`` (their masks are a list)."""
+    return mask[0] if isinstance(mask, (list, tuple)) else mask
+
+
+def as_step_mask(layer, mask, batch, steps):
+    """A boolean ``(batch, steps)`` array from a mask Tensor/array/list (nonzero is True), or None."""
+    if mask is None:
+        return None
+    m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if m.dtype != np.bool_:
+        if m.dtype.kind not in "iuf":
+            raise layer._error(f"mask must be boolean (True: a real step), got dtype {m.dtype}", TypeError)
+        m = m != 0
+    if m.shape != (batch, steps):
+        raise layer._error(f"mask must have shape (batch, steps) = {(batch, steps)}, got {m.shape}")
+    return m
+
+
+class _Recurrent(Layer):
+    """What SimpleRNN, LSTM and GRU share: arguments, states, masks, dropout, shapes and config.
+
+    Subclasses set ``cell_name``, ``gates`` (kernel columns per unit), ``state_names`` and implement
+    ``_bias_shape``, ``_bias_initializer`` and ``_run(x, states, mask, recurrent_mask)`` -> ``(outputs, states)``.
+    """
+
+    cell_name = None
+    gates = 1
+    state_names = ("h",)
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0,
+                 seed=None, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, zero_output_for_mask=False, use_cudnn="auto", implementation=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
+            raise self._error(f"units must be a positive int, got {units!r}")
+        if use_cudnn not in ("auto", True, False):
+            raise self._error(f"use_cudnn must be 'auto', True or False, got {use_cudnn!r}")
+        if implementation not in (None, 1, 2):
+            raise self._error(f"implementation must be 1 or 2, got {implementation!r}")
+        self.units = int(units)
+        self.activation = self._activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = self._initializer(kernel_initializer, "kernel_initializer")
+        self.recurrent_initializer = self._initializer(recurrent_initializer, "recurrent_initializer")
+        self.bias_initializer = self._initializer(bias_initializer, "bias_initializer")
+        self.dropout = _rate(self, "dropout", dropout)
+        self.recurrent_dropout = _rate(self, "recurrent_dropout", recurrent_dropout)
+        self.seed = seed
+        self._rng = None if seed is None else np.random.default_rng(seed)
+        self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
+        self.go_backwards, self.stateful, self.unroll = bool(go_backwards), bool(stateful), bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.use_cudnn = use_cudnn
+        self._states = None  # stateful: the carried states, arrays (batch, units)
+
+    # -- weights --------------------------------------------------------------------------------------
+    def build(self, input_shape):
+        shape = self._sequence_shape(input_shape)
+        features = shape[-1]
+        if features is None:
+            raise self._error(f"the input's features must be known, got {format_shape(shape)}")
+        width = self.gates * self.units
+        self.kernel = self.add_weight(f"{self.cell_name}/kernel", (features, width), self.kernel_initializer)
+        self.recurrent_kernel = self.add_weight(f"{self.cell_name}/recurrent_kernel", (self.units, width),
+                                                self.recurrent_initializer)
+        self.bias = self.add_weight(f"{self.cell_name}/bias", self._bias_shape(), self._bias_initializer()) \
+            if self.use_bias else None
+        self._features = features
+        if self.stateful and shape[0] is not None:
+            self._states = [np.zeros((shape[0], self.units), self.dtype) for _ in self.state_names]
+
+    def _bias_shape(self):
+        return (self.gates * self.units,)
+
+    def _bias_initializer(self):
+        return self.bias_initializer
+
+    # -- shapes ---------------------------------------------------------------------------------------
+    def _sequence_shape(self, input_shape):
+        shape = input_shape if is_shape(input_shape) else input_shape[0]
+        if len(shape) != 3:
+            raise self._error(f"expected a 3-D input (batch, steps, features), got {format_shape(shape)}")
+        return tuple(shape)
+
+    def compute_output_shape(self, input_shape):
+        batch, steps, _ = self._sequence_shape(input_shape)
+        output = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            return [output] + [(batch, self.units) for _ in self.state_names]
+        return output
+
+    def compute_mask(self, inputs, mask=None):
+        """The input mask with ``return_sequences`` (None otherwise); with ``return_state`` a list, the states
+        unmasked."""
+        mask = first_mask(mask)
+        output = mask if self.return_sequences else None
+        return [output] + [None for _ in self.state_names] if self.return_state else output
+
+    # -- calling ------------------------------------------------------------------------------------
+    def __call__(self, inputs, *args, initial_state=None, **kwargs):
+        inputs = with_initial_state(inputs, initial_state)
+        if self.stateful and isinstance(split_inputs(inputs)[0], SymbolicTensor):
+            batch = split_inputs(inputs)[0].shape[0]
+            if batch is None:
+                raise self._error("stateful=True needs a fixed batch size: give the input one "
+                                  "(nnkit.Input(shape=..., batch_size=...)) or call the layer on data")
+        return super().__call__(inputs, *args, **kwargs)
+
+    def call(self, inputs, mask=None, training=None):
+        x, given = split_inputs(inputs)
+        if x.ndim != 3:
+            raise self._error(f"expected a 3-D input (batch, steps, features), got shape {x.shape}")
+        batch, steps, features = x.shape
+        if features != self._features:
+            raise self._error(f"expected {self._features} features (as built), got input shape {x.shape}")
+        step_mask = as_step_mask(self, first_mask(mask), batch, steps)
+        states = self._initial_states(given, batch, x.dtype)
+        recurrent_mask = None
+        if training and self.dropout:
+            x = x * Tensor(self._dropout_mask((batch, features), self.dropout, x.dtype)[:, None, :])
+        if training and self.recurrent_dropout:
+            recurrent_mask = self._dropout_mask((batch, self.units), self.recurrent_dropout, x.dtype)
+        outputs, final = self._run(x, states, step_mask, recurrent_mask)
+        if self.stateful:
+            self._states = [s.data.copy() for s in final]
+        output = outputs if self.return_sequences else outputs[:, -1]
+        return [output] + list(final) if self.return_state else output
+
+    def _initial_states(self, given, batch, dtype):
+        count = len(self.state_names)
+        if given is not None:
+            if len(given) != count:
+                raise self._error(f"initial_state must be {count} tensor(s) "
+                                  f"[{', '.join(self.state_names)}], got {len(given)}")
+            for name, state in zip(self.state_names, given):
+                if state.shape != (batch, self.units):
+                    raise self._error(f"initial state {name} must have shape (batch, units) = "
+                                      f"{(batch, self.units)}, got {state.shape}")
+            if self.stateful:
+                self._check_stateful_batch(batch)
+            return list(given)
+        if self.stateful:
+            self._check_stateful_batch(batch)
+            if self._states is None:
+                self._states = [np.zeros((batch, self.units), dtype) for _ in self.state_names]
+            return [Tensor(s.astype(dtype, copy=False)) for s in self._states]
+        return [Tensor(np.zeros((batch, self.units), dtype)) for _ in self.state_names]
+
+    def _check_stateful_batch(self, batch):
+        if self._states is not None and self._states[0].shape[0] != batch:
+            raise self._error(f"stateful: the batch size must stay the one the states were made for "
+                              f"({self._states[0].shape[0]}), got {batch}; feed batches of that size "
+                              f"(drop or pad the last one)")
+
+    def _dropout_mask(self, shape, rate, dtype):
+        keep = 1.0 - rate
+        rng = self._rng or nnrandom.get_rng()
+        return (rng.random(shape) < keep).astype(dtype) * dtype.type(1 / keep)
+
+    def _activation_name(self, fn):
+        """The name the fused op takes for a built-in activation; a custom callable is passed as it is."""
+        try:
+            name = nnactivations.serialize(fn)
+        except ValueError:
+            return fn
+        return name if nnactivations.get(name) is fn else fn
+
+    # -- stateful -----------------------------------------------------------------------------------
+    @property
+    def states(self):
+        """The carried states of a stateful layer (``[h]``, LSTM ``[h, c]``), or None before its first call."""
+        return None if self._states is None else [Tensor(s.copy()) for s in self._states]
+
+    def reset_state(self):
+        """Zero the carried states (stateful layers; nothing to do otherwise)."""
+        if self._states is not None:
+            for s in self._states:
+                s[...] = 0
+
+    def reset_states(self):
+        """Keras's older name for ``reset_state``."""
+        self.reset_state()
+
+    # -- config -------------------------------------------------------------------------------------
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": nnactivations.serialize(self.activation), "use_bias": self.use_bias,
+                "kernel_initializer": nninitializers.serialize(self.kernel_initializer),
+                "recurrent_initializer": nninitializers.serialize(self.recurrent_initializer),
+                "bias_initializer": nninitializers.serialize(self.bias_initializer),
+                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
+                "return_sequences": self.return_sequences, "return_state": self.return_state,
+                "go_backwards": self.go_backwards, "stateful": self.stateful, "unroll": self.unroll,
+                "zero_output_for_mask": self.zero_output_for_mask}
+
+
+def _penalized(cell):
+    return {"kernel": f"{cell}/kernel", "recurrent": f"{cell}/recurrent_kernel", "bias": f"{cell}/bias"}
+
+
+@register
+class SimpleRNN(_Recurrent):
+    """Fully connected recurrence ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``.
+
+    Weights: kernel ``(features, units)``, recurrent_kernel ``(units, units)``, bias ``(units,)``.
+    """
+
+    cell_name = "simple_rnn_cell"
+    penalized_weights = _penalized(cell_name)
+
+    def _run(self, x, states, mask, recurrent_mask):
+        outputs, h = F.simple_rnn(x, states[0], self.kernel, self.recurrent_kernel, self.bias, mask=mask,
+                                  go_backwards=self.go_backwards,
+                                  activation=self._activation_name(self.activation),
+                                  recurrent_dropout_mask=recurrent_mask,
+                                  zero_output_for_mask=self.zero_output_for_mask)
+        return outputs, [h]
+
+
+class _Gated(_Recurrent):
+    """LSTM and GRU: a ``recurrent_activation`` for the gates."""
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", **kwargs):
+        super().__init__(units, activation, **kwargs)
+        self.recurrent_activation = self._activation(recurrent_activation, "recurrent_activation")
+
+    def _activations(self):
+        return dict(activation=self._activation_name(self.activation),
+                    recurrent_activation=self._activation_name(self.recurrent_activation))
+
+    def get_config(self):
+        return {**super().get_config(),
+                "recurrent_activation": nnactivations.serialize(self.recurrent_activation)}
+
+
+@register
+class LSTM(_Gated):
+    """Long short-term memory (Hochreiter 1997), Keras's gate order ``i, f, c, o``.
+
+    Weights: kernel ``(features, 4 * units)``, recurrent_kernel ``(units, 4 * units)``, bias ``(4 * units,)``;
+    ``unit_forget_bias`` starts the forget gate's bias at one (the others from ``bias_initializer``).
+    States ``[h, c]``.
+    """
+
+    cell_name = "lstm_cell"
+    gates = 4
+    state_names = ("h", "c")
+    penalized_weights = _penalized(cell_name)
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 unit_forget_bias=True, **kwargs):
+        super().__init__(units, activation, recurrent_activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, **kwargs)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def _bias_initializer(self):
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        units, init = self.units, self.bias_initializer
+
+        def forget_gate_at_one(shape, dtype):
+            return np.concatenate([np.asarray(init((units,), dtype)), np.ones((units,), dtype),
+                                   np.asarray(init((2 * units,), dtype))]).astype(dtype)
+        return forget_gate_at_one
+
+    def _run(self, x, states, mask, recurrent_mask):
+        outputs, h, c = F.lstm(x, states[0], states[1], self.kernel, self.recurrent_kernel, self.bias, mask=mask,
+                               go_backwards=self.go_backwards, recurrent_dropout_mask=recurrent_mask,
+                               zero_output_for_mask=self.zero_output_for_mask, **self._activations())
+        return outputs, [h, c]
+
+    def get_config(self):
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
+
+
+@register
+class GRU(_Gated):
+    """Gated recurrent unit (Cho et al. 2014), Keras's gate order ``z, r, h``.
+
+    ``reset_after=True`` (Keras's default) applies the reset gate after the
+    recurrent matmul and has two biases, ``(2, 3 * units)`` (input, recurrent);
+    ``False`` applies it before and has one, ``(3 * units,)``.
+    Weights: kernel ``(features, 3 * units)``, recurrent_kernel ``(units, 3 * units)``, bias.
+    """
+
+    cell_name = "gru_cell"
+    gates = 3
+    penalized_weights = _penalized(cell_name)
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 reset_after=True, **kwargs):
+        super().__init__(units, activation, recurrent_activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, **kwargs)
+        self.reset_after = bool(reset_after)
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _run(self, x, states, mask, recurrent_mask):
+        outputs, h = F.gru(x, states[0], self.kernel, self.recurrent_kernel, self.bias, reset_after=self.reset_after,
+                           mask=mask, go_backwards=self.go_backwards, recurrent_dropout_mask=recurrent_mask,
+                           zero_output_for_mask=self.zero_output_for_mask, **self._activations())
+        return outputs, [h]
+
+    def get_config(self):
+        return {**super().get_config(), "reset_after": self.reset_after}
