@@ -32,7 +32,8 @@ class Bidirectional(Layer):
     ``initial_state`` is the forward states then the backward ones.  ``backward_layer`` replaces the
     copy (it must have the opposite ``go_backwards`` and the same ``stateful``, ``return_sequences`` and
     ``return_state``); ``weights`` sets the forward then backward weights once built.  As in Keras, masked
-    steps output zeros when sequences are returned.  Weights: the forward layer's, then the backward's.
+    steps output zeros when sequences are returned.  Weights: the forward layer's, then the backward's, named
+    by Keras's paths (``bidirectional/forward_lstm/lstm_cell/kernel``).
     """
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
@@ -66,6 +67,9 @@ class Bidirectional(Layer):
         sequences = input_shape if is_shape(input_shape) else input_shape[0]
         for sub in (self.forward_layer, self.backward_layer):
             sub._maybe_build(sequences, self.dtype)
+            for weight in sub.weights:  # Keras's path, unique in a model: bidirectional/forward_lstm/lstm_cell/kernel
+                if not weight.name.startswith(self.name + "/"):
+                    weight.name = f"{self.name}/{weight.name}"
         if self._initial_weights is not None:
             half = len(self._initial_weights) // 2
             self.forward_layer.set_weights(self._initial_weights[:half])
@@ -111,15 +115,17 @@ class Bidirectional(Layer):
 
     def compute_output_shape(self, input_shape):
         shape = self.forward_layer.compute_output_shape(input_shape)
+        backward = self.backward_layer.compute_output_shape(input_shape)
         states = []
         if self.return_state:
-            shape, states = shape[0], shape[1:]
-        if self.merge_mode == "concat":
-            shape = tuple(shape[:-1]) + (None if shape[-1] is None else 2 * shape[-1],)
-        outputs = [shape, shape] if self.merge_mode is None else [shape]
+            shape, states, backward, backward_states = shape[0], shape[1:], backward[0], backward[1:]
+            states = states + backward_states
+        if self.merge_mode == "concat":  # the two widths (Keras doubles the forward one; the same unless a
+            shape = tuple(shape[:-1]) + (shape[-1] + backward[-1],)  # backward_layer of other units is given)
+        outputs = [shape, backward] if self.merge_mode is None else [shape]
         if not self.return_state:
             return outputs if self.merge_mode is None else shape
-        return outputs + states + states
+        return outputs + states
 
     def compute_mask(self, inputs, mask=None):
         """The input mask on the merged output(s) when sequences are returned; states are unmasked."""
@@ -135,6 +141,14 @@ class Bidirectional(Layer):
         if self.forward_layer.states is None or self.backward_layer.states is None:
             return None
         return self.forward_layer.states + self.backward_layer.states
+
+    @states.setter
+    def states(self, values):
+        if values is None:
+            self.forward_layer.states = self.backward_layer.states = None
+            return
+        half = len(values) // 2
+        self.forward_layer.states, self.backward_layer.states = values[:half], values[half:]
 
     def reset_state(self):
         if not self.stateful:

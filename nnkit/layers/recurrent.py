@@ -69,7 +69,9 @@ def with_initial_state(inputs, initial_state):
 
 def first_mask(mask):
     """The sequences' mask when the inputs were ``[sequences, *states]`` (their masks are a list)."""
-    return mask[0] if isinstance(mask, (list, tuple)) else mask
+    if isinstance(mask, (list, tuple)) and mask and (mask[0] is None or isinstance(mask[0], (np.ndarray, Tensor))):
+        return mask[0]
+    return mask
 
 
 def as_step_mask(layer, mask, batch, steps):
@@ -241,6 +243,19 @@ class _Recurrent(Layer):
     def states(self):
         """The carried states of a stateful layer (``[h]``, LSTM ``[h, c]``), or None before its first call."""
         return None if self._states is None else [Tensor(s.copy()) for s in self._states]
+
+    @states.setter
+    def states(self, values):
+        """Replace the carried states (arrays or Tensors of shape (batch, units)), or forget them (None)."""
+        if values is None:
+            self._states = None
+            return
+        if len(values) != len(self.state_names):
+            raise self._error(f"states must be {len(self.state_names)} array(s), got {len(values)}")
+        arrays = [np.array(v.data if isinstance(v, Tensor) else v, dtype=self.dtype) for v in values]
+        if any(a.ndim != 2 or a.shape[1] != self.units or a.shape != arrays[0].shape for a in arrays):
+            raise self._error(f"states must have shape (batch, {self.units}), got {[a.shape for a in arrays]}")
+        self._states = arrays
 
     def reset_state(self):
         """Zero the carried states (stateful layers; nothing to do otherwise)."""
