@@ -150,6 +150,9 @@ def _build(entry, path):
     if name == "Functional":
         return _functional(config, path)
     cls = layers.get(name)
+    if name == "Bidirectional":  # its wrapped layers are nested layer entries
+        config = {**config, **{key: _build(config[key], path) for key in ("layer", "backward_layer")
+                               if isinstance(config.get(key), dict)}}
     try:
         return cls(**_arguments(cls, name, config, path))
     except TypeError as e:
@@ -279,14 +282,26 @@ def _collect(model, group, arrays, path, where):
         if isinstance(layer, Model):
             _collect(layer, layer_group, arrays, path, where)
             continue
-        variables = layer_group.get("vars")
-        own = [w for w, _ in layer._own_weights]
-        count = len(variables) if variables is not None else 0
-        if count != len(own):
+        own = [w for w, _ in layer._own_weights] or layer.weights
+        variables = _variables(layer_group)
+        if len(variables) != len(own):
             raise FileFormatError(path, f"{where}: layer {layer.name!r} ({type(layer).__name__}) has {len(own)} "
-                                        f"weights in nnkit, the file has {count} under {layer_group.name}")
-        for i, w in enumerate(own):
-            arrays[w.name] = variables[str(i)]
+                                        f"weights in nnkit, the file has {len(variables)} under {layer_group.name}")
+        for w, dataset in zip(own, variables):
+            arrays[w.name] = dataset
+
+
+def _variables(group):
+    """A layer's variables in order: its own ``vars``, or, for a recurrent layer, its cell's; a
+    Bidirectional's are its forward layer's then its backward layer's."""
+    variables = group.get("vars")
+    if variables is not None and len(variables):
+        return [variables[str(i)] for i in range(len(variables))]
+    if group.get("cell") is not None:
+        return _variables(group["cell"])
+    if group.get("forward_layer") is not None and group.get("backward_layer") is not None:
+        return _variables(group["forward_layer"]) + _variables(group["backward_layer"])
+    return []
 
 
 def _read(datasets, model, path):

@@ -36,6 +36,8 @@ class Bidirectional(Layer):
     by Keras's paths (``bidirectional/forward_lstm/lstm_cell/kernel``).
     """
 
+    _passes_masks_only = True  # compute_mask passes the input's mask on; it never makes one
+
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         super().__init__(**kwargs)
         for what, value in (("layer", layer), ("backward_layer", backward_layer)):

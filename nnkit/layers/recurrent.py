@@ -98,6 +98,7 @@ class _Recurrent(Layer):
     cell_name = None
     gates = 1
     state_names = ("h",)
+    _passes_masks_only = True  # compute_mask passes the input's mask on; it never makes one
 
     def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0,
@@ -280,6 +281,13 @@ class _Recurrent(Layer):
                 "zero_output_for_mask": self.zero_output_for_mask}
 
 
+def _arguments(values):
+    """A subclass's ``__init__`` arguments (its ``locals()``) as keywords for ``_Recurrent.__init__``: the
+    subclasses spell out Keras's signature, so that it reads (and ``inspect`` finds) as in Keras."""
+    kwargs = values.pop("kwargs")
+    return {**{k: v for k, v in values.items() if k not in ("self", "__class__")}, **kwargs}
+
+
 def _penalized(cell):
     return {"kernel": f"{cell}/kernel", "recurrent": f"{cell}/recurrent_kernel", "bias": f"{cell}/bias"}
 
@@ -294,6 +302,12 @@ class SimpleRNN(_Recurrent):
     cell_name = "simple_rnn_cell"
     penalized_weights = _penalized(cell_name)
 
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0,
+                 seed=None, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, zero_output_for_mask=False, **kwargs):
+        super().__init__(**_arguments(locals()))
+
     def _run(self, x, states, mask, recurrent_mask):
         outputs, h = F.simple_rnn(x, states[0], self.kernel, self.recurrent_kernel, self.bias, mask=mask,
                                   go_backwards=self.go_backwards,
@@ -306,8 +320,8 @@ class SimpleRNN(_Recurrent):
 class _Gated(_Recurrent):
     """LSTM and GRU: a ``recurrent_activation`` for the gates."""
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", **kwargs):
-        super().__init__(units, activation, **kwargs)
+    def __init__(self, recurrent_activation="sigmoid", **kwargs):
+        super().__init__(**kwargs)
         self.recurrent_activation = self._activation(recurrent_activation, "recurrent_activation")
 
     def _activations(self):
@@ -335,11 +349,12 @@ class LSTM(_Gated):
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 unit_forget_bias=True, **kwargs):
-        super().__init__(units, activation, recurrent_activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer, **kwargs)
-        self.unit_forget_bias = bool(unit_forget_bias)
+                 unit_forget_bias=True, dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False,
+                 return_state=False, go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
+                 **kwargs):
+        arguments = _arguments(locals())
+        self.unit_forget_bias = bool(arguments.pop("unit_forget_bias"))
+        super().__init__(**arguments)
 
     def _bias_initializer(self):
         if not self.unit_forget_bias:
@@ -377,11 +392,12 @@ class GRU(_Gated):
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 reset_after=True, **kwargs):
-        super().__init__(units, activation, recurrent_activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer, **kwargs)
-        self.reset_after = bool(reset_after)
+                 dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, unroll=False, reset_after=True, zero_output_for_mask=False,
+                 **kwargs):
+        arguments = _arguments(locals())
+        self.reset_after = bool(arguments.pop("reset_after"))
+        super().__init__(**arguments)
 
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
