@@ -21,11 +21,12 @@ What Keras does, nnkit does:
   the next, sample ``i`` to sample ``i``; the batch size is fixed by the first
   call (or by a functional ``Input`` with ``batch_size``) and another batch size
   is an error, as in Keras; ``reset_states()`` zeroes the states;
-- ``dropout``/``recurrent_dropout`` draw one input mask ``(batch, features)``
-  and one recurrent mask ``(batch, units)`` per call, the same for every step,
-  only while training.  (Keras 3 draws one mask per gate when
-  ``recurrent_dropout`` is set; nnkit shares one mask between the gates, which
-  is the same regularizer in distribution per gate but correlated across gates.)
+- ``dropout``/``recurrent_dropout`` draw their masks once per call, the same
+  for every step, only while training: one input mask ``(batch, features)``
+  and one recurrent mask ``(batch, units)`` per gate, as Keras 3 does.  (When
+  ``recurrent_dropout`` is set, Keras 3 also draws the input mask per gate; nnkit
+  keeps one input mask, applied to the inputs before the fused kernel's single
+  input projection.)
 - ``unroll`` and ``use_cudnn`` are accepted and change nothing: the fused
   kernel is the only implementation.
 """
@@ -192,8 +193,8 @@ class _Recurrent(Layer):
         recurrent_mask = None
         if training and self.dropout:
             x = x * Tensor(self._dropout_mask((batch, features), self.dropout, x.dtype)[:, None, :])
-        if training and self.recurrent_dropout:
-            recurrent_mask = self._dropout_mask((batch, self.units), self.recurrent_dropout, x.dtype)
+        if training and self.recurrent_dropout:  # one mask per gate, as Keras 3 draws them
+            recurrent_mask = self._dropout_mask((batch, self.gates * self.units), self.recurrent_dropout, x.dtype)
         outputs, final = self._run(x, states, step_mask, recurrent_mask)
         if self.stateful:
             self._states = [s.data.copy() for s in final]

@@ -19,10 +19,17 @@ def sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
+def per_gate(rec_mask, gates, h):
+    """``h`` times each gate's recurrent dropout mask (one array of gates * units columns, or 1)."""
+    return [h * m for m in (np.split(rec_mask, gates, axis=1) if np.ndim(rec_mask) else [rec_mask] * gates)]
+
+
 def lstm_step(kernel, recurrent, bias):
     def step(x, states, rec_mask):
         h, c = states
-        z = x @ kernel + (h * rec_mask) @ recurrent + (0 if bias is None else bias)
+        u = h.shape[1]
+        z = x @ kernel + (0 if bias is None else bias) + np.concatenate(
+            [hg @ recurrent[:, g * u:(g + 1) * u] for g, hg in enumerate(per_gate(rec_mask, 4, h))], axis=1)
         i, f, g, o = np.split(z, 4, axis=1)
         c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
         return [sigmoid(o) * np.tanh(c), c]
@@ -32,19 +39,18 @@ def lstm_step(kernel, recurrent, bias):
 def gru_step(kernel, recurrent, bias, reset_after):
     def step(x, states, rec_mask):
         (h,) = states
-        hd = h * rec_mask
+        u = h.shape[1]
+        hz, hr, hh = [hg @ recurrent[:, g * u:(g + 1) * u] for g, hg in enumerate(per_gate(rec_mask, 3, h))]
         if reset_after:
             bx, bh = (0, 0) if bias is None else (bias[0], bias[1])
             xz, xr, xh = np.split(x @ kernel + bx, 3, axis=1)
-            hz, hr, hh = np.split(hd @ recurrent + bh, 3, axis=1)
-            z, r = sigmoid(xz + hz), sigmoid(xr + hr)
-            candidate = np.tanh(xh + r * hh)
+            bz, br, bhh = np.split(np.broadcast_to(bh, (3 * u,)), 3)
+            z, r = sigmoid(xz + hz + bz), sigmoid(xr + hr + br)
+            candidate = np.tanh(xh + r * (hh + bhh))
         else:
             xz, xr, xh = np.split(x @ kernel + (0 if bias is None else bias), 3, axis=1)
-            u = recurrent.shape[0]
-            z = sigmoid(xz + hd @ recurrent[:, :u])
-            r = sigmoid(xr + hd @ recurrent[:, u:2 * u])
-            candidate = np.tanh(xh + (r * hd) @ recurrent[:, 2 * u:])
+            z, r = sigmoid(xz + hz), sigmoid(xr + hr)
+            candidate = np.tanh(xh + (r * per_gate(rec_mask, 3, h)[2]) @ recurrent[:, 2 * u:])
         return [z * h + (1 - z) * candidate]
     return step
 
@@ -284,7 +290,8 @@ def test_dropout_draws_one_input_and_one_recurrent_mask_per_call_only_while_trai
     np.testing.assert_allclose(plain, reference(layer, x)[0], rtol=1e-10)
     draws = np.random.default_rng(5)
     input_mask = (draws.random((B, F)) < 0.6) / 0.6
-    recurrent_mask = (draws.random((B, U)) < 0.7) / 0.7
+    gates = {SimpleRNN: 1, LSTM: 4, GRU: 3}[cls]
+    recurrent_mask = (draws.random((B, gates * U)) < 0.7) / 0.7  # one mask per gate
     trained = layer(Tensor(x), training=True).data
     want = reference(layer, x * input_mask[:, None, :], rec_mask=recurrent_mask)[0]
     np.testing.assert_allclose(trained, want, rtol=1e-10, atol=1e-12)
