@@ -421,3 +421,14 @@ def test_bad_arguments(kwargs, match):
 def test_mask_of_text_is_refused():
     with pytest.raises(TypeError, match="LSTM 'lstm': mask must be boolean"):
         LSTM(U)(np.zeros((1, 2, F), np.float32), mask=np.array([["a", "b"]]))
+
+
+@pytest.mark.skipif(not hasattr(nnkit.tensor, "get_keras_mask"), reason="needs Keras mask propagation (masking branch)")
+def test_a_model_reads_the_embedding_mask_so_padding_changes_nothing():
+    inputs = Input(shape=(None,))
+    vectors = Embedding(9, 3, mask_zero=True, dtype="float64")(inputs)
+    encoded = nnkit.layers.Bidirectional(LSTM(3, return_sequences=True, dtype="float64"))(vectors)
+    model = Model(inputs, Dense(1, dtype="float64")(GRU(2, dtype="float64")(encoded)))
+    ids = np.array([[4, 2, 7, 0, 0]], np.float64)
+    np.testing.assert_allclose(model.predict(ids, verbose=0), model.predict(ids[:, :3], verbose=0), rtol=1e-12)
+    assert not np.allclose(model.predict(ids[:, :2], verbose=0), model.predict(ids[:, :3], verbose=0))
