@@ -150,9 +150,11 @@ def _build(entry, path):
     if name == "Functional":
         return _functional(config, path)
     cls = layers.get(name)
-    if name == "Bidirectional":  # its wrapped layers are nested layer entries
-        config = {**config, **{key: _build(config[key], path) for key in ("layer", "backward_layer")
-                               if isinstance(config.get(key), dict)}}
+    nested = {"Bidirectional": ("layer", "backward_layer"), "RNN": ("cell",)}.get(name, ())
+    config = {**config, **{key: _build(config[key], path) for key in nested  # wrapped layers are layer entries
+                           if isinstance(config.get(key), dict)}}
+    if name == "StackedRNNCells":
+        config = {**config, "cells": [_build(cell, path) for cell in config.get("cells", [])]}
     try:
         return cls(**_arguments(cls, name, config, path))
     except TypeError as e:
@@ -283,7 +285,7 @@ def _collect(model, group, arrays, path, where):
             _collect(layer, layer_group, arrays, path, where)
             continue
         own = [w for w, _ in layer._own_weights] or layer.weights
-        variables = _variables(layer_group)
+        variables = _variables(layer, layer_group)
         if len(variables) != len(own):
             raise FileFormatError(path, f"{where}: layer {layer.name!r} ({type(layer).__name__}) has {len(own)} "
                                         f"weights in nnkit, the file has {len(variables)} under {layer_group.name}")
@@ -291,16 +293,20 @@ def _collect(model, group, arrays, path, where):
             arrays[w.name] = dataset
 
 
-def _variables(group):
-    """A layer's variables in order: its own ``vars``, or, for a recurrent layer, its cell's; a
-    Bidirectional's are its forward layer's then its backward layer's."""
+def _variables(layer, group):
+    """A layer's variables in nnkit's order: its own ``vars``; for a recurrent layer its cell's (a stack's cells
+    one after the other); for a Bidirectional its forward layer's then its backward layer's."""
     variables = group.get("vars")
     if variables is not None and len(variables):
         return [variables[str(i)] for i in range(len(variables))]
     if group.get("cell") is not None:
-        return _variables(group["cell"])
+        return _variables(getattr(layer, "cell", layer), group["cell"])
+    if group.get("cells") is not None and hasattr(layer, "cells"):
+        return [v for cell, key in zip(layer.cells, _keras_keys(layer.cells)) if key in group["cells"]
+                for v in _variables(cell, group["cells"][key])]
     if group.get("forward_layer") is not None and group.get("backward_layer") is not None:
-        return _variables(group["forward_layer"]) + _variables(group["backward_layer"])
+        return _variables(layer.forward_layer, group["forward_layer"]) + \
+            _variables(layer.backward_layer, group["backward_layer"])
     return []
 
 

@@ -27,6 +27,7 @@ from nnkit.layers.prelu import PReLU
 from nnkit.layers.preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 from nnkit.layers.rearranging import Permute, RepeatVector
 from nnkit.layers.recurrent import GRU, LSTM, SimpleRNN
+from nnkit.layers.rnn import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from nnkit.layers.registry import custom_object_scope, deserialize, get, register, serialize
 from nnkit.layers.regularization import ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout2D
 from nnkit.layers.resampling import Cropping2D, UpSampling2D
@@ -49,7 +50,7 @@ GlobalAvgPool2D = GlobalAveragePooling2D
 GlobalMaxPool2D = GlobalMaxPooling2D
 
 __all__ = [
-    "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "SimpleRNN", "LSTM", "GRU", "Bidirectional", "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
     "Dot", "Attention", "AdditiveAttention", "MultiHeadAttention", "Embedding", "LayerNormalization", "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D",
     "GlobalMaxPooling1D", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Convolution1D", "MaxPool1D", "AvgPool1D",
     "GlobalAvgPool1D", "GlobalMaxPool1D",

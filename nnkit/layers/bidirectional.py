@@ -3,8 +3,9 @@ import numpy as np
 
 from nnkit import ops
 from nnkit.layers.base import Layer
-from nnkit.layers.recurrent import _Recurrent, first_mask, split_inputs, with_initial_state
+from nnkit.layers.recurrent import SequenceLayer, first_mask, split_inputs, with_initial_state
 from nnkit.layers.registry import deserialize, register, serialize
+from nnkit.layers.rnn import serialize_inner
 from nnkit.layers.shapes import is_shape
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -41,8 +42,8 @@ class Bidirectional(Layer):
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         super().__init__(**kwargs)
         for what, value in (("layer", layer), ("backward_layer", backward_layer)):
-            if value is not None and not isinstance(value, _Recurrent):
-                raise self._error(f"{what} must be a recurrent layer (SimpleRNN, LSTM or GRU), got "
+            if value is not None and not isinstance(value, SequenceLayer):
+                raise self._error(f"{what} must be a recurrent layer (SimpleRNN, LSTM, GRU or RNN), got "
                                   f"{type(value).__name__}", TypeError)
         if merge_mode not in _MERGE_MODES:
             raise self._error(f"merge_mode must be one of 'concat', 'sum', 'mul', 'ave' or None, got "
@@ -135,7 +136,7 @@ class Bidirectional(Layer):
         outputs = [mask, mask] if self.merge_mode is None else [mask]
         if not self.return_state:
             return outputs if self.merge_mode is None else mask
-        return outputs + [None] * (2 * len(self.forward_layer.state_names))
+        return outputs + [None] * (len(self.forward_layer._state_sizes()) + len(self.backward_layer._state_sizes()))
 
     @property
     def states(self):
@@ -163,14 +164,9 @@ class Bidirectional(Layer):
         self.reset_state()
 
     def get_config(self):
-        return {**super().get_config(), "merge_mode": self.merge_mode, "layer": self._sub_config(self.forward_layer),
-                "backward_layer": self._sub_config(self.backward_layer)}
-
-    def _sub_config(self, sub):
-        entry = serialize(sub)
-        if sub.dtype == self.dtype:  # the wrapper's dtype decides, so that a float64 copy is float64 throughout
-            entry["config"] = {**entry["config"], "dtype": None}
-        return entry
+        return {**super().get_config(), "merge_mode": self.merge_mode,
+                "layer": serialize_inner(self.forward_layer, self),
+                "backward_layer": serialize_inner(self.backward_layer, self)}
 
     @classmethod
     def from_config(cls, config):

@@ -4,6 +4,8 @@ Each layer owns Keras's three weights, named as Keras's variable paths
 (``lstm/lstm_cell/kernel``, ``.../recurrent_kernel``, ``.../bias``), and runs
 the whole sequence through one fused op of ``nnkit.functional``
 (``simple_rnn``, ``lstm``, ``gru``): the time loop is in the kernel, not here.
+``nnkit.layers.rnn`` has the cells and the generic ``RNN(cell)`` built on the
+same pieces.
 
 What Keras does, nnkit does:
 
@@ -28,15 +30,17 @@ What Keras does, nnkit does:
   keeps one input mask, applied to the inputs before the fused kernel's single
   input projection.)
 - ``unroll`` and ``use_cudnn`` are accepted and change nothing: the fused
-  kernel is the only implementation.
+  kernel is the only implementation.  Its activations are ``linear``, ``relu``,
+  ``sigmoid``, ``tanh`` and ``hard_sigmoid``; another one is an error naming
+  the layer (a custom cell in ``RNN`` takes any).
 """
 import numpy as np
 
 from nnkit import activations as nnactivations
 from nnkit import functional as F
 from nnkit import initializers as nninitializers
-from nnkit import ops
 from nnkit import random as nnrandom
+from nnkit.backend.reference.rnn import ACTIVATIONS as FUSED_ACTIVATIONS
 from nnkit.layers.base import Layer
 from nnkit.layers.registry import register
 from nnkit.layers.shapes import format_shape, is_shape
@@ -46,11 +50,13 @@ from nnkit.tensor import Tensor
 __all__ = ["SimpleRNN", "LSTM", "GRU"]
 
 
-def _rate(layer, name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or \
-            not 0 <= value < 1:
-        raise layer._error(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
+# -- helpers shared with rnn.py and bidirectional.py ------------------------------------------------------
+def with_initial_state(inputs, initial_state):
+    """``[sequences, *states]`` when states are given: they travel as inputs, so that symbolic states join the
+    functional graph."""
+    if initial_state is None:
+        return inputs
+    return [inputs] + (list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state])
 
 
 def split_inputs(inputs):
@@ -58,14 +64,6 @@ def split_inputs(inputs):
     if isinstance(inputs, (list, tuple)):
         return inputs[0], (list(inputs[1:]) or None)
     return inputs, None
-
-
-def with_initial_state(inputs, initial_state):
-    """``[sequences, *states]`` when states are given: they travel as inputs, so that symbolic states join the
-    functional graph."""
-    if initial_state is None:
-        return inputs
-    return [inputs] + (list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state])
 
 
 def first_mask(mask):
@@ -89,79 +87,57 @@ def as_step_mask(layer, mask, batch, steps):
     return m
 
 
-class _Recurrent(Layer):
-    """What SimpleRNN, LSTM and GRU share: arguments, states, masks, dropout, shapes and config.
+def arguments(values):
+    """A subclass's ``__init__`` arguments (its ``locals()``) as keywords for the shared ``__init__``: the
+    classes spell out Keras's signatures, so that they read (and ``inspect`` finds them) as in Keras."""
+    kwargs = values.pop("kwargs")
+    return {**{k: v for k, v in values.items() if k not in ("self", "__class__")}, **kwargs}
 
-    Subclasses set ``cell_name``, ``gates`` (kernel columns per unit), ``state_names`` and implement
-    ``_bias_shape``, ``_bias_initializer`` and ``_run(x, states, mask, recurrent_mask)`` -> ``(outputs, states)``.
+
+def _rate(layer, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or \
+            not 0 <= value < 1:
+        raise layer._error(f"{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+# -- the sequence machinery: flags, states, masks, shapes --------------------------------------------------
+class SequenceLayer(Layer):
+    """What every recurrent layer shares: ``return_sequences``, ``return_state``, ``go_backwards``,
+    ``stateful``, ``unroll``, ``zero_output_for_mask``; initial and carried states; masks; shapes; config.
+
+    Subclasses give ``_state_sizes()``, ``_output_size()``, ``_check_features(features)`` and
+    ``_sequence(x, states, mask, training)`` -> ``(outputs (B, T, out) in processing order, final states)``.
     """
 
-    cell_name = None
-    gates = 1
-    state_names = ("h",)
     _passes_masks_only = True  # compute_mask passes the input's mask on; it never makes one
 
-    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0,
-                 seed=None, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
-                 unroll=False, zero_output_for_mask=False, use_cudnn="auto", implementation=None, **kwargs):
+    def __init__(self, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, zero_output_for_mask=False, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise self._error(f"units must be a positive int, got {units!r}")
-        if use_cudnn not in ("auto", True, False):
-            raise self._error(f"use_cudnn must be 'auto', True or False, got {use_cudnn!r}")
-        if implementation not in (None, 1, 2):
-            raise self._error(f"implementation must be 1 or 2, got {implementation!r}")
-        self.units = int(units)
-        self.activation = self._activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = self._initializer(kernel_initializer, "kernel_initializer")
-        self.recurrent_initializer = self._initializer(recurrent_initializer, "recurrent_initializer")
-        self.bias_initializer = self._initializer(bias_initializer, "bias_initializer")
-        self.dropout = _rate(self, "dropout", dropout)
-        self.recurrent_dropout = _rate(self, "recurrent_dropout", recurrent_dropout)
-        self.seed = seed
-        self._rng = None if seed is None else np.random.default_rng(seed)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.stateful, self.unroll = bool(go_backwards), bool(stateful), bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.use_cudnn = use_cudnn
-        self._states = None  # stateful: the carried states, arrays (batch, units)
+        self._states = None  # stateful: the carried states, arrays (batch, size)
 
-    # -- weights --------------------------------------------------------------------------------------
-    def build(self, input_shape):
-        shape = self._sequence_shape(input_shape)
-        features = shape[-1]
-        if features is None:
-            raise self._error(f"the input's features must be known, got {format_shape(shape)}")
-        width = self.gates * self.units
-        self.kernel = self.add_weight(f"{self.cell_name}/kernel", (features, width), self.kernel_initializer)
-        self.recurrent_kernel = self.add_weight(f"{self.cell_name}/recurrent_kernel", (self.units, width),
-                                                self.recurrent_initializer)
-        self.bias = self.add_weight(f"{self.cell_name}/bias", self._bias_shape(), self._bias_initializer()) \
-            if self.use_bias else None
-        self._features = features
-        if self.stateful and shape[0] is not None:
-            self._states = [np.zeros((shape[0], self.units), self.dtype) for _ in self.state_names]
-
-    def _bias_shape(self):
-        return (self.gates * self.units,)
-
-    def _bias_initializer(self):
-        return self.bias_initializer
-
-    # -- shapes ---------------------------------------------------------------------------------------
     def _sequence_shape(self, input_shape):
         shape = input_shape if is_shape(input_shape) else input_shape[0]
         if len(shape) != 3:
             raise self._error(f"expected a 3-D input (batch, steps, features), got {format_shape(shape)}")
+        if shape[-1] is None:
+            raise self._error(f"the input's features must be known, got {format_shape(shape)}")
         return tuple(shape)
+
+    def _make_carried_states(self, batch):
+        if self.stateful and batch is not None:
+            self._states = [np.zeros((batch, size), self.dtype) for size in self._state_sizes()]
 
     def compute_output_shape(self, input_shape):
         batch, steps, _ = self._sequence_shape(input_shape)
-        output = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        size = self._output_size()
+        output = (batch, steps, size) if self.return_sequences else (batch, size)
         if self.return_state:
-            return [output] + [(batch, self.units) for _ in self.state_names]
+            return [output] + [(batch, s) for s in self._state_sizes()]
         return output
 
     def compute_mask(self, inputs, mask=None):
@@ -169,14 +145,12 @@ class _Recurrent(Layer):
         unmasked."""
         mask = first_mask(mask)
         output = mask if self.return_sequences else None
-        return [output] + [None for _ in self.state_names] if self.return_state else output
+        return [output] + [None for _ in self._state_sizes()] if self.return_state else output
 
-    # -- calling ------------------------------------------------------------------------------------
     def __call__(self, inputs, *args, initial_state=None, **kwargs):
         inputs = with_initial_state(inputs, initial_state)
         if self.stateful and isinstance(split_inputs(inputs)[0], SymbolicTensor):
-            batch = split_inputs(inputs)[0].shape[0]
-            if batch is None:
+            if split_inputs(inputs)[0].shape[0] is None:
                 raise self._error("stateful=True needs a fixed batch size: give the input one "
                                   "(nnkit.Input(shape=..., batch_size=...)) or call the layer on data")
         return super().__call__(inputs, *args, **kwargs)
@@ -185,41 +159,41 @@ class _Recurrent(Layer):
         x, given = split_inputs(inputs)
         if x.ndim != 3:
             raise self._error(f"expected a 3-D input (batch, steps, features), got shape {x.shape}")
-        batch, steps, features = x.shape
-        if features != self._features:
-            raise self._error(f"expected {self._features} features (as built), got input shape {x.shape}")
-        step_mask = as_step_mask(self, first_mask(mask), batch, steps)
-        states = self._initial_states(given, batch, x.dtype)
-        recurrent_mask = None
-        if training and self.dropout:
-            x = x * Tensor(self._dropout_mask((batch, features), self.dropout, x.dtype)[:, None, :])
-        if training and self.recurrent_dropout:  # one mask per gate, as Keras 3 draws them
-            recurrent_mask = self._dropout_mask((batch, self.gates * self.units), self.recurrent_dropout, x.dtype)
-        outputs, final = self._run(x, states, step_mask, recurrent_mask)
+        self._check_features(x.shape)
+        step_mask = as_step_mask(self, first_mask(mask), x.shape[0], x.shape[1])
+        outputs, final = self._sequence(x, self._initial_states(given, x.shape[0], x.dtype), step_mask, training)
         if self.stateful:
             self._states = [s.data.copy() for s in final]
         output = outputs if self.return_sequences else outputs[:, -1]
         return [output] + list(final) if self.return_state else output
 
     def _initial_states(self, given, batch, dtype):
-        count = len(self.state_names)
+        sizes = self._state_sizes()
         if given is not None:
-            if len(given) != count:
-                raise self._error(f"initial_state must be {count} tensor(s) "
-                                  f"[{', '.join(self.state_names)}], got {len(given)}")
-            for name, state in zip(self.state_names, given):
-                if state.shape != (batch, self.units):
-                    raise self._error(f"initial state {name} must have shape (batch, units) = "
-                                      f"{(batch, self.units)}, got {state.shape}")
+            labels = self._state_labels()
+            if len(given) != len(sizes):
+                raise self._error(f"initial_state must be {len(sizes)} tensor(s) [{', '.join(labels)}], "
+                                  f"got {len(given)}")
+            for name, size, state in zip(labels, sizes, given):
+                if state.shape != (batch, size):
+                    raise self._error(f"initial state {name} must have shape (batch, units) = {(batch, size)}, "
+                                      f"got {state.shape}")
             if self.stateful:
                 self._check_stateful_batch(batch)
             return list(given)
         if self.stateful:
             self._check_stateful_batch(batch)
             if self._states is None:
-                self._states = [np.zeros((batch, self.units), dtype) for _ in self.state_names]
+                self._make_carried_states(batch)
             return [Tensor(s.astype(dtype, copy=False)) for s in self._states]
-        return [Tensor(np.zeros((batch, self.units), dtype)) for _ in self.state_names]
+        return self._zero_states(batch, dtype)
+
+    def _zero_states(self, batch, dtype):
+        return [Tensor(np.zeros((batch, size), dtype)) for size in self._state_sizes()]
+
+    def _state_labels(self):
+        """``h``, ``c`` for the built-in layers; ``#0``, ``#1``, ... for a cell's states."""
+        return list(getattr(self, "state_names", None) or [f"#{i}" for i in range(len(self._state_sizes()))])
 
     def _check_stateful_batch(self, batch):
         if self._states is not None and self._states[0].shape[0] != batch:
@@ -227,20 +201,6 @@ class _Recurrent(Layer):
                               f"({self._states[0].shape[0]}), got {batch}; feed batches of that size "
                               f"(drop or pad the last one)")
 
-    def _dropout_mask(self, shape, rate, dtype):
-        keep = 1.0 - rate
-        rng = self._rng or nnrandom.get_rng()
-        return (rng.random(shape) < keep).astype(dtype) * dtype.type(1 / keep)
-
-    def _activation_name(self, fn):
-        """The name the fused op takes for a built-in activation; a custom callable is passed as it is."""
-        try:
-            name = nnactivations.serialize(fn)
-        except ValueError:
-            return fn
-        return name if nnactivations.get(name) is fn else fn
-
-    # -- stateful -----------------------------------------------------------------------------------
     @property
     def states(self):
         """The carried states of a stateful layer (``[h]``, LSTM ``[h, c]``), or None before its first call."""
@@ -248,15 +208,16 @@ class _Recurrent(Layer):
 
     @states.setter
     def states(self, values):
-        """Replace the carried states (arrays or Tensors of shape (batch, units)), or forget them (None)."""
+        """Replace the carried states (arrays or Tensors of shape (batch, size)), or forget them (None)."""
         if values is None:
             self._states = None
             return
-        if len(values) != len(self.state_names):
-            raise self._error(f"states must be {len(self.state_names)} array(s), got {len(values)}")
+        sizes = self._state_sizes()
+        if len(values) != len(sizes):
+            raise self._error(f"states must be {len(sizes)} array(s), got {len(values)}")
         arrays = [np.array(v.data if isinstance(v, Tensor) else v, dtype=self.dtype) for v in values]
-        if any(a.ndim != 2 or a.shape[1] != self.units or a.shape != arrays[0].shape for a in arrays):
-            raise self._error(f"states must have shape (batch, {self.units}), got {[a.shape for a in arrays]}")
+        if any(a.ndim != 2 or a.shape != (arrays[0].shape[0], s) for a, s in zip(arrays, sizes)):
+            raise self._error(f"states must have shapes (batch, {sizes}), got {[a.shape for a in arrays]}")
         self._states = arrays
 
     def reset_state(self):
@@ -269,93 +230,129 @@ class _Recurrent(Layer):
         """Keras's older name for ``reset_state``."""
         self.reset_state()
 
-    # -- config -------------------------------------------------------------------------------------
     def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "activation": nnactivations.serialize(self.activation), "use_bias": self.use_bias,
-                "kernel_initializer": nninitializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": nninitializers.serialize(self.recurrent_initializer),
-                "bias_initializer": nninitializers.serialize(self.bias_initializer),
-                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
-                "return_sequences": self.return_sequences, "return_state": self.return_state,
-                "go_backwards": self.go_backwards, "stateful": self.stateful, "unroll": self.unroll,
-                "zero_output_for_mask": self.zero_output_for_mask}
+        return {**super().get_config(), "return_sequences": self.return_sequences,
+                "return_state": self.return_state, "go_backwards": self.go_backwards, "stateful": self.stateful,
+                "unroll": self.unroll, "zero_output_for_mask": self.zero_output_for_mask}
 
 
-def _arguments(values):
-    """A subclass's ``__init__`` arguments (its ``locals()``) as keywords for ``_Recurrent.__init__``: the
-    subclasses spell out Keras's signature, so that it reads (and ``inspect`` finds) as in Keras."""
-    kwargs = values.pop("kwargs")
-    return {**{k: v for k, v in values.items() if k not in ("self", "__class__")}, **kwargs}
+# -- the cell arguments and the fused ops, shared by the layers and the cells ----------------------------
+class CellArguments:
+    """Keras's cell arguments, the three weights and the per-call dropout masks (mixed into a Layer).
 
-
-def _penalized(cell):
-    return {"kernel": f"{cell}/kernel", "recurrent": f"{cell}/recurrent_kernel", "bias": f"{cell}/bias"}
-
-
-@register
-class SimpleRNN(_Recurrent):
-    """Fully connected recurrence ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``.
-
-    Weights: kernel ``(features, units)``, recurrent_kernel ``(units, units)``, bias ``(units,)``.
+    A kind (``SimpleRNNKind``, ...) sets ``gates``, ``state_names``, ``cell_name`` and ``_fused``.
     """
 
+    gates = 1
+    state_names = ("h",)
+
+    def _cell_arguments(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                        recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0,
+                        recurrent_dropout=0.0, seed=None, recurrent_activation=None):
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
+            raise self._error(f"units must be a positive int, got {units!r}")
+        self.units = int(units)
+        self.activation = self._fusable_activation(activation, "activation")
+        if recurrent_activation is not None:
+            self.recurrent_activation = self._fusable_activation(recurrent_activation, "recurrent_activation")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = self._initializer(kernel_initializer, "kernel_initializer")
+        self.recurrent_initializer = self._initializer(recurrent_initializer, "recurrent_initializer")
+        self.bias_initializer = self._initializer(bias_initializer, "bias_initializer")
+        self.dropout = _rate(self, "dropout", dropout)
+        self.recurrent_dropout = _rate(self, "recurrent_dropout", recurrent_dropout)
+        self.seed = seed
+        self._rng = None if seed is None else np.random.default_rng(seed)
+
+    def _fusable_activation(self, identifier, argument):
+        fn = self._activation(identifier, argument)
+        name = _activation_name(fn)
+        if name not in FUSED_ACTIVATIONS:
+            raise self._error(f"{argument} must be one of {', '.join(FUSED_ACTIVATIONS)} (the recurrent kernel's), "
+                              f"got {identifier!r}")
+        return fn
+
+    def _create_weights(self, features):
+        width = self.gates * self.units
+        prefix = f"{self.cell_name}/" if isinstance(self, SequenceLayer) else ""  # a layer's: Keras's cell path
+        self.kernel = self.add_weight(f"{prefix}kernel", (features, width), self.kernel_initializer)
+        self.recurrent_kernel = self.add_weight(f"{prefix}recurrent_kernel", (self.units, width),
+                                                self.recurrent_initializer)
+        self.bias = self.add_weight(f"{prefix}bias", self._bias_shape(), self._bias_initializer()) \
+            if self.use_bias else None
+        self._features = features
+
+    def _bias_shape(self):
+        return (self.gates * self.units,)
+
+    def _bias_initializer(self):
+        return self.bias_initializer
+
+    def _check_features(self, shape):
+        if shape[-1] != self._features:
+            raise self._error(f"expected {self._features} features (as built), got input shape {tuple(shape)}")
+
+    def _state_sizes(self):
+        return [self.units] * len(self.state_names)
+
+    def _output_size(self):
+        return self.units
+
+    def _run(self, x, states, mask, training, go_backwards, zero_output_for_mask):
+        """The whole sequence through the fused op, with this call's dropout masks."""
+        batch, _, features = x.shape
+        recurrent_mask = None
+        if training and self.dropout:
+            x = x * Tensor(self._dropout_mask((batch, features), self.dropout, x.dtype)[:, None, :])
+        if training and self.recurrent_dropout:  # one mask per gate, as Keras 3 draws them
+            recurrent_mask = self._dropout_mask((batch, self.gates * self.units), self.recurrent_dropout, x.dtype)
+        return self._fused(x, states, dict(mask=mask, go_backwards=go_backwards, recurrent_dropout_mask=recurrent_mask,
+                                           zero_output_for_mask=zero_output_for_mask))
+
+    def _dropout_mask(self, shape, rate, dtype):
+        keep = 1.0 - rate
+        rng = self._rng or nnrandom.get_rng()
+        return (rng.random(shape) < keep).astype(dtype) * dtype.type(1 / keep)
+
+    def _cell_config(self):
+        config = {"units": self.units, "activation": nnactivations.serialize(self.activation),
+                  "use_bias": self.use_bias,
+                  "kernel_initializer": nninitializers.serialize(self.kernel_initializer),
+                  "recurrent_initializer": nninitializers.serialize(self.recurrent_initializer),
+                  "bias_initializer": nninitializers.serialize(self.bias_initializer),
+                  "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed}
+        if hasattr(self, "recurrent_activation"):
+            config["recurrent_activation"] = nnactivations.serialize(self.recurrent_activation)
+        return config
+
+
+def _activation_name(fn):
+    """The registered name of a built-in activation function, else None."""
+    try:
+        name = nnactivations.serialize(fn)
+    except ValueError:
+        return None
+    return name if nnactivations.get(name) is fn else None
+
+
+def penalized(prefix):
+    """``penalized_weights`` for the three weights under ``prefix``."""
+    return {"kernel": f"{prefix}kernel", "recurrent": f"{prefix}recurrent_kernel", "bias": f"{prefix}bias"}
+
+
+class SimpleRNNKind(CellArguments):
     cell_name = "simple_rnn_cell"
-    penalized_weights = _penalized(cell_name)
 
-    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0,
-                 seed=None, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
-                 unroll=False, zero_output_for_mask=False, **kwargs):
-        super().__init__(**_arguments(locals()))
-
-    def _run(self, x, states, mask, recurrent_mask):
-        outputs, h = F.simple_rnn(x, states[0], self.kernel, self.recurrent_kernel, self.bias, mask=mask,
-                                  go_backwards=self.go_backwards,
-                                  activation=self._activation_name(self.activation),
-                                  recurrent_dropout_mask=recurrent_mask,
-                                  zero_output_for_mask=self.zero_output_for_mask)
+    def _fused(self, x, states, params):
+        outputs, h = F.simple_rnn(x, states[0], self.kernel, self.recurrent_kernel, self.bias,
+                                  activation=_activation_name(self.activation), **params)
         return outputs, [h]
 
 
-class _Gated(_Recurrent):
-    """LSTM and GRU: a ``recurrent_activation`` for the gates."""
-
-    def __init__(self, recurrent_activation="sigmoid", **kwargs):
-        super().__init__(**kwargs)
-        self.recurrent_activation = self._activation(recurrent_activation, "recurrent_activation")
-
-    def _activations(self):
-        return dict(activation=self._activation_name(self.activation),
-                    recurrent_activation=self._activation_name(self.recurrent_activation))
-
-    def get_config(self):
-        return {**super().get_config(),
-                "recurrent_activation": nnactivations.serialize(self.recurrent_activation)}
-
-
-@register
-class LSTM(_Gated):
-    """Long short-term memory (Hochreiter 1997), Keras's gate order ``i, f, c, o``.
-
-    Weights: kernel ``(features, 4 * units)``, recurrent_kernel ``(units, 4 * units)``, bias ``(4 * units,)``;
-    ``unit_forget_bias`` starts the forget gate's bias at one (the others from ``bias_initializer``).
-    States ``[h, c]``.
-    """
-
+class LSTMKind(CellArguments):
     cell_name = "lstm_cell"
     gates = 4
     state_names = ("h", "c")
-    penalized_weights = _penalized(cell_name)
-
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 unit_forget_bias=True, dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False,
-                 return_state=False, go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
-                 **kwargs):
-        arguments = _arguments(locals())
-        self.unit_forget_bias = bool(arguments.pop("unit_forget_bias"))
-        super().__init__(**arguments)
 
     def _bias_initializer(self):
         if not self.unit_forget_bias:
@@ -367,18 +364,97 @@ class LSTM(_Gated):
                                    np.asarray(init((2 * units,), dtype))]).astype(dtype)
         return forget_gate_at_one
 
-    def _run(self, x, states, mask, recurrent_mask):
-        outputs, h, c = F.lstm(x, states[0], states[1], self.kernel, self.recurrent_kernel, self.bias, mask=mask,
-                               go_backwards=self.go_backwards, recurrent_dropout_mask=recurrent_mask,
-                               zero_output_for_mask=self.zero_output_for_mask, **self._activations())
+    def _fused(self, x, states, params):
+        outputs, h, c = F.lstm(x, states[0], states[1], self.kernel, self.recurrent_kernel, self.bias,
+                               activation=_activation_name(self.activation),
+                               recurrent_activation=_activation_name(self.recurrent_activation), **params)
         return outputs, [h, c]
+
+
+class GRUKind(CellArguments):
+    cell_name = "gru_cell"
+    gates = 3
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _fused(self, x, states, params):
+        outputs, h = F.gru(x, states[0], self.kernel, self.recurrent_kernel, self.bias, reset_after=self.reset_after,
+                           activation=_activation_name(self.activation),
+                           recurrent_activation=_activation_name(self.recurrent_activation), **params)
+        return outputs, [h]
+
+
+# -- the layers -------------------------------------------------------------------------------------------------
+class _Recurrent(SequenceLayer):
+    """A built-in recurrent layer: the cell arguments and weights of its kind, the fused op over the sequence."""
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0,
+                 seed=None, recurrent_activation=None, use_cudnn="auto", implementation=None, **kwargs):
+        super().__init__(**kwargs)
+        if use_cudnn not in ("auto", True, False):
+            raise self._error(f"use_cudnn must be 'auto', True or False, got {use_cudnn!r}")
+        if implementation not in (None, 1, 2):
+            raise self._error(f"implementation must be 1 or 2, got {implementation!r}")
+        self.use_cudnn = use_cudnn
+        self._cell_arguments(units, activation, use_bias, kernel_initializer, recurrent_initializer,
+                             bias_initializer, dropout, recurrent_dropout, seed, recurrent_activation)
+
+    def build(self, input_shape):
+        shape = self._sequence_shape(input_shape)
+        self._create_weights(shape[-1])
+        self._make_carried_states(shape[0])
+
+    def _sequence(self, x, states, mask, training):
+        return self._run(x, states, mask, training, self.go_backwards, self.zero_output_for_mask)
+
+    def get_config(self):
+        return {**super().get_config(), **self._cell_config()}
+
+
+@register
+class SimpleRNN(SimpleRNNKind, _Recurrent):
+    """Fully connected recurrence ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``.
+
+    Weights: kernel ``(features, units)``, recurrent_kernel ``(units, units)``, bias ``(units,)``.
+    """
+
+    penalized_weights = penalized("simple_rnn_cell/")
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0,
+                 seed=None, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, zero_output_for_mask=False, **kwargs):
+        super().__init__(**arguments(locals()))
+
+
+@register
+class LSTM(LSTMKind, _Recurrent):
+    """Long short-term memory (Hochreiter 1997), Keras's gate order ``i, f, c, o``.
+
+    Weights: kernel ``(features, 4 * units)``, recurrent_kernel ``(units, 4 * units)``, bias ``(4 * units,)``;
+    ``unit_forget_bias`` starts the forget gate's bias at one (the others from ``bias_initializer``).
+    States ``[h, c]``.
+    """
+
+    penalized_weights = penalized("lstm_cell/")
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 unit_forget_bias=True, dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False,
+                 return_state=False, go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
+                 **kwargs):
+        values = arguments(locals())
+        self.unit_forget_bias = bool(values.pop("unit_forget_bias"))
+        super().__init__(**values)
 
     def get_config(self):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
 @register
-class GRU(_Gated):
+class GRU(GRUKind, _Recurrent):
     """Gated recurrent unit (Cho et al. 2014), Keras's gate order ``z, r, h``.
 
     ``reset_after=True`` (Keras's default) applies the reset gate after the
@@ -387,27 +463,16 @@ class GRU(_Gated):
     Weights: kernel ``(features, 3 * units)``, recurrent_kernel ``(units, 3 * units)``, bias.
     """
 
-    cell_name = "gru_cell"
-    gates = 3
-    penalized_weights = _penalized(cell_name)
+    penalized_weights = penalized("gru_cell/")
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
                  dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, unroll=False, reset_after=True, zero_output_for_mask=False,
                  **kwargs):
-        arguments = _arguments(locals())
-        self.reset_after = bool(arguments.pop("reset_after"))
-        super().__init__(**arguments)
-
-    def _bias_shape(self):
-        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
-
-    def _run(self, x, states, mask, recurrent_mask):
-        outputs, h = F.gru(x, states[0], self.kernel, self.recurrent_kernel, self.bias, reset_after=self.reset_after,
-                           mask=mask, go_backwards=self.go_backwards, recurrent_dropout_mask=recurrent_mask,
-                           zero_output_for_mask=self.zero_output_for_mask, **self._activations())
-        return outputs, [h]
+        values = arguments(locals())
+        self.reset_after = bool(values.pop("reset_after"))
+        super().__init__(**values)
 
     def get_config(self):
         return {**super().get_config(), "reset_after": self.reset_after}

@@ -118,12 +118,14 @@ def test_sequential_model(tmp_path):
 
 
 def test_recurrent_layers_and_bidirectional(tmp_path):
-    """Keras keeps a recurrent layer's weights under its cell, and a Bidirectional's under its two layers."""
+    """Keras keeps a recurrent layer's weights under its cell (a stack's under each cell), and a Bidirectional's
+    under its two layers."""
     x = keras.Input((6, 3))
     h = L.LSTM(5, return_sequences=True)(x)
     h = L.Bidirectional(L.GRU(4, return_sequences=True, reset_after=False), merge_mode="sum")(h)
     h = L.GRU(4, go_backwards=True, return_sequences=True)(h)
-    h = L.Bidirectional(L.SimpleRNN(3))(h)
+    h = L.RNN([L.GRUCell(4), L.SimpleRNNCell(3)], return_sequences=True)(h)  # a stack: cell/cells/<cell>/vars
+    h = L.Bidirectional(L.RNN(L.LSTMCell(3)))(h)
     kmodel = keras.Model(x, L.Dense(2)(h), name="recurrent")
     model = check_keras_file(kmodel, tmp_path)
     assert model.count_params() == kmodel.count_params()

@@ -411,6 +411,8 @@ def test_bad_input_names_the_layer(make, call, match):
     (dict(units=4, dropout=1.0), r"dropout must be a number in \[0, 1\), got 1.0"),
     (dict(units=4, recurrent_dropout=-0.1), r"recurrent_dropout must be a number in \[0, 1\)"),
     (dict(units=4, activation="nope"), "activation: unknown activation 'nope'"),
+    (dict(units=4, recurrent_activation="gelu"), "LSTM 'lstm': recurrent_activation must be one of linear, relu, "
+                                                 "sigmoid, tanh, hard_sigmoid"),
     (dict(units=4, use_cudnn="yes"), "use_cudnn must be 'auto', True or False"),
 ])
 def test_bad_arguments(kwargs, match):
