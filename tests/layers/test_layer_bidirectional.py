@@ -94,7 +94,8 @@ def test_config_round_trip_with_the_nested_layers():
     assert config["backward_layer"]["config"]["unit_forget_bias"] is False
     again = deserialize(json.loads(json.dumps(serialize(layer))))
     assert again.get_config() == layer.get_config()
-    assert again.forward_layer.name == "forward_lstm" and again.backward_layer.name == "lstm_1"  # a given backward_layer keeps its name
+    # the copy is named after the layer; a given backward_layer keeps its own name
+    assert again.forward_layer.name == "forward_lstm" and again.backward_layer.name == "lstm_1"
 
 
 def test_stateful_bidirectional_carries_and_resets():

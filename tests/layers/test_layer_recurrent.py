@@ -24,19 +24,23 @@ def per_gate(rec_mask, gates, h):
     return [h * m for m in (np.split(rec_mask, gates, axis=1) if np.ndim(rec_mask) else [rec_mask] * gates)]
 
 
-def lstm_step(kernel, recurrent, bias):
+ACTIVATIONS = {"tanh": np.tanh, "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "linear": lambda z: z,
+               "relu": lambda z: np.maximum(z, 0), "hard_sigmoid": lambda z: np.clip(z / 6 + 0.5, 0, 1)}
+
+
+def lstm_step(kernel, recurrent, bias, act=np.tanh, ract=sigmoid):
     def step(x, states, rec_mask):
         h, c = states
         u = h.shape[1]
         z = x @ kernel + (0 if bias is None else bias) + np.concatenate(
             [hg @ recurrent[:, g * u:(g + 1) * u] for g, hg in enumerate(per_gate(rec_mask, 4, h))], axis=1)
         i, f, g, o = np.split(z, 4, axis=1)
-        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
-        return [sigmoid(o) * np.tanh(c), c]
+        c = ract(f) * c + ract(i) * act(g)
+        return [ract(o) * act(c), c]
     return step
 
 
-def gru_step(kernel, recurrent, bias, reset_after):
+def gru_step(kernel, recurrent, bias, reset_after, act=np.tanh, ract=sigmoid):
     def step(x, states, rec_mask):
         (h,) = states
         u = h.shape[1]
@@ -45,19 +49,19 @@ def gru_step(kernel, recurrent, bias, reset_after):
             bx, bh = (0, 0) if bias is None else (bias[0], bias[1])
             xz, xr, xh = np.split(x @ kernel + bx, 3, axis=1)
             bz, br, bhh = np.split(np.broadcast_to(bh, (3 * u,)), 3)
-            z, r = sigmoid(xz + hz + bz), sigmoid(xr + hr + br)
-            candidate = np.tanh(xh + r * (hh + bhh))
+            z, r = ract(xz + hz + bz), ract(xr + hr + br)
+            candidate = act(xh + r * (hh + bhh))
         else:
             xz, xr, xh = np.split(x @ kernel + (0 if bias is None else bias), 3, axis=1)
-            z, r = sigmoid(xz + hz), sigmoid(xr + hr)
-            candidate = np.tanh(xh + (r * per_gate(rec_mask, 3, h)[2]) @ recurrent[:, 2 * u:])
+            z, r = ract(xz + hz), ract(xr + hr)
+            candidate = act(xh + (r * per_gate(rec_mask, 3, h)[2]) @ recurrent[:, 2 * u:])
         return [z * h + (1 - z) * candidate]
     return step
 
 
-def simple_step(kernel, recurrent, bias):
+def simple_step(kernel, recurrent, bias, act=np.tanh):
     def step(x, states, rec_mask):
-        return [np.tanh(x @ kernel + (states[0] * rec_mask) @ recurrent + (0 if bias is None else bias))]
+        return [act(x @ kernel + (states[0] * rec_mask) @ recurrent + (0 if bias is None else bias))]
     return step
 
 
@@ -80,12 +84,14 @@ def reference(layer, x, states=None, mask=None, rec_mask=1.0):
     """The float64 NumPy result of ``layer`` (built) on ``x``: (outputs in processing order, final states)."""
     w = [a.astype(np.float64) for a in layer.get_weights()]
     kernel, recurrent, bias = w[0], w[1], (w[2] if layer.use_bias else None)
+    config = layer.get_config()
+    act, ract = ACTIVATIONS[config["activation"]], ACTIVATIONS[config.get("recurrent_activation", "sigmoid")]
     if isinstance(layer, LSTM):
-        step, count = lstm_step(kernel, recurrent, bias), 2
+        step, count = lstm_step(kernel, recurrent, bias, act, ract), 2
     elif isinstance(layer, GRU):
-        step, count = gru_step(kernel, recurrent, bias, layer.reset_after), 1
+        step, count = gru_step(kernel, recurrent, bias, layer.reset_after, act, ract), 1
     else:
-        step, count = simple_step(kernel, recurrent, bias), 1
+        step, count = simple_step(kernel, recurrent, bias, act), 1
     states = [np.zeros((x.shape[0], layer.units))] * count if states is None else states
     return run(step, x, states, mask, layer.go_backwards, layer.zero_output_for_mask, rec_mask)
 
@@ -332,22 +338,14 @@ def test_config_round_trips_every_argument():
 
 
 @pytest.mark.parametrize("cls, extra, count", KINDS, ids=KIND_IDS)
-def test_custom_activations_follow_the_formula(cls, extra, count):
-    if cls is SimpleRNN:
-        layer = cls(U, activation="relu", dtype="float64", return_sequences=True)
-        x = rng.standard_normal((B, T, F))
-        k, r, b = layer.get_weights() if layer.built else (None,) * 3
-        got = layer(Tensor(x)).data
-        k, r, b = layer.get_weights()
-        h, want = np.zeros((B, U)), []
-        for t in range(T):
-            h = np.maximum(x[:, t] @ k + h @ r + b, 0)
-            want.append(h)
-        np.testing.assert_allclose(got, np.stack(want, 1), rtol=1e-10)
-    else:
-        layer = cls(U, activation="linear", recurrent_activation="hard_sigmoid", dtype="float64", **extra)
-        layer(Tensor(rng.standard_normal((B, T, F))))
-        assert layer.get_config()["recurrent_activation"] == "hard_sigmoid"
+@pytest.mark.parametrize("activation, recurrent_activation", [("relu", "hard_sigmoid"), ("linear", "tanh")])
+def test_other_activations_follow_the_formula(cls, extra, count, activation, recurrent_activation):
+    if cls is not SimpleRNN:
+        extra = {**extra, "recurrent_activation": recurrent_activation}
+    layer = cls(U, activation=activation, return_sequences=True, dtype="float64", **extra)
+    x = rng.standard_normal((B, T, F))
+    np.testing.assert_allclose(layer(Tensor(x), mask=padded_mask()).data, reference(layer, x, None, padded_mask())[0],
+                               rtol=1e-10, atol=1e-12)
 
 
 # -- models and files --------------------------------------------------------------------------------------
