@@ -57,7 +57,7 @@ def check_forward(op, x, states, kernel, recurrent_kernel, bias, mask, recurrent
     """Checked arrays (C-contiguous, one dtype) and the activation codes.
 
     Returns ``(x, states, kernel, recurrent_kernel, bias, mask, rdm, act, ract)`` where ``rdm``
-    is None or the (B, G U) per-gate recurrent dropout mask.
+    is None, (B, U) (one mask for every gate) or (B, G U) (one per gate).
     """
     gates = GATES[op]
     x = float_array(op, "x", x, ndim=3)
@@ -83,8 +83,6 @@ def check_forward(op, x, states, kernel, recurrent_kernel, bias, mask, recurrent
         if rdm.shape not in ((batch, units), (batch, gates * units)):
             raise ValueError(f"{op}: expected recurrent_dropout_mask of shape {(batch, units)} or "
                              f"{(batch, gates * units)}, got {rdm.shape}")
-        if rdm.shape[1] != gates * units:
-            rdm = np.tile(rdm, (1, gates))
     same_dtype(op, x=x, **dict(zip(names, states)), kernel=kernel, recurrent_kernel=recurrent_kernel, bias=bias,
                recurrent_dropout_mask=rdm)
     if mask is not None:
@@ -285,6 +283,8 @@ def _forward(op, x, states, kernel, recurrent_kernel, bias, mask, go_backwards, 
         recurrent_activation, reset_after)
     batch, steps, _ = x.shape
     units = rk.shape[0]
+    if rdm is not None and rdm.shape[1] == units:
+        rdm = np.tile(rdm, (1, CELLS[op].gates))  # the one mask, for every gate
     p = _Params(rk=rk, rdm=rdm, act=act, ract=ract, bias=bias, reset_after=reset_after)
     cell = CELLS[op](p)
     xs = x.transpose(1, 0, 2)  # time-major, in processing order
