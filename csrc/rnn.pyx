@@ -279,14 +279,19 @@ def rnn_forward(int cell, floating[:, :, ::1] gates, const floating[:, ::1] rk, 
     """
     cdef Py_ssize_t B = gates.shape[0], T = gates.shape[1], U = rk.shape[0], S = y.shape[1] - T
     cdef Py_ssize_t tid
-    cdef floating* hp = &hprev[0, 0, 0] if hprev.shape[0] else NULL
-    cdef floating* cp = &cprev[0, 0, 0] if cprev.shape[0] else NULL
-    cdef floating* ax = &aux[0, 0, 0] if aux.shape[0] else NULL
-    cdef const unsigned char* mk = &mask[0, 0] if mask.shape[0] else NULL
-    cdef const floating* dm = &rdm[0, 0] if groups else NULL
-    nthreads = <int>min(<Py_ssize_t>nthreads, B)
+    cdef floating* hp
+    cdef floating* cp
+    cdef floating* ax
+    cdef const unsigned char* mk
+    cdef const floating* dm
     if B == 0 or T == 0:
         return
+    hp = &hprev[0, 0, 0] if hprev.shape[0] else NULL  # the optional arrays: NULL when not given
+    cp = &cprev[0, 0, 0] if cprev.shape[0] else NULL
+    ax = &aux[0, 0, 0] if aux.shape[0] else NULL
+    mk = &mask[0, 0] if mask.shape[0] else NULL
+    dm = &rdm[0, 0] if groups else NULL
+    nthreads = <int>min(<Py_ssize_t>nthreads, B)
     for tid in prange(nthreads, nogil=True, num_threads=nthreads, schedule="static", chunksize=1):
         _forward_rows(cell, &gates[0, 0, 0], &rk[0, 0], &bias_in[0], &bias_rec[0], dm, groups, mk, &y[0, 0, 0],
                       hp, cp, ax, T, U, S, backwards, act, ract, zero_output,
@@ -420,15 +425,21 @@ def rnn_backward(int cell, const floating[:, :, ::1] gates, const floating[:, ::
     """
     cdef Py_ssize_t B = gates.shape[0], T = gates.shape[1], U = rk.shape[0], S = dy.shape[1] - T
     cdef Py_ssize_t tid
-    cdef const unsigned char* mk = &mask[0, 0] if mask.shape[0] else NULL
-    cdef const floating* dm = &rdm[0, 0] if groups else NULL
-    cdef const floating* cp = &cprev[0, 0, 0] if cprev.shape[0] else NULL
-    cdef const floating* ax = &aux[0, 0, 0] if aux.shape[0] else NULL
-    cdef floating* dr = &drec[0, 0, 0] if drec.shape[0] else NULL
-    cdef floating* dcp = &dc[0, 0] if dc.shape[0] else NULL
-    nthreads = <int>min(<Py_ssize_t>nthreads, B)
+    cdef const unsigned char* mk
+    cdef const floating* dm
+    cdef const floating* cp
+    cdef const floating* ax
+    cdef floating* dr
+    cdef floating* dcp
     if B == 0 or T == 0:
         return
+    mk = &mask[0, 0] if mask.shape[0] else NULL
+    dm = &rdm[0, 0] if groups else NULL
+    cp = &cprev[0, 0, 0] if cprev.shape[0] else NULL
+    ax = &aux[0, 0, 0] if aux.shape[0] else NULL
+    dr = &drec[0, 0, 0] if drec.shape[0] else NULL
+    dcp = &dc[0, 0] if dc.shape[0] else NULL
+    nthreads = <int>min(<Py_ssize_t>nthreads, B)
     for tid in prange(nthreads, nogil=True, num_threads=nthreads, schedule="static", chunksize=1):
         _backward_rows(cell, &gates[0, 0, 0], &rk[0, 0], dm, groups, mk, &dy[0, 0, 0], &hprev[0, 0, 0], cp, ax,
                        &dg[0, 0, 0], dr, &dh[0, 0], dcp, T, U, S, backwards, act, ract, zero_output,
