@@ -154,3 +154,18 @@ def test_bad_arguments(make, error, match):
 def test_sequential_summary_counts_as_keras():
     model = Sequential([Input(shape=(5, 3)), LSTM(4, return_sequences=True), Bidirectional(GRU(2)), Dense(1)])
     assert [layer.count_params() for layer in model.layers] == [128, 96, 5]  # Keras 3's summary for this model
+
+
+def test_stateful_bidirectional_in_a_model_fits_and_predicts_with_its_batch_size():
+    model = Sequential([Input(shape=(T, F), batch_size=2), Bidirectional(LSTM(3, stateful=True)), Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = rng.standard_normal((6, T, F)).astype(np.float32), rng.standard_normal((6, 1)).astype(np.float32)
+    model.fit(x, y, batch_size=2, shuffle=False, epochs=1, verbose=0)
+    layer = model.layers[0]
+    layer.reset_states()
+    predicted = model.predict(x, batch_size=2, verbose=0)
+    layer.reset_states()
+    by_hand = np.concatenate([model(x[i:i + 2]).data for i in range(0, 6, 2)])  # the states carry on
+    np.testing.assert_allclose(predicted, by_hand, rtol=1e-6)
+    with pytest.raises(ValueError, match="stateful: the batch size must stay"):
+        model.predict(x[:3], batch_size=3, verbose=0)
