@@ -523,9 +523,11 @@ class Trainer:
             out_shapes = cached[1]
         else:
             try:
-                with no_grad():
-                    kept = [layer.states for layer in stateful]
-                    out = self(x, training=False)
+                kept = [layer.states for layer in stateful]
+                try:
+                    with no_grad():
+                        out = self(x, training=False)
+                finally:
                     for layer, states in zip(stateful, kept):  # the trial must not advance carried states
                         layer.states = states
             except ValueError as e:
