@@ -13,10 +13,12 @@ from nnkit import backend, ops
 from nnkit.backend.validate import as_rows, geometry_int, memoized
 from nnkit import random as nnrandom
 from nnkit.tensor import Function, Tensor, as_tensor
+from nnkit.recurrent import gru, lstm, simple_rnn  # noqa: F401  (the recurrent ops live in their own module)
 
 __all__ = [
     "conv2d", "conv2d_transpose", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "global_max_pool2d",
     "linear", "batch_norm", "dropout", "softmax_cross_entropy", "margin_cross_entropy", "mse", "resolve_padding",
+    "simple_rnn", "lstm", "gru",
 ]
 
 

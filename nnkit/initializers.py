@@ -227,7 +227,7 @@ class Orthogonal(_Seeded):
         q *= np.sign(np.diag(r))
         if rows < cols:
             q = q.T
-        return (self.gain * q).reshape(shape).astype(dtype)
+        return (self.gain * q).reshape(shape).astype(dtype, order="C")  # q.T is F-ordered: weights are C arrays
 
     def get_config(self):
         return {"gain": self.gain, **super().get_config()}

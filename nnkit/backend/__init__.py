@@ -28,6 +28,8 @@ gemm        matmul, batched_matmul (OpenMP-blocked single-threaded BLAS calls)
 activation  bias_relu (a layer's epilogue), relu_backward
 affine      affine_forward, affine_backward (projective image resampling, Keras's
             affine_transform: rotation, zoom, translation)
+rnn         simple_rnn_forward/_backward, lstm_forward/_backward, gru_forward/_backward (a whole
+            sequence per call, Keras 3's weight layout, masks, go_backwards, recurrent dropout)
 optim       sgd_update, adam_update, rmsprop_update, adagrad_update, nadam_update, adamax_update,
             adadelta_update, lion_update, ftrl_update (in place, one pass)
 """

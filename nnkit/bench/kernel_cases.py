@@ -187,6 +187,40 @@ def affine_case(n, h, w, c):
     return Case(f"affine {n}x{h}x{w}x{c} rotate bilinear fwd+bwd", "affine", 0.0, n, nnkit_fn, torch_fn)
 
 
+def recurrent_case(cell, batch, steps, features, units, backward=True):
+    """A whole LSTM or GRU layer over a (batch, steps, features) sequence, zero initial state (Keras's weight
+    layout; torch.nn.LSTM / nn.GRU of the same sizes, batch_first, its default one-bias-per-side weights)."""
+    gates = 4 if cell == "lstm" else 3
+    x = _array(batch, steps, features)
+    kernel, rk = _array(features, gates * units) * 0.1, _array(units, gates * units) * 0.1
+    bias = _array(2, gates * units) * 0.1 if cell == "gru" else _array(gates * units) * 0.1
+    states = [np.zeros((batch, units), np.float32)] * (2 if cell == "lstm" else 1)
+    flops = 2.0 * batch * steps * (features + units) * gates * units * (3 if backward else 1)
+
+    def nnkit_fn(backend):
+        fn = getattr(F, cell)
+        return _nnkit_step(lambda x, k, r, b: fn(x, *states, k, r, b)[0], [x, kernel, rk, bias], backward)
+
+    def torch_fn():
+        import torch
+        module = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(features, units, batch_first=True)
+        xt = torch.from_numpy(x).requires_grad_(backward)
+        grad = torch.ones(batch, steps, units)
+
+        def step():
+            if not backward:
+                with torch.no_grad():
+                    module(xt)
+                return
+            module(xt)[0].backward(grad)
+            xt.grad = None
+            module.zero_grad(set_to_none=True)
+        return step
+
+    kind = "fwd+bwd" if backward else "fwd"
+    return Case(f"{cell} {batch}x{steps}x{features}->{units} {kind}", "rnn", flops, batch, nnkit_fn, torch_fn)
+
+
 # optimizer -> (the backend update's state names, its scalars, torch.optim's class name or None)
 OPTIM_UPDATES = {
     "sgd": (("velocity",), (1e-3, 0.9, False), None),
@@ -242,5 +276,8 @@ def kernel_cases():
         margin_xent_case(256, 10000),
         relu_case(64, 32, 32, 64),
         affine_case(64, 32, 32, 3),
+        recurrent_case("lstm", 64, 100, 128, 128),
+        recurrent_case("lstm", 64, 100, 128, 128, backward=False),
+        recurrent_case("gru", 64, 100, 128, 128),
         *(optim_case(name, (784, 512)) for name in OPTIM_UPDATES),
     ]

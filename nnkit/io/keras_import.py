@@ -150,6 +150,11 @@ def _build(entry, path):
     if name == "Functional":
         return _functional(config, path)
     cls = layers.get(name)
+    nested = {"Bidirectional": ("layer", "backward_layer"), "RNN": ("cell",)}.get(name, ())
+    config = {**config, **{key: _build(config[key], path) for key in nested  # wrapped layers are layer entries
+                           if isinstance(config.get(key), dict)}}
+    if name == "StackedRNNCells":
+        config = {**config, "cells": [_build(cell, path) for cell in config.get("cells", [])]}
     try:
         return cls(**_arguments(cls, name, config, path))
     except TypeError as e:
@@ -279,14 +284,30 @@ def _collect(model, group, arrays, path, where):
         if isinstance(layer, Model):
             _collect(layer, layer_group, arrays, path, where)
             continue
-        variables = layer_group.get("vars")
-        own = [w for w, _ in layer._own_weights]
-        count = len(variables) if variables is not None else 0
-        if count != len(own):
+        own = [w for w, _ in layer._own_weights] or layer.weights
+        variables = _variables(layer, layer_group)
+        if len(variables) != len(own):
             raise FileFormatError(path, f"{where}: layer {layer.name!r} ({type(layer).__name__}) has {len(own)} "
-                                        f"weights in nnkit, the file has {count} under {layer_group.name}")
-        for i, w in enumerate(own):
-            arrays[w.name] = variables[str(i)]
+                                        f"weights in nnkit, the file has {len(variables)} under {layer_group.name}")
+        for w, dataset in zip(own, variables):
+            arrays[w.name] = dataset
+
+
+def _variables(layer, group):
+    """A layer's variables in nnkit's order: its own ``vars``; for a recurrent layer its cell's (a stack's cells
+    one after the other); for a Bidirectional its forward layer's then its backward layer's."""
+    variables = group.get("vars")
+    if variables is not None and len(variables):
+        return [variables[str(i)] for i in range(len(variables))]
+    if group.get("cell") is not None:
+        return _variables(getattr(layer, "cell", layer), group["cell"])
+    if group.get("cells") is not None and hasattr(layer, "cells"):
+        return [v for cell, key in zip(layer.cells, _keras_keys(layer.cells)) if key in group["cells"]
+                for v in _variables(cell, group["cells"][key])]
+    if group.get("forward_layer") is not None and group.get("backward_layer") is not None:
+        return _variables(layer.forward_layer, group["forward_layer"]) + \
+            _variables(layer.backward_layer, group["backward_layer"])
+    return []
 
 
 def _read(datasets, model, path):

@@ -18,6 +18,7 @@ from nnkit.layers.merge import (Add, Average, Concatenate, Maximum, Minimum, Mul
                                 concatenate, maximum, minimum, multiply, subtract)
 from nnkit.layers.naming import clear_session
 from nnkit.layers.attention import AdditiveAttention, Attention, Dot, MultiHeadAttention
+from nnkit.layers.bidirectional import Bidirectional
 from nnkit.layers.embedding import Embedding
 from nnkit.layers.normalization import BatchNormalization, LayerNormalization
 from nnkit.layers.normalized_dense import NormalizedDense
@@ -25,6 +26,8 @@ from nnkit.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, Globa
 from nnkit.layers.prelu import PReLU
 from nnkit.layers.preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 from nnkit.layers.rearranging import Permute, RepeatVector
+from nnkit.layers.recurrent import GRU, LSTM, SimpleRNN
+from nnkit.layers.rnn import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from nnkit.layers.registry import custom_object_scope, deserialize, get, register, serialize
 from nnkit.layers.regularization import ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout2D
 from nnkit.layers.resampling import Cropping2D, UpSampling2D
@@ -47,6 +50,7 @@ GlobalAvgPool2D = GlobalAveragePooling2D
 GlobalMaxPool2D = GlobalMaxPooling2D
 
 __all__ = [
+    "SimpleRNN", "LSTM", "GRU", "Bidirectional", "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
     "Dot", "Attention", "AdditiveAttention", "MultiHeadAttention", "Embedding", "LayerNormalization", "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D",
     "GlobalMaxPooling1D", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Convolution1D", "MaxPool1D", "AvgPool1D",
     "GlobalAvgPool1D", "GlobalMaxPool1D",

@@ -104,6 +104,20 @@ def _outputs_to_arrays(out):
     raise TypeError(f"the model returned {type(out).__name__}, expected a Tensor")
 
 
+def _stateful_layers(model):
+    """The layers that carry state from one batch to the next (stateful recurrent layers)."""
+    walk = getattr(model, "_walk", None)
+    return [layer for layer in (walk() if walk else []) if getattr(layer, "stateful", False) is True]
+
+
+def _trial_batch_size(stateful):
+    """Two samples, or the batch size a stateful layer's states were made for (no other size fits it)."""
+    for layer in stateful:
+        if layer.states is not None:
+            return layer.states[0].shape[0]
+    return 2
+
+
 class Trainer:
     """Training-loop mixin; see the module docstring."""
 
@@ -498,7 +512,8 @@ class Trainer:
         need_targets = need_targets and self._compiled_loss is not None and not custom
         if need_targets and not source.has_targets:
             raise ValueError(f"{op}: no targets: pass y (or a source whose samples include targets)")
-        x, y, _ = source.take(np.arange(min(2, source.num_samples)))
+        stateful = _stateful_layers(self)
+        x, y, _ = source.take(np.arange(min(_trial_batch_size(stateful), source.num_samples)))
         # The trial forward depends only on the per-sample input signature: repeated
         # train_on_batch calls with the same kind of batch skip it (targets are still checked).
         shapes = tuple((np.shape(a)[1:], np.asarray(a).dtype) for a in leaves(x))
@@ -508,8 +523,13 @@ class Trainer:
             out_shapes = cached[1]
         else:
             try:
-                with no_grad():
-                    out = self(x, training=False)
+                kept = [layer.states for layer in stateful]
+                try:
+                    with no_grad():
+                        out = self(x, training=False)
+                finally:
+                    for layer, states in zip(stateful, kept):  # the trial must not advance carried states
+                        layer.states = states
             except ValueError as e:
                 raise ValueError(f"{op}: the model cannot take x of per-sample shape "
                                  f"{_per_sample_shapes(x)}{self._first_layer_hint()}: {e}") from e

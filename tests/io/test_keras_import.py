@@ -117,6 +117,26 @@ def test_sequential_model(tmp_path):
     assert type(model).__name__ == "Sequential"
 
 
+def test_recurrent_layers_and_bidirectional(tmp_path):
+    """Keras keeps a recurrent layer's weights under its cell (a stack's under each cell), and a Bidirectional's
+    under its two layers."""
+    x = keras.Input((6, 3))
+    h = L.LSTM(5, return_sequences=True)(x)
+    h = L.Bidirectional(L.GRU(4, return_sequences=True, reset_after=False), merge_mode="sum")(h)
+    h = L.GRU(4, go_backwards=True, return_sequences=True)(h)
+    h = L.RNN([L.GRUCell(4), L.SimpleRNNCell(3)], return_sequences=True)(h)  # a stack: cell/cells/<cell>/vars
+    h = L.Bidirectional(L.RNN(L.LSTMCell(3)))(h)
+    kmodel = keras.Model(x, L.Dense(2)(h), name="recurrent")
+    model = check_keras_file(kmodel, tmp_path)
+    assert model.count_params() == kmodel.count_params()
+    kmodel.save_weights(tmp_path / "r.weights.h5")
+    for w in model.weights:
+        w.data[...] = 0
+    load_keras(tmp_path / "r.weights.h5", model=model)
+    x = images((2, 6, 3), 1)
+    assert_close(keras_predict(kmodel, x), model.predict(x, verbose=0), "recurrent weights file")
+
+
 def test_mobilenet_v2_from_keras_applications(tmp_path):
     kmodel = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=10,
                                             classifier_activation=None)

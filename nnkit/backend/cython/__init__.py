@@ -11,6 +11,7 @@ from .gemm import *  # noqa: F401,F403
 from .margin_xent import *  # noqa: F401,F403
 from .optim import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
+from .rnn import *  # noqa: F401,F403
 from .softmax_xent import *  # noqa: F401,F403
 
 from nnkit import threads as _threads
