@@ -26,7 +26,7 @@ import numpy as np
 from nnkit import functional as F
 from nnkit import ops
 from nnkit.configurable import Configurable
-from nnkit.tensor import Tensor, as_tensor
+from nnkit.tensor import Tensor, as_tensor, get_keras_mask
 
 __all__ = [
     "Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError", "Huber",
@@ -172,6 +172,26 @@ def reduce_loss(op, loss, reduction, sample_weight=None, mask=None):
     total = ops.sum(weighted)
     denom = float(np.broadcast_to(w, loss.shape).sum())
     return total / denom if denom > 0 else total * 0.0
+
+
+def output_mask(op, loss, y_pred):
+    """The mask ``y_pred`` carries (``Embedding(mask_zero=True)``, ``Masking`` upstream), shaped like the
+    per-sample ``loss``, or None.  As Keras 3, a masked entry neither counts nor trains."""
+    mask = get_keras_mask(y_pred)
+    if mask is None or loss.ndim == 0:
+        return None
+    if mask.ndim == loss.ndim + 1 and mask.shape[-1] == 1:
+        mask = mask[..., 0]
+    try:
+        np.broadcast_shapes(mask.shape, loss.shape)
+    except ValueError:
+        raise ValueError(f"{op}: the predictions carry a mask of shape {mask.shape}, which does not fit the "
+                         f"per-sample losses of shape {loss.shape}") from None
+    return mask
+
+
+def _and_masks(a, b):
+    return a if b is None else (b if a is None else np.logical_and(a, b))
 
 
 def standardize_reduction(op, reduction):
@@ -428,7 +448,8 @@ class Loss(Configurable):
         raise NotImplementedError
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        return reduce_loss(self.name, self.call(y_true, y_pred), self.reduction, sample_weight)
+        loss = self.call(y_true, y_pred)
+        return reduce_loss(self.name, loss, self.reduction, sample_weight, output_mask(self.name, loss, y_pred))
 
     def check_targets(self, y_true, output_shape):
         """Check a whole target array against the model's output shape before training."""
@@ -471,7 +492,7 @@ class LossFunctionWrapper(Loss):
                 raise ValueError(f"loss {self.name!r} returned a scalar, so sample_weight cannot be applied; "
                                  f"return per-sample losses instead")
             return out
-        return reduce_loss(self.name, out, self.reduction, sample_weight)
+        return reduce_loss(self.name, out, self.reduction, sample_weight, output_mask(self.name, out, y_pred))
 
     def check_targets(self, y_true, output_shape):
         pass  # a custom loss defines its own target format
@@ -557,7 +578,8 @@ class SparseCategoricalCrossentropy(Loss):
     def __call__(self, y_true, y_pred, sample_weight=None):
         loss = self.call(y_true, y_pred)
         mask = None if self.ignore_class is None else _valid_labels(y_true, as_tensor(y_pred), self.ignore_class)
-        return reduce_loss(self.name, loss, self.reduction, sample_weight, mask)
+        return reduce_loss(self.name, loss, self.reduction, sample_weight,
+                           _and_masks(mask, output_mask(self.name, loss, y_pred)))
 
     def check_targets(self, y_true, output_shape):
         y = _numeric_targets(self.name, y_true)

@@ -14,7 +14,7 @@ the function.  A metric's ``name`` is what the training logs show.
 import numpy as np
 
 from nnkit import losses as _losses
-from nnkit.tensor import Tensor, no_grad
+from nnkit.tensor import Tensor, get_keras_mask, no_grad
 
 __all__ = [
     "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
@@ -195,16 +195,38 @@ class Mean(Metric):
 
 
 class MeanMetricWrapper(Mean):
-    """The weighted mean of a per-sample function ``fn(y_true, y_pred, **kwargs)``."""
+    """The weighted mean of a per-sample function ``fn(y_true, y_pred, **kwargs)``.
+
+    A mask carried by ``y_pred`` (``Embedding(mask_zero=True)`` upstream) leaves the masked entries out, as
+    Keras 3 does."""
 
     def __init__(self, fn, name=None, **kwargs):
         self.fn, self.kwargs = fn, kwargs
         super().__init__(name or getattr(fn, "__name__", "metric"))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        mask = get_keras_mask(y_pred)
         with no_grad():
             values = self.fn(y_true, y_pred, **self.kwargs)
+        if mask is not None:
+            sample_weight = _masked_weights(self.name, sample_weight, mask, np.asarray(_np(values)))
         super().update_state(values, sample_weight)
+
+
+def _masked_weights(op, sample_weight, mask, values):
+    """``sample_weight`` (or ones) times the 0/1 ``mask`` shaped like the per-sample ``values``."""
+    mask = np.asarray(mask, np.float64)
+    if mask.ndim == values.ndim + 1 and mask.shape[-1] == 1:
+        mask = mask[..., 0]
+    try:
+        np.broadcast_shapes(mask.shape, values.shape)
+    except ValueError:
+        raise ValueError(f"{op}: the predictions carry a mask of shape {mask.shape}, which does not fit the "
+                         f"per-sample values of shape {values.shape}") from None
+    if sample_weight is None:
+        return mask
+    w = _np(sample_weight).astype(np.float64)
+    return mask * w.reshape(w.shape + (1,) * (mask.ndim - w.ndim)) if w.ndim < mask.ndim else mask * w
 
     def get_config(self):
         return {"name": self.name, **self.kwargs}

@@ -137,7 +137,9 @@ class Tensor:
         Whether ``backward`` should compute ``.grad`` for this tensor.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "__weakref__")
+    # ``_keras_mask``: the boolean mask a layer attached (Keras 3's name; see ``get_keras_mask``); left unset, so
+    # a tensor without one costs nothing
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "_keras_mask", "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
@@ -339,6 +341,24 @@ def _topological_order(root):
         if node._ctx is not None:
             stack.extend((p, False) for p in node._ctx.parents if p.requires_grad and id(p) not in visited)
     return order
+
+
+def get_keras_mask(x):
+    """The boolean mask attached to ``x`` by a layer (``Embedding(mask_zero=True)``, ``Masking``...), or None.
+
+    True marks a step to use, False one to skip (padding), as in Keras; the mask covers the leading axes of
+    ``x`` (``(batch, steps)`` for a ``(batch, steps, features)`` sequence).
+    """
+    return getattr(x, "_keras_mask", None)
+
+
+def set_keras_mask(x, mask):
+    """Attach ``mask`` (array-like, made a boolean ndarray; None removes it) to the Tensor ``x``."""
+    if mask is None:
+        if getattr(x, "_keras_mask", None) is not None:
+            x._keras_mask = None
+        return
+    x._keras_mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
 
 
 def as_tensor(value, like=None):

@@ -5,6 +5,8 @@ from nnkit.layers.registry import register
 
 
 class _Elementwise(Layer):
+    _supports_masking = True  # passes masks on unchanged (Keras 3)
+
     def compute_output_shape(self, input_shape):
         return input_shape
 

@@ -15,7 +15,7 @@ from nnkit import random as nnrandom
 from nnkit.layers.base import Layer
 from nnkit.layers.registry import register
 from nnkit.layers.shapes import format_shape
-from nnkit.tensor import Tensor
+from nnkit.tensor import Tensor, get_keras_mask, set_keras_mask
 
 _MASKED = -1e9  # Keras's large negative for masked scores
 
@@ -50,6 +50,9 @@ def _dropout(layer, weights, training):
 class Dot(Layer):
     """Batchwise dot product of two inputs along ``axes`` (an int, or one per input; the batch axis is 0);
     ``normalize=True`` L2-normalises along those axes first (the cosine)."""
+
+    _supports_masking = True
+    _passes_masks_only = True
 
     def __init__(self, axes, normalize=False, **kwargs):
         super().__init__(**kwargs)
@@ -93,6 +96,10 @@ class Dot(Layer):
             else list(out.shape[1:])
         return ops.reshape(out, (out.shape[0],) + (tuple(keep) or (1,)))
 
+    def compute_mask(self, inputs, mask=None):
+        """The output of a dot product has no mask (Keras 3)."""
+        return None
+
     def compute_output_shape(self, input_shape):
         a, b = [tuple(s) for s in input_shape]
         ax, ay = self._resolved([a, b])
@@ -104,6 +111,7 @@ class Dot(Layer):
 
 
 class _BaseAttention(Layer):
+    _passes_masks_only = True
     def __init__(self, dropout=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= dropout < 1:
@@ -140,6 +148,12 @@ class _BaseAttention(Layer):
         if mask is not None and isinstance(mask, (list, tuple)) and mask[0] is not None:
             out = out * Tensor(np.asarray(mask[0], out.dtype)[..., None])  # Keras zeroes masked query steps
         return [out, weights] if return_attention_scores else out
+
+    def compute_mask(self, inputs, mask=None):
+        """The query's mask (Keras 3): masks arrive as ``[query_mask, value_mask(, key_mask)]``."""
+        if isinstance(mask, (list, tuple)) and mask:
+            return mask[0]
+        return None
 
     def compute_output_shape(self, input_shape):
         q, v = tuple(input_shape[0]), tuple(input_shape[1])
@@ -209,7 +223,12 @@ class MultiHeadAttention(Layer):
     head; ``attention_mask`` (batch, T, S) is True where query step t may attend to key step s;
     ``query_mask`` (batch, T) and ``value_mask`` / ``key_mask`` (batch, S) are padding masks, combined with it
     as Keras does; ``use_causal_mask`` adds the lower triangle; ``return_attention_scores`` also returns
-    (batch, heads, T, S)."""
+    (batch, heads, T, S).  Padding masks not passed are read from the inputs (``Embedding(mask_zero=True)``
+    or ``Masking`` upstream): the query's always, the value's and the key's when not given, as Keras 3; the
+    output carries the query's mask."""
+
+    _supports_masking = True
+    _passes_masks_only = True
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", seed=None, **kwargs):
@@ -276,6 +295,11 @@ class MultiHeadAttention(Layer):
         for name, t in (("query", q), ("value", v), ("key", k)):
             if t.ndim != 3:
                 raise self._error(f"{name} must be 3-D (batch, steps, features), got {tuple(t.shape)}")
+        own_query_mask = get_keras_mask(q)
+        query_mask = own_query_mask if own_query_mask is not None else query_mask  # Keras 3: the query's own wins
+        value_mask = get_keras_mask(v) if value_mask is None else value_mask
+        if key_mask is None and len(inputs) == 3:
+            key_mask = get_keras_mask(k)
         qh = self._project(q, *self._query) * (1.0 / np.sqrt(self.key_dim))
         kh, vh = self._project(k, *self._key), self._project(v, *self._value)
         scores = ops.matmul(qh, ops.transpose(kh, (0, 1, 3, 2)))  # (B, H, T, S)
@@ -298,7 +322,13 @@ class MultiHeadAttention(Layer):
         out = ops.reshape(out, (b, t, self._out_dim))
         if self.output_bias is not None:
             out = out + self.output_bias
+        if query_mask is not None:
+            set_keras_mask(out, query_mask)
         return [out, weights] if return_attention_scores else out
+
+    def compute_mask(self, inputs, mask=None):
+        """The output carries the query's mask, set by ``call`` (Keras 3)."""
+        return None
 
     def compute_output_shape(self, input_shape):
         q = tuple(input_shape[0])

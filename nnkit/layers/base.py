@@ -17,12 +17,20 @@ differentiable cast), and ndarrays always take the layer's dtype.
 ``training``: when not passed, a layer inherits the value of the enclosing
 layer/model call, else ``False``; so ``model(x, training=True)`` reaches every
 Dropout and BatchNormalization inside, including in subclassed models.
+
+Masks (Keras 3's rule; ``nnkit.layers.masking`` describes it in full): a
+concrete Tensor may carry a boolean mask (``get_keras_mask``).  A call whose
+``call`` has a ``mask`` parameter receives the input's mask(s) when the caller
+passed none; afterwards a layer that ``supports_masking`` attaches
+``compute_mask(inputs, mask)`` to its outputs, and one that does not drops
+the mask with a warning.
 """
 import contextlib
 import functools
 import inspect
 import json
 import threading
+import warnings
 
 import numpy as np
 
@@ -37,7 +45,7 @@ from nnkit.layers.input_spec import check_inputs
 from nnkit.layers.nest import any_symbolic, flatten, map_structure
 from nnkit.layers.shapes import as_shape, batchless, format_shape, is_shape, map_shapes
 from nnkit.layers.symbolic import Node, SymbolicTensor
-from nnkit.tensor import FLOAT_DTYPES, Tensor, no_grad
+from nnkit.tensor import FLOAT_DTYPES, Tensor, get_keras_mask, no_grad, set_keras_mask
 
 _context = threading.local()
 _BASE_CONFIG_KEYS = ("name", "trainable", "dtype", "batch_input_shape", "activity_regularizer")
@@ -171,6 +179,7 @@ class Layer:
         if "build" in cls.__dict__:
             cls.build = _wrap_build(cls.__dict__["build"])
         cls._call_takes_training = None
+        cls._call_takes_mask = None
 
     # Keras's per-weight arguments ``<prefix>_regularizer`` / ``<prefix>_constraint``: prefix -> weight name
     penalized_weights = {}
@@ -208,6 +217,15 @@ class Layer:
                 setattr(self, argument, self._lookup(module, penalties.get(argument), argument))
 
     _call_takes_training = None
+    _call_takes_mask = None
+    # None: Keras 3's default, True exactly when the class overrides compute_mask; a class or an instance
+    # (``self.supports_masking = True``) says otherwise
+    _supports_masking = None
+    _warns_on_dropped_mask = True  # a model's outputs carry what its own layers attached: no warning
+    # True for a layer whose compute_mask only transforms the masks it receives (a merge, attention): with no
+    # mask in, none comes out.  The plans (nnkit.models.plan) run eagerly any model with a layer that may
+    # create a mask from nothing (``creates_masks``).
+    _passes_masks_only = False
 
     # -- attribute tracking ------------------------------------------------------
     def __setattr__(self, key, value):
@@ -402,6 +420,48 @@ class Layer:
     def call(self, inputs, training=None):
         raise NotImplementedError(f"{type(self).__name__} must implement call()")
 
+    # -- masks (nnkit.layers.masking) ---------------------------------------------------------
+    @property
+    def supports_masking(self):
+        """Whether this layer passes masks on: after a call, its outputs carry ``compute_mask(inputs, mask)``.
+        A layer that does not support masking drops an incoming mask (with a warning), as in Keras 3."""
+        value = self._supports_masking
+        return type(self).compute_mask is not Layer.compute_mask if value is None else value
+
+    @supports_masking.setter
+    def supports_masking(self, value):
+        object.__setattr__(self, "_supports_masking", bool(value))
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the outputs, given the inputs and their mask: by default the input mask unchanged."""
+        return mask
+
+    def creates_masks(self):
+        """Whether a call may give its outputs a mask when its inputs have none (``Embedding(mask_zero=True)``,
+        ``Masking``, a custom ``compute_mask``)."""
+        return (type(self).compute_mask is not Layer.compute_mask and self.supports_masking
+                and not self._passes_masks_only)
+
+    def _attach_masks(self, inputs, outputs, mask):
+        """After a concrete call: give ``outputs`` their masks, or drop the incoming one (Keras 3's rule)."""
+        if mask is None and type(self).compute_mask is Layer.compute_mask:
+            return  # the common case: no mask in, none made
+        if not self.supports_masking:
+            if mask is not None and self._warns_on_dropped_mask and any(m is not None for m in _mask_leaves(mask)):
+                warnings.warn(f"{self.describe()} received an input with a mask but does not support masking; "
+                              f"the layers after it will not see the mask", UserWarning, stacklevel=3)
+            return
+        outs = [outputs] if isinstance(outputs, Tensor) else [t for t in flatten(outputs) if isinstance(t, Tensor)]
+        if all(get_keras_mask(t) is not None for t in outs):
+            return  # the call set them (or returned its masked input)
+        masks = self.compute_mask(inputs, mask)
+        if masks is None:
+            return
+        masks = masks if isinstance(masks, (list, tuple)) else [masks]
+        for t, m in zip(outs, masks):
+            if m is not None and get_keras_mask(t) is None:
+                set_keras_mask(t, m)
+
     def compute_output_shape(self, input_shape):
         """Output shape for ``input_shape``; by default found by running ``call``
         on zeros (override it when some size other than the batch is unknown)."""
@@ -447,6 +507,17 @@ class Layer:
         if getattr(_context, "weight_budget", None) is not None:
             self._check_output_budget(shapes)
         training = _resolve_training(training)
+        if single:
+            mask = get_keras_mask(inputs)
+        else:
+            mask = map_structure(get_keras_mask, inputs)
+            if all(m is None for m in _mask_leaves(mask)):
+                mask = None if type(self).compute_mask is Layer.compute_mask else mask
+        given = kwargs.get("mask")
+        if given is not None:
+            mask = given
+        elif mask is not None and self._takes_mask() and any(m is not None for m in _mask_leaves(mask)):
+            kwargs = {**kwargs, "mask": mask}
         pre_hooks, hooks = self.__dict__.get("_forward_pre_hooks"), self.__dict__.get("_forward_hooks")
         for hook in pre_hooks or ():
             replaced = hook(self, inputs)
@@ -461,6 +532,7 @@ class Layer:
             outputs = self._invoke_call(inputs, args, kwargs, training)
         finally:
             _context.training, _context.call_depth = previous, depth
+        self._attach_masks(inputs, outputs, mask)
         if self.activity_regularizer is not None:
             self._add_activity_losses(outputs)
         for hook in hooks or ():
@@ -512,6 +584,12 @@ class Layer:
 
         map_shapes(check, self.compute_output_shape(map_shapes(batchless, shapes)))
 
+    def _takes_mask(self):
+        cls = type(self)
+        if cls._call_takes_mask is None:
+            cls._call_takes_mask = "mask" in inspect.signature(self.call).parameters
+        return cls._call_takes_mask
+
     def _invoke_call(self, inputs, args, kwargs, training):
         cls = type(self)
         if cls._call_takes_training is None:
@@ -525,7 +603,9 @@ class Layer:
     def _to_tensor(self, value):
         if isinstance(value, Tensor):
             if self._dtype is not None and value.dtype != self._dtype:
-                return ops.cast(value, self._dtype)
+                cast = ops.cast(value, self._dtype)
+                set_keras_mask(cast, get_keras_mask(value))  # a cast keeps the mask
+                return cast
             return value
         return Tensor(np.asarray(value), dtype=self.dtype)
 
@@ -658,6 +738,15 @@ class Layer:
             layer.activity_regularizer = layer._lookup(nnregularizers, extra["activity_regularizer"],
                                                        "activity_regularizer")
         return layer
+
+
+def _mask_leaves(mask):
+    """The masks in a mask structure (a list of masks may hold Nones, which ``flatten`` would not open)."""
+    if isinstance(mask, dict):
+        return [m for v in mask.values() for m in _mask_leaves(v)]
+    if isinstance(mask, (list, tuple)):
+        return [m for v in mask for m in _mask_leaves(v)]
+    return [mask]
 
 
 def _penalty_arguments(cls):

@@ -18,6 +18,7 @@ class Dense(Layer):
     """
 
     penalized_weights = {"kernel": "kernel", "bias": "bias"}
+    _supports_masking = True  # passes masks on unchanged (Keras 3)
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
@@ -58,6 +59,7 @@ class Dense(Layer):
 @register
 class Activation(Layer):
     """Apply an activation function given by name or callable."""
+    _supports_masking = True  # passes masks on unchanged (Keras 3)
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -79,6 +81,7 @@ class Dropout(Layer):
 
     Draws from nnkit's seeded generator, or from its own when ``seed`` is given.
     """
+    _supports_masking = True  # passes masks on unchanged (Keras 3)
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)

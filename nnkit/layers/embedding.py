@@ -28,6 +28,7 @@ class Embedding(Layer):
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = self._initializer(embeddings_initializer, "embeddings_initializer")
         self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero  # as Keras 3: only a mask_zero embedding makes (or passes) masks
 
     def build(self, input_shape):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),

@@ -39,6 +39,7 @@ def resolve_function(layer, name, what):
 @register
 class Identity(Layer):
     """Return the input unchanged."""
+    _supports_masking = True  # passes masks on unchanged (Keras 3)
 
     def call(self, inputs):
         return inputs

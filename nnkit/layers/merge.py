@@ -1,15 +1,26 @@
 """Layers that merge a list of tensors: Add, Subtract, Multiply, Average,
-Maximum, Minimum (elementwise, Keras's broadcasting rule) and Concatenate."""
+Maximum, Minimum (elementwise, Keras's broadcasting rule) and Concatenate.
+
+Masks, as Keras 3: the output of an elementwise merge is masked where every
+input is (the OR of the inputs' masks, when all of them have one); Maximum,
+Minimum and Multiply ignore an input's masked steps where another input has
+a value, and Concatenate joins the masks along its axis.
+"""
 import functools
+
+import numpy as np
 
 from nnkit import ops
 from nnkit.layers.base import Layer
 from nnkit.layers.registry import register
 from nnkit.layers.shapes import broadcast_shapes, format_shape, is_shape
+from nnkit.tensor import Tensor, get_keras_mask, set_keras_mask
 
 
 class _Merge(Layer):
     min_inputs, max_inputs = 2, None
+    _supports_masking = True
+    _passes_masks_only = True
 
     def _check_list(self, input_shape):
         if is_shape(input_shape) or not isinstance(input_shape, (list, tuple)):
@@ -36,6 +47,38 @@ class _Merge(Layer):
     def merge(self, tensors):
         raise NotImplementedError
 
+    def compute_mask(self, inputs, mask=None):
+        """The OR of the inputs' masks when every input has one, else None (Keras 3)."""
+        if mask is None or not isinstance(mask, (list, tuple)) or any(m is None for m in mask):
+            return None
+        return functools.reduce(np.logical_or, [np.asarray(m, bool) for m in mask])
+
+
+def _feature_masks(tensors):
+    """Each input's mask broadcast to its shape (None where it has none)."""
+    out = []
+    for t in tensors:
+        m = get_keras_mask(t)
+        out.append(None if m is None else np.broadcast_to(np.asarray(m, bool)[..., None], t.shape))
+    return out
+
+
+def _masked_extremum(op, tensors):
+    """Keras 3's Maximum/Minimum with masks: a masked entry takes the other operand's value, and the output
+    mask is the OR of the masks while every input has one."""
+    masks = _feature_masks(tensors)
+    out, out_mask = tensors[0], masks[0]
+    for x, m in zip(tensors[1:], masks[1:]):
+        if m is not None:
+            x = ops.where(m, x, out)
+        if out_mask is not None:
+            out = ops.where(out_mask, out, x)
+        out_mask = out_mask | m if (m is not None and out_mask is not None) else None
+        out = op(out, x)
+    if out_mask is not None:
+        set_keras_mask(out, out_mask.any(axis=-1))
+    return out
+
 
 @register
 class Add(_Merge):
@@ -59,7 +102,17 @@ class Multiply(_Merge):
     """Elementwise product of the inputs."""
 
     def merge(self, tensors):
-        return functools.reduce(ops.multiply, tensors)
+        masks = _feature_masks(tensors)
+        if all(m is None for m in masks):
+            return functools.reduce(ops.multiply, tensors)
+        # Keras 3: a masked entry counts as 1; with every input masked, the output is 0 where all are masked
+        factors = [x if m is None else ops.where(m, x, Tensor(np.ones((), x.dtype))) for x, m in zip(tensors, masks)]
+        out = functools.reduce(ops.multiply, factors)
+        if all(m is not None for m in masks):
+            any_valid = functools.reduce(np.logical_or, masks)
+            out = ops.where(any_valid, out, Tensor(np.zeros((), out.dtype)))
+            set_keras_mask(out, any_valid.any(axis=-1))
+        return out
 
 
 @register
@@ -75,7 +128,7 @@ class Maximum(_Merge):
     """Elementwise maximum of the inputs."""
 
     def merge(self, tensors):
-        return functools.reduce(ops.maximum, tensors)
+        return _masked_extremum(ops.maximum, tensors)
 
 
 @register
@@ -83,7 +136,7 @@ class Minimum(_Merge):
     """Elementwise minimum of the inputs."""
 
     def merge(self, tensors):
-        return functools.reduce(ops.minimum, tensors)
+        return _masked_extremum(ops.minimum, tensors)
 
 
 @register
@@ -120,6 +173,20 @@ class Concatenate(_Merge):
 
     def merge(self, tensors):
         return ops.concatenate(tensors, axis=self.axis)
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras 3: each input's mask (all True where it has none) joined along ``axis``, then any over the
+        last axis."""
+        if mask is None or not isinstance(mask, (list, tuple)) or all(m is None for m in mask):
+            return None
+        parts = []
+        for x, m in zip(inputs, mask):
+            if m is None:
+                parts.append(np.ones(x.shape, bool))
+            else:
+                m = np.asarray(m, bool)
+                parts.append(np.broadcast_to(m[..., None], x.shape) if m.ndim < x.ndim else m)
+        return np.concatenate(parts, axis=self.axis).any(axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

@@ -21,7 +21,10 @@ class BatchNormalization(Layer):
 
     Weights: ``gamma`` (if ``scale``) and ``beta`` (if ``center``) are trained;
     ``moving_mean`` and ``moving_variance`` are non-trainable state.
+
+    A mask passes through unchanged; unlike Keras 3, masked steps still count in the batch statistics.
     """
+    _supports_masking = True  # passes masks on unchanged (Keras 3)
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
@@ -83,6 +86,7 @@ class LayerNormalization(Layer):
     with the biased variance, then ``* gamma + beta``, gamma and beta shaped like those axes (Keras 3's
     defaults: ``epsilon=1e-3``, ``center`` and ``scale`` on).  No running statistics: training and
     inference compute the same."""
+    _supports_masking = True  # passes masks on unchanged (Keras 3)
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", rms_scaling=False, **kwargs):

@@ -15,6 +15,7 @@ class PReLU(Layer):
     axis in ``shared_axes`` (1-based, as Keras: ``(1, 2)`` shares one slope
     per channel of an image) has size 1.
     """
+    _supports_masking = True  # passes masks on unchanged (Keras 3)
 
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,
                  **kwargs):

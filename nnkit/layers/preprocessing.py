@@ -44,6 +44,7 @@ class Rescaling(Layer):
 
     ``scale`` and ``offset`` are numbers or per-channel lists.
     """
+    _supports_masking = True  # passes masks on unchanged (Keras 3)
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -77,6 +78,7 @@ class Normalization(Layer):
     invert : bool
         Undo a normalisation instead: ``mean + inputs * max(sqrt(variance), 1e-7)``.
     """
+    _supports_masking = True  # passes masks on unchanged (Keras 3)
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
         super().__init__(**kwargs)

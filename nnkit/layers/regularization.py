@@ -17,6 +17,8 @@ from nnkit.layers.registry import register
 
 
 class _Noise(Layer):
+    _supports_masking = True  # passes masks on unchanged (Keras 3)
+
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
@@ -102,6 +104,7 @@ class GaussianDropout(_Noise):
 class ActivityRegularization(Layer):
     """The identity, which adds ``l1 * sum(|x|) + l2 * sum(x ** 2)`` of its input to
     ``losses`` (so training minimises it too), as Keras 3 (summed over the batch)."""
+    _supports_masking = True  # passes masks on unchanged (Keras 3)
 
     def __init__(self, l1=0.0, l2=0.0, **kwargs):
         super().__init__(**kwargs)

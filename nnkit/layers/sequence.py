@@ -182,8 +182,27 @@ class _GlobalPooling1D(GlobalPooling):
 
 @register
 class GlobalAveragePooling1D(_GlobalPooling1D):
-    """Mean over the steps: (batch, steps, features) -> (batch, features)."""
+    """Mean over the steps: (batch, steps, features) -> (batch, features).
+
+    With a mask (``Embedding(mask_zero=True)``, ``Masking``), the mean of the unmasked steps only, and the
+    output has no mask (Keras 3)."""
     pool = _over_steps(ops.mean)
+    _supports_masking = True
+    _passes_masks_only = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        m = np.asarray(mask, bool)
+        if m.shape != inputs.shape[:2]:
+            raise self._error(f"the mask must have shape (batch, steps) {inputs.shape[:2]}, got {m.shape}")
+        weights = m[..., None].astype(inputs.dtype)
+        total = ops.sum(inputs * Tensor(weights), axis=1, keepdims=self.keepdims)
+        count = weights.sum(axis=1, keepdims=self.keepdims)
+        return total / Tensor(count)  # a fully masked sample gives 0 / 0, as Keras
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
 
 @register

@@ -14,7 +14,7 @@ from nnkit.layers.shapes import as_shape, format_shape, is_shape
 from nnkit.layers.symbolic import SymbolicTensor
 from nnkit.models import graph
 from nnkit.models.model import Model
-from nnkit.tensor import Tensor
+from nnkit.tensor import Tensor, get_keras_mask, set_keras_mask
 
 
 @register
@@ -80,14 +80,24 @@ class Functional(Model):
 
     def _to_input(self, spec_tensor, value):
         if isinstance(value, Tensor):
-            return ops.cast(value, spec_tensor.dtype) if value.dtype != spec_tensor.dtype else value
+            if value.dtype == spec_tensor.dtype:
+                return value
+            cast = ops.cast(value, spec_tensor.dtype)
+            set_keras_mask(cast, get_keras_mask(value))
+            return cast
         return Tensor(np.asarray(value), dtype=spec_tensor.dtype)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
+        """Run the graph; ``mask`` (one per input, as Keras 3) is attached to the inputs first, and every layer
+        then passes masks on as ``nnkit.layers.masking`` describes."""
         values = {}
-        for i, (t, value) in enumerate(zip(self._inputs, self._input_list(inputs))):
+        inputs = self._input_list(inputs)
+        masks = [None] * len(inputs) if mask is None else self._input_list(mask)
+        for i, (t, value, m) in enumerate(zip(self._inputs, inputs, masks)):
             value = self._to_input(t, value)
             self._check_input(i, t, value)
+            if m is not None:
+                set_keras_mask(value, m)
             values[id(t)] = value
         for node in self._nodes:
             args = [values[id(t)] for t in node.inputs]

@@ -25,6 +25,7 @@ from nnkit.layers.shapes import as_shape, map_shapes
 from nnkit.models.plan import PLAN_CACHE_SIZE, InferencePlan
 from nnkit.models.summary import summary_text
 from nnkit.models.train_plan import plan_training
+from nnkit.models.walk import creates_masks, traced_graph
 from nnkit.tensor import Tensor, no_grad
 from nnkit.training.trainer import Trainer
 
@@ -51,6 +52,7 @@ class Model(Trainer, Layer):
     """Base class of Sequential, functional and subclassed models."""
 
     _is_graph_network = False  # True for functional models: summary shows connections
+    _warns_on_dropped_mask = False  # the outputs carry the masks the model's own layers attached
     # The file format lives in nnkit.io, a floor above the models; it installs its model_io module here when it is
     # imported (``import nnkit`` always does), so the models never import it.
     _persistence = None
@@ -160,11 +162,14 @@ class Model(Trainer, Layer):
             return None
         key = (backend_name(), tuple(map(id, self.layers)), tuple((a.shape, a.dtype.str) for a in arrays))
         cache = self.__dict__.setdefault("_plans", {})
-        plan = cache.pop(key, None)
-        if plan is None:
+        if key in cache:
+            plan = cache.pop(key)
+        else:
             if any(a.shape[1:] != tuple(t.shape[1:]) or a.dtype != t.dtype for a, t in zip(arrays, inputs)):
                 return None  # let the eager path cast or raise its usual error
-            plan = InferencePlan(self, [(a.shape, a.dtype) for a in arrays])
+            # a model that makes masks runs eagerly (the masks would be lost between planned steps)
+            plan = None if creates_masks(traced_graph(self)[0]) else \
+                InferencePlan(self, [(a.shape, a.dtype) for a in arrays])
             while len(cache) >= PLAN_CACHE_SIZE:
                 cache.pop(next(iter(cache)))
         cache[key] = plan  # most recently used last

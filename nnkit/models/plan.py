@@ -16,7 +16,9 @@ equal the eager inference outputs bit for bit (tested for every zoo model).
 A layer the plan does not know (a custom layer, an activation without a
 kernel) runs its own ``call`` on Tensors inside the plan: still correct,
 only that step keeps the eager cost.  Subclassed models have no static graph
-and cannot be planned.
+and cannot be planned, nor can a model with a layer that makes masks
+(``Embedding(mask_zero=True)``, ``Masking``): a plan carries bare arrays, so
+``predict`` runs such a model eagerly.
 
 ``model.compile_for_inference(batch_size)`` returns a plan; ``predict`` and
 ``predict_on_batch`` use a cached plan per input signature (``NNKIT_EAGER=1``
@@ -32,7 +34,7 @@ from nnkit.layers import (Activation, Add, AveragePooling2D, BatchNormalization,
                           Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D, ReLU,
                           Softmax, ZeroPadding2D)
 from nnkit.layers.input import InputLayer
-from nnkit.models.walk import traced_graph
+from nnkit.models.walk import creates_masks, traced_graph
 from nnkit.tensor import Tensor, no_grad
 
 __all__ = ["InferencePlan", "PLAN_CACHE_SIZE"]
@@ -51,6 +53,9 @@ class InferencePlan:
         self.model, self.signature = model, [(tuple(s), np.dtype(d)) for s, d in signature]
         self.kernels = backend.current()
         calls, output_keys = traced_graph(model)
+        if creates_masks(calls):
+            raise TypeError(f"{model.describe()}: a layer of this model makes masks (Embedding(mask_zero=True), "
+                            f"Masking, ...), which a plan of arrays cannot carry; predict runs it eagerly")
         slot = {id(t): i for i, t in enumerate(model.inputs)}  # value key -> its index in the plan's slots
         self.steps, self.eager_layers = [], []
         with no_grad():

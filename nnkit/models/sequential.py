@@ -13,6 +13,7 @@ from nnkit.layers.registry import deserialize, register, serialize
 from nnkit.layers.shapes import as_shape, format_shape
 from nnkit.layers.symbolic import SymbolicTensor
 from nnkit.models.model import Model
+from nnkit.tensor import set_keras_mask
 
 
 @register
@@ -140,8 +141,10 @@ class Sequential(Model):
             self._set_input_shape(input_shape)
 
     # -- computing --------------------------------------------------------------------
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         x = inputs
+        if mask is not None:  # the input's mask, as Keras 3's Sequential takes it
+            set_keras_mask(x, mask)
         for layer in self._layers:
             x = layer(x, training=training)
         return x

@@ -19,7 +19,8 @@ A model trains through a plan when every layer with weights has a training
 planner below (the common image and dense layers; a layer without weights
 and without a planner runs its own call inside the plan, so penalties it adds
 with ``add_loss`` still reach ``compute_loss``); with several inputs or
-outputs, weight or activity regularizers, forward hooks, a custom
+outputs, a layer that makes masks (``Embedding(mask_zero=True)``,
+``Masking``), weight or activity regularizers, forward hooks, a custom
 ``train_step``, ``NNKIT_EAGER=1`` or ``compile(jit_compile=False)``, it
 trains eagerly.
 """
@@ -31,7 +32,7 @@ from nnkit import ops
 from nnkit import random as nnrandom
 from nnkit.layers import (Activation, Add, AveragePooling2D, BatchNormalization, Conv2D, Dense, DepthwiseConv2D,
                           Dropout, Flatten, GlobalAveragePooling2D, MaxPooling2D, ReLU)
-from nnkit.models.walk import traced_graph
+from nnkit.models.walk import creates_masks, traced_graph
 from nnkit.tensor import Tensor
 
 __all__ = ["TrainingPlan", "plan_training"]
@@ -45,8 +46,8 @@ def plan_training(model, x):
         calls, output_keys = traced_graph(model)
     except (TypeError, ValueError):
         return None
-    if len(model.inputs) != 1 or len(output_keys) != 1:
-        return None
+    if len(model.inputs) != 1 or len(output_keys) != 1 or creates_masks(calls):
+        return None  # a mask would be lost between the planned steps, and with it the loss's masking
     wiring = []
     needs_grad = {id(model.inputs[0]): False}  # does a value depend on a trainable weight (as its Tensor would)?
     for call in calls:

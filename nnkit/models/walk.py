@@ -94,6 +94,12 @@ def traced_graph(model, expand_nested=True):
     return out, [top.get(id(t), id(t)) for t in _calls(model)[2]]
 
 
+def creates_masks(calls):
+    """Whether a layer of ``calls`` (or a layer inside one) may attach a mask to its outputs on its own: a
+    plan, which carries arrays without masks, must then leave the model to the eager path."""
+    return any(layer.creates_masks() for call in calls for layer in call.layer._walk())
+
+
 def record_calls(model, x, training=False, leaves_only=True):
     """Run ``model(x, training=training)`` once and return ``[(layer, inputs, outputs)]`` in execution order.
 

@@ -28,7 +28,7 @@ import numpy as np
 from nnkit import losses as nnlosses
 from nnkit import metrics as nnmetrics
 from nnkit.data.structure import is_structure
-from nnkit.tensor import Tensor
+from nnkit.tensor import Tensor, get_keras_mask
 
 __all__ = ["CompiledLoss", "CompiledMetrics", "OutputMetric", "per_output"]
 
@@ -179,7 +179,9 @@ class OutputMetric(nnmetrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         p = y_pred[self.index] if len(self.output_names) > 1 else y_pred
         w = self._pick(sample_weight, "sample_weight") if self.weighted else None
-        self.metric.update_state(self._pick(y_true, "y"), p.data if isinstance(p, Tensor) else p, w)
+        if isinstance(p, Tensor) and get_keras_mask(p) is None:
+            p = p.data  # a masked output stays a Tensor: the metric reads its mask
+        self.metric.update_state(self._pick(y_true, "y"), p, w)
 
     def result(self):
         return self.metric.result()
