@@ -20,7 +20,7 @@ from nnkit.layers.naming import clear_session
 from nnkit.layers.attention import AdditiveAttention, Attention, Dot, MultiHeadAttention
 from nnkit.layers.bidirectional import Bidirectional
 from nnkit.layers.embedding import Embedding
-from nnkit.layers.normalization import BatchNormalization, LayerNormalization
+from nnkit.layers.normalization import BatchNormalization, GroupNormalization, LayerNormalization
 from nnkit.layers.normalized_dense import NormalizedDense
 from nnkit.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from nnkit.layers.prelu import PReLU
@@ -29,12 +29,15 @@ from nnkit.layers.rearranging import Permute, RepeatVector
 from nnkit.layers.recurrent import GRU, LSTM, SimpleRNN
 from nnkit.layers.rnn import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from nnkit.layers.registry import custom_object_scope, deserialize, get, register, serialize
-from nnkit.layers.regularization import ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout2D
+from nnkit.layers.regularization import (ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout1D,
+                                         SpatialDropout2D, SpatialDropout3D)
+from nnkit.layers.masking import Masking
 from nnkit.layers.resampling import Cropping2D, UpSampling2D
 from nnkit.layers.sequence import (AveragePooling1D, Conv1D, Cropping1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
                                    MaxPooling1D, UpSampling1D, ZeroPadding1D)
 from nnkit.layers.reshaping import Flatten, Reshape, ZeroPadding2D
 from nnkit.layers.symbolic import SymbolicTensor
+from nnkit.layers.time_distributed import TimeDistributed
 
 # Keras aliases
 Convolution1D = Conv1D
@@ -52,6 +55,7 @@ GlobalMaxPool2D = GlobalMaxPooling2D
 __all__ = [
     "SimpleRNN", "LSTM", "GRU", "Bidirectional", "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
     "Dot", "Attention", "AdditiveAttention", "MultiHeadAttention", "Embedding", "LayerNormalization", "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D",
+    "GroupNormalization", "Masking", "TimeDistributed", "SpatialDropout1D", "SpatialDropout3D",
     "GlobalMaxPooling1D", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Convolution1D", "MaxPool1D", "AvgPool1D",
     "GlobalAvgPool1D", "GlobalMaxPool1D",
     "Layer", "Input", "InputLayer", "InputSpec", "SymbolicTensor",

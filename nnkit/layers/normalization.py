@@ -1,4 +1,4 @@
-"""BatchNormalization and LayerNormalization with Keras's arguments and defaults."""
+"""BatchNormalization, LayerNormalization and GroupNormalization with Keras's arguments and defaults."""
 import numpy as np
 
 from nnkit import functional as F
@@ -140,4 +140,76 @@ class LayerNormalization(Layer):
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
                 "scale": self.scale, "beta_initializer": nninitializers.serialize(self.beta_initializer),
+                "gamma_initializer": nninitializers.serialize(self.gamma_initializer)}
+
+
+@register
+class GroupNormalization(Layer):
+    """Normalise each sample over groups of channels, Keras 3's layer: the ``axis`` channels split into
+    ``groups`` groups of consecutive channels; each (sample, group) is normalised over its channels and every
+    other non-batch axis with its own mean and biased variance, ``(x - mean) / sqrt(var + epsilon)``, then
+    ``* gamma + beta`` per channel.  ``groups=-1`` is one group per channel (instance normalisation) and
+    ``groups=1`` layer normalisation over all features.  No running statistics."""
+
+    _supports_masking = True  # passes masks on unchanged (Keras 3)
+    penalized_weights = {"gamma": "gamma", "beta": "beta"}
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or (groups <= 0 and groups != -1):
+            raise self._error(f"groups must be a positive int, or -1 for instance normalisation, got {groups!r}")
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise self._error(f"axis must be an int, got {axis!r}")
+        if not epsilon > 0:
+            raise self._error(f"epsilon must be positive, got {epsilon}")
+        self.groups, self.axis, self.epsilon = int(groups), int(axis), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = self._initializer(beta_initializer, "beta_initializer")
+        self.gamma_initializer = self._initializer(gamma_initializer, "gamma_initializer")
+
+    def _channel_axis(self, rank):
+        if not -rank <= self.axis < rank or self.axis % rank == 0:
+            raise self._error(f"axis {self.axis} is out of range (or the batch axis) for an input of rank {rank}")
+        return self.axis % rank
+
+    def build(self, input_shape):
+        axis = self._channel_axis(len(input_shape))
+        channels = input_shape[axis]
+        if channels is None:
+            raise self._error(f"axis {self.axis} must have a known size, got {format_shape(input_shape)}")
+        if self.groups == -1:
+            self.groups = channels  # as Keras: the config then records the channel count
+        if channels < self.groups or channels % self.groups:
+            raise self._error(f"groups={self.groups} must divide the {channels} channels on axis {self.axis} of "
+                              f"{format_shape(input_shape)}")
+        self.gamma = self.add_weight("gamma", (channels,), self.gamma_initializer) if self.scale else None
+        self.beta = self.add_weight("beta", (channels,), self.beta_initializer) if self.center else None
+        self.input_spec = InputSpec(ndim=len(input_shape), axes={axis: channels})
+
+    def call(self, inputs):
+        rank = inputs.ndim
+        axis = self._channel_axis(rank)
+        shape = inputs.shape
+        grouped = ops.reshape(inputs, shape[:axis] + (self.groups, shape[axis] // self.groups) + shape[axis + 1:])
+        axes = tuple(a for a in range(1, rank + 1) if a != axis)  # all but the batch and the group axis
+        mean = grouped.mean(axis=axes, keepdims=True)
+        centred = grouped - mean
+        var = (centred * centred).mean(axis=axes, keepdims=True)
+        y = ops.reshape(centred / ops.sqrt(var + self.epsilon), shape)
+        per_channel = tuple(shape[a] if a == axis else 1 for a in range(rank))
+        if self.gamma is not None:
+            y = y * ops.reshape(self.gamma, per_channel)
+        if self.beta is not None:
+            y = y + ops.reshape(self.beta, per_channel)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        self._channel_axis(len(input_shape))
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "axis": self.axis, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale,
+                "beta_initializer": nninitializers.serialize(self.beta_initializer),
                 "gamma_initializer": nninitializers.serialize(self.gamma_initializer)}

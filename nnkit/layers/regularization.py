@@ -1,4 +1,4 @@
-"""Noise and penalty layers: SpatialDropout2D, GaussianNoise, GaussianDropout, ActivityRegularization.
+"""Noise and penalty layers: SpatialDropout1D/2D/3D, GaussianNoise, GaussianDropout, ActivityRegularization.
 
 The noise layers act only while training and are the identity otherwise;
 they draw from nnkit's seeded generator (``nnkit.set_seed``) unless ``seed``
@@ -42,27 +42,56 @@ class _Noise(Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
-@register
-class SpatialDropout2D(_Noise):
-    """Dropout of whole feature maps: each (image, channel) is zeroed with probability
-    ``rate`` and the kept ones scaled by ``1 / (1 - rate)``."""
+class _SpatialDropout(_Noise):
+    """Dropout of whole feature maps (Keras's noise shape ``(batch, 1, ..., 1, channels)``): each
+    (sample, channel) is zeroed with probability ``rate`` while training and the kept ones scaled by
+    ``1 / (1 - rate)``; the identity otherwise.  Channels last."""
 
-    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+    rank = None  # the input's rank, batch axis included
+
+    def __init__(self, rate, seed=None, **kwargs):
         super().__init__(seed, **kwargs)
-        _data_format(self, data_format)
         self.rate = self._number("rate", rate, 0.0, 1.0, high_open=True)
-        self.input_spec = InputSpec(ndim=4)
+        self.input_spec = InputSpec(ndim=self.rank)
 
     def call(self, inputs, training=None):
         if not training or self.rate == 0:
             return inputs
-        n, _, _, c = inputs.shape
         keep = 1.0 - self.rate
-        mask = (self.rng().random((n, 1, 1, c)) < keep) * (1 / keep)
+        noise_shape = (inputs.shape[0],) + (1,) * (self.rank - 2) + (inputs.shape[-1],)
+        mask = (self.rng().random(noise_shape) < keep) * (1 / keep)
         return inputs * mask.astype(inputs.dtype)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}
+
+
+@register
+class SpatialDropout1D(_SpatialDropout):
+    """Dropout of whole channels of a sequence (batch, steps, channels): one draw per (sample, channel)."""
+    rank = 3
+
+
+class _SpatialDropoutND(_SpatialDropout):
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, seed, **kwargs)
+        _data_format(self, data_format)
+        self.data_format = "channels_last"
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+@register
+class SpatialDropout2D(_SpatialDropoutND):
+    """Dropout of whole feature maps of an image (batch, h, w, channels): one draw per (image, channel)."""
+    rank = 4
+
+
+@register
+class SpatialDropout3D(_SpatialDropoutND):
+    """Dropout of whole feature volumes (batch, d, h, w, channels): one draw per (sample, channel)."""
+    rank = 5
 
 
 @register
