@@ -436,15 +436,17 @@ class Layer:
         """The mask of the outputs, given the inputs and their mask: by default the input mask unchanged."""
         return mask
 
+    def _makes_masks_alone(self):
+        return type(self).compute_mask is not Layer.compute_mask and not self._passes_masks_only
+
     def creates_masks(self):
         """Whether a call may give its outputs a mask when its inputs have none (``Embedding(mask_zero=True)``,
         ``Masking``, a custom ``compute_mask``)."""
-        return (type(self).compute_mask is not Layer.compute_mask and self.supports_masking
-                and not self._passes_masks_only)
+        return self._makes_masks_alone() and self.supports_masking
 
     def _attach_masks(self, inputs, outputs, mask):
         """After a concrete call: give ``outputs`` their masks, or drop the incoming one (Keras 3's rule)."""
-        if mask is None and type(self).compute_mask is Layer.compute_mask:
+        if mask is None and not self._makes_masks_alone():
             return  # the common case: no mask in, none made
         if not self.supports_masking:
             if mask is not None and self._warns_on_dropped_mask and any(m is not None for m in _mask_leaves(mask)):
@@ -511,8 +513,8 @@ class Layer:
             mask = get_keras_mask(inputs)
         else:
             mask = map_structure(get_keras_mask, inputs)
-            if all(m is None for m in _mask_leaves(mask)):
-                mask = None if type(self).compute_mask is Layer.compute_mask else mask
+            if all(m is None for m in _mask_leaves(mask)) and not self._makes_masks_alone():
+                mask = None
         given = kwargs.get("mask")
         if given is not None:
             mask = given
