@@ -1,7 +1,10 @@
 """Activation layers: ReLU, ReLU6, LeakyReLU, ELU, Softmax."""
+import numpy as np
+
 from nnkit import ops
 from nnkit.layers.base import Layer
 from nnkit.layers.registry import register
+from nnkit.tensor import Tensor
 
 
 class _Elementwise(Layer):
@@ -87,14 +90,29 @@ class ELU(_Elementwise):
 
 @register
 class Softmax(_Elementwise):
-    """Softmax along ``axis`` (default the last)."""
+    """Softmax along ``axis`` (default the last).
+
+    ``mask`` (True, or > 0.5, where an entry takes part), broadcastable to the input from the right as Keras 3
+    requires: masked entries get no probability, and a fully masked row is all zeros.  A mask of the leading
+    axes only, such as the (batch, steps) mask an ``Embedding(mask_zero=True)`` puts on a (batch, steps,
+    classes) input, does not touch the softmax over the classes and is passed on (Keras 3 refuses it)."""
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = int(axis)
 
-    def call(self, inputs):
-        return ops.softmax(inputs, self.axis)
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return ops.softmax(inputs, self.axis)
+        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        m = m if m.dtype == np.bool_ else m > 0.5
+        fits = m.ndim <= inputs.ndim and all(a in (1, b) for a, b in zip(m.shape[::-1], inputs.shape[::-1]))
+        if not fits:
+            if m.shape == inputs.shape[:m.ndim]:
+                return ops.softmax(inputs, self.axis)  # a step mask: it travels on, the softmax is unchanged
+            raise self._error(f"the mask of shape {m.shape} must broadcast to the input of shape {inputs.shape}")
+        scores = ops.where(m, inputs, Tensor(np.asarray(-1e9, inputs.dtype)))
+        return ops.where(m, ops.softmax(scores, self.axis), Tensor(np.zeros((), inputs.dtype)))
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

@@ -397,3 +397,23 @@ def test_masked_model_save_load_round_trip(tmp_path):
     x = np.zeros((2, 4, 3), np.float32)
     x[0, 0] = 1.0
     np.testing.assert_array_equal(get_keras_mask(back(x)), [[True, False, False, False], [False] * 4])
+
+
+def test_softmax_with_a_mask_as_keras():
+    from gradcheck import check_grad
+    x = np.random.default_rng(6).standard_normal((2, 3, 4))
+    m = np.array([[True, False, True, True], [False, False, False, False], [True, True, True, False]])
+    layer = layers.Softmax(dtype="float64")
+    y = layer(x, mask=m).numpy()
+    e = np.where(m, np.exp(x - x.max(-1, keepdims=True)), 0)
+    with np.errstate(invalid="ignore"):
+        want = np.nan_to_num(e / e.sum(-1, keepdims=True))  # a fully masked row is all zeros
+    np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-15)
+    check_grad(lambda t: layer(t, mask=m), x)
+    # a (batch, steps) mask from an embedding leaves the softmax over the classes alone and travels on
+    emb = embedding()(IDS)
+    out = layers.Softmax()(layers.Dense(3)(emb))
+    np.testing.assert_allclose(out.numpy().sum(-1), 1, rtol=1e-6)
+    np.testing.assert_array_equal(get_keras_mask(out), MASK)
+    with pytest.raises(ValueError, match="Softmax 'sm'.*must broadcast"):
+        layers.Softmax(name="sm")(np.ones((2, 3, 4), np.float32), mask=np.ones((5,), bool))
