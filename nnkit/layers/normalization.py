@@ -8,6 +8,7 @@ from nnkit.layers.base import Layer
 from nnkit.layers.input_spec import InputSpec
 from nnkit.layers.registry import register
 from nnkit.layers.shapes import format_shape
+from nnkit.tensor import Tensor, as_tensor
 
 
 @register
@@ -22,7 +23,9 @@ class BatchNormalization(Layer):
     Weights: ``gamma`` (if ``scale``) and ``beta`` (if ``center``) are trained;
     ``moving_mean`` and ``moving_variance`` are non-trainable state.
 
-    A mask passes through unchanged; unlike Keras 3, masked steps still count in the batch statistics.
+    With a mask (``Embedding(mask_zero=True)`` upstream, or ``mask=``, one axis less than the input), training
+    takes the batch statistics over the unmasked entries only, as Keras 3 does (``sum / (count + 1e-7)``); the
+    mask passes on.
     """
     _supports_masking = True  # passes masks on unchanged (Keras 3)
 
@@ -63,11 +66,33 @@ class BatchNormalization(Layer):
         self._ones, self._zeros = np.ones(shape, self.dtype), np.zeros(shape, self.dtype)
         self.input_spec = InputSpec(min_ndim=2, axes={-1: features})
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         gamma = self.gamma if self.scale else self._ones
         beta = self.beta if self.center else self._zeros
+        training = bool(training) and self.trainable
+        if mask is not None:
+            mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask, bool)
+            if mask.shape != inputs.shape[:-1]:
+                raise self._error(f"the mask must have the input's shape without its channels, "
+                                  f"{inputs.shape[:-1]}, got {mask.shape}")
+            if training:
+                return self._masked_training(inputs, mask, as_tensor(gamma), as_tensor(beta))
         return F.batch_norm(inputs, gamma, beta, self.moving_mean, self.moving_variance,
-                            training=bool(training) and self.trainable, momentum=self.momentum, eps=self.epsilon)
+                            training=training, momentum=self.momentum, eps=self.epsilon)
+
+    def _masked_training(self, x, mask, gamma, beta):
+        """Batch statistics over the unmasked entries (Keras 3's masked moments), then the usual update."""
+        axes = tuple(range(x.ndim - 1))
+        weights = np.broadcast_to(mask[..., None], x.shape).astype(x.dtype)
+        count = Tensor(weights.sum(axis=axes) + x.dtype.type(1e-7))  # Keras's backend epsilon
+        weights = Tensor(weights)
+        mean = ops.sum(x * weights, axis=axes) / count
+        centred = x - mean
+        spread = centred * weights
+        var = ops.sum(spread * spread, axis=axes) / count
+        F.update_running_moments(self.moving_mean.data, self.moving_variance.data,
+                                 {"mean": mean.data, "var": var.data}, self.momentum)
+        return centred / ops.sqrt(var + self.epsilon) * gamma + beta
 
     def compute_output_shape(self, input_shape):
         return input_shape

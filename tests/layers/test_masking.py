@@ -417,3 +417,29 @@ def test_softmax_with_a_mask_as_keras():
     np.testing.assert_array_equal(get_keras_mask(out), MASK)
     with pytest.raises(ValueError, match="Softmax 'sm'.*must broadcast"):
         layers.Softmax(name="sm")(np.ones((2, 3, 4), np.float32), mask=np.ones((5,), bool))
+
+
+def test_batch_normalization_takes_masked_moments_in_training():
+    from gradcheck import check_grad
+    x = np.random.default_rng(7).standard_normal((3, 5, 4)) * 2 + 1
+    bn = layers.BatchNormalization(momentum=0.5, dtype="float64", gamma_initializer="random_normal",
+                                   beta_initializer="random_normal")
+    bn(x)  # build
+    gamma, beta = bn.gamma.data.copy(), bn.beta.data.copy()
+    y = bn(x, mask=MASK, training=True).numpy()
+    valid = x[MASK]  # (n_valid, 4)
+    count = MASK.sum() + 1e-7
+    mean = valid.sum(0) / count
+    var = ((valid - mean) ** 2).sum(0) / count
+    np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + bn.epsilon) * gamma + beta, rtol=1e-10)
+    np.testing.assert_allclose(bn.moving_mean.data, 0.5 * 0 + 0.5 * mean, rtol=1e-12)
+    np.testing.assert_allclose(bn.moving_variance.data, 0.5 * 1 + 0.5 * var, rtol=1e-12)
+    # inference ignores the mask (moving statistics), and the mask travels on
+    inference = bn(x, mask=MASK).numpy()
+    np.testing.assert_allclose(inference, bn(x).numpy())
+    emb = embedding()(IDS)
+    np.testing.assert_array_equal(get_keras_mask(layers.BatchNormalization()(emb, training=True)), MASK)
+    fresh = layers.BatchNormalization(momentum=0.5, dtype="float64")
+    check_grad(lambda t: fresh(t, mask=MASK, training=True), x)
+    with pytest.raises(ValueError, match="BatchNormalization 'bn'.*without its channels"):
+        layers.BatchNormalization(name="bn")(np.ones((3, 5, 4), np.float32), mask=np.ones((3, 4), bool))
