@@ -215,19 +215,28 @@ class GroupNormalization(Layer):
     def call(self, inputs):
         rank = inputs.ndim
         axis = self._channel_axis(rank)
-        shape = inputs.shape
-        grouped = ops.reshape(inputs, shape[:axis] + (self.groups, shape[axis] // self.groups) + shape[axis + 1:])
-        axes = tuple(a for a in range(1, rank + 1) if a != axis)  # all but the batch and the group axis
-        mean = grouped.mean(axis=axes, keepdims=True)
-        centred = grouped - mean
-        var = (centred * centred).mean(axis=axes, keepdims=True)
-        y = ops.reshape(centred / ops.sqrt(var + self.epsilon), shape)
-        per_channel = tuple(shape[a] if a == axis else 1 for a in range(rank))
+        order = [a for a in range(rank) if a != axis] + [axis]  # channels last, to reduce over contiguous rows
+        x = inputs if axis == rank - 1 else ops.transpose(inputs, order)
+        shape = x.shape
+        batch, channels, groups = shape[0], shape[-1], self.groups
+        size = channels // groups
+        rows = int(np.prod(shape[1:-1], dtype=np.int64))
+        count = x.dtype.type(rows * size)
+
+        def group_sum(t):  # (batch, rows, channels) -> (batch, groups): rows first, then within each group
+            return ops.sum(ops.reshape(ops.sum(t, axis=1), (batch, groups, size)), axis=-1)
+
+        flat = ops.reshape(x, (batch, rows, channels))
+        mean = group_sum(flat) / count
+        centred = ops.reshape(flat, (batch, rows, groups, size)) - ops.reshape(mean, (batch, 1, groups, 1))
+        var = group_sum(ops.reshape(centred * centred, (batch, rows, channels))) / count
+        y = centred / ops.sqrt(ops.reshape(var, (batch, 1, groups, 1)) + self.epsilon)
+        y = ops.reshape(y, shape)
         if self.gamma is not None:
-            y = y * ops.reshape(self.gamma, per_channel)
+            y = y * self.gamma
         if self.beta is not None:
-            y = y + ops.reshape(self.beta, per_channel)
-        return y
+            y = y + self.beta
+        return y if axis == rank - 1 else ops.transpose(y, np.argsort(order))
 
     def compute_output_shape(self, input_shape):
         self._channel_axis(len(input_shape))
