@@ -112,6 +112,7 @@ class Dot(Layer):
 
 class _BaseAttention(Layer):
     _passes_masks_only = True
+
     def __init__(self, dropout=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= dropout < 1:
