@@ -75,3 +75,18 @@ def test_torch_column_comes_from_a_worker(tmp_path):
     row = json.loads(out.read_text())["rows"][0]
     assert row["vs_torch"] > 0
     assert ("torch" in sys.modules) == had_torch  # the bench did not bring PyTorch into this process
+
+
+def test_manners_rows_cover_both_machine_states():
+    from nnkit.bench.manners import POLICIES, run_manners
+
+    lines = []
+    rows = run_manners(rounds=1, policies={"adaptive (default)": POLICIES["adaptive (default)"]},
+                       progress=lines.append)
+    assert [(r["policy"], r["machine"]) for r in rows] == [("adaptive (default)", "quiet"),
+                                                          ("adaptive (default)", "busy")]
+    for row in rows:
+        assert row["items_per_s"] > 0 and row["one_thread_items_per_s"] > 0
+        assert row["ratio"] == row["items_per_s"] / row["one_thread_items_per_s"]
+        assert all(1 <= team <= row["threads"] for team in row["teams"])
+    assert "busy" in lines[-1]
