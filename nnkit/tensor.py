@@ -100,6 +100,12 @@ class on_grad_ready(contextlib.ContextDecorator):
         return False
 
 
+def grad_ready_hook():
+    """The ``fn`` of the open ``on_grad_ready`` block, or None (for code that computes gradients without a
+    Tensor graph, such as the training plans, to report them the same way)."""
+    return _state.grad_ready
+
+
 def _as_array(data, dtype):
     arr = np.asarray(data)
     if arr.dtype.kind in "cUSVO":

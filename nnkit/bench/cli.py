@@ -34,6 +34,9 @@ def build_parser(parser=None):
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
     parser.add_argument("--scaling", action="store_true",
                         help="also time nnkit alone at every thread count, alternating them, for the speed-ups")
+    parser.add_argument("--manners", action="store_true",
+                        help="also time a LeNet-5 step on a quiet machine and beside a busy process, with the "
+                             "adaptive team (the default) and fixed ones, each against 1 thread")
     parser.add_argument("--json", default="bench.json", help="where to write the results")
     return parser
 
@@ -69,8 +72,8 @@ def main(argv=None):
     if not cases:
         raise SystemExit(f"nnkit bench: no case matches --only {args.only!r}; groups: {', '.join(groups(every))}")
     with_torch = not args.no_torch and runner.torch_available()
-    print(f"nnkit bench on {platform.machine()} with {os.cpu_count()} cores; threads {threads}; "
-          f"PyTorch {'on' if with_torch else 'not installed / off'}")
+    print(f"nnkit bench on {platform.machine()} with {os.cpu_count()} cores; threads {threads} (a fixed team); "
+          f"PyTorch {'on' if with_torch else 'not installed / off'} (in worker processes)")
     print(runner.HEADER)
     rounds = 1 if args.quick else args.rounds
     rows = runner.run(cases, threads=threads, rounds=rounds, with_torch=with_torch)
@@ -79,6 +82,9 @@ def main(argv=None):
     result = {"meta": meta, "rows": rows}
     if args.scaling:
         result["scaling"] = runner.run_scaling(cases, threads, rounds=rounds)
+    if args.manners:
+        from nnkit.bench.manners import run_manners
+        result["manners"] = run_manners(rounds=1 if args.quick else 5)
     atomic_write_text(args.json, json.dumps(result, indent=2))
     print(f"wrote {args.json}")
     return 0

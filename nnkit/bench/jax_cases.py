@@ -1,18 +1,16 @@
 """JAX (jit-compiled flax + optax) training steps for ``nnkit bench``, in a worker process of their own.
 
 XLA sizes its CPU thread pool when JAX starts, so each thread count gets
-its own worker process, started with its CPU affinity limited to that many
-cores (every thread XLA creates inherits it).  The worker compiles the same
-network, loss and optimizer as the nnkit case and then runs one step each
-time the parent asks; the parent's step function is that request, so JAX
-alternates with nnkit and PyTorch round by round like every other column.
-A request costs a pipe round trip (tens of microseconds) on top of the
-millisecond step.  Optional: ``pip install "nnkit[bench-jax]"``.
+its own worker process (``nnkit.bench.worker``), started with its CPU
+affinity limited to that many cores.  The worker compiles the same network,
+loss and optimizer as the nnkit case and then runs steps when the parent
+asks, so JAX alternates with nnkit and PyTorch round by round like every
+other column.  Optional: ``pip install "nnkit[bench-jax]"``.
 """
-import atexit
+import importlib.util
 import os
-import subprocess
-import sys
+
+from nnkit.bench.worker import SERVE, Worker
 
 __all__ = ["jax_available", "jax_train_step"]
 
@@ -74,7 +72,7 @@ opt_state = tx.init(params)
 
 
 @jax.jit
-def step(params, stats, opt_state, x, y):
+def step_fn(params, stats, opt_state, x, y):
     def loss_fn(p):
         if stats:
             logits, new = model.apply({"params": p, "batch_stats": stats}, x, train=True, mutable=["batch_stats"])
@@ -88,36 +86,22 @@ def step(params, stats, opt_state, x, y):
 
 
 state = (params, stats, opt_state)
-for _ in range(3):  # compile and warm up
-    *state, loss = step(*state, x, y)
-jax.block_until_ready(loss)
-sys.stdout.write("ready\n")
-sys.stdout.flush()
-for line in sys.stdin:
-    *state, loss = step(*state, x, y)
-    jax.block_until_ready(loss)
-    sys.stdout.write("ok\n")
-    sys.stdout.flush()
-'''
 
-_workers = []
+
+def step():
+    global state
+    *state, loss = step_fn(*state, x, y)
+    jax.block_until_ready(loss)
+
+
+for _ in range(3):  # compile and warm up
+    step()
+''' + SERVE
 
 
 def jax_available():
-    try:
-        import flax  # noqa: F401
-        import jax  # noqa: F401
-        import optax  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _stop_workers():
-    for proc in _workers:
-        if proc.poll() is None:
-            proc.stdin.close()
-            proc.wait(timeout=30)
+    """Whether flax, jax and optax are installed (found, not imported: JAX stays out of this process)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("flax", "jax", "optax"))
 
 
 def jax_train_step(name, batch=64, optimizer="sgd"):
@@ -125,27 +109,6 @@ def jax_train_step(name, batch=64, optimizer="sgd"):
     def factory(threads):
         if not jax_available():
             return None
-        cores = sorted(os.sched_getaffinity(0))[:threads] if hasattr(os, "sched_getaffinity") else None
-        env = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "JAX_PLATFORMS": "cpu"}
-        proc = subprocess.Popen([sys.executable, "-c", WORKER, name, str(batch), optimizer], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True, env=env,
-                                preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
-        if proc.stdout.readline().strip() != "ready":
-            proc.kill()
-            raise RuntimeError(f"nnkit bench: the JAX worker for {name} did not start")
-        if not _workers:
-            atexit.register(_stop_workers)
-        _workers.append(proc)
-
-        def step():
-            proc.stdin.write("\n")
-            proc.stdin.flush()
-            proc.stdout.readline()
-
-        def close():
-            if proc.poll() is None:
-                proc.stdin.close()
-                proc.wait(timeout=30)
-        step.close = close
-        return step
+        env = {"XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "JAX_PLATFORMS": "cpu"}
+        return Worker(WORKER, [name, batch, optimizer], threads, env, f"JAX worker for {name}").step()
     return factory

@@ -3,22 +3,30 @@ import statistics
 import time
 
 
+def timed(fn, k):
+    """Seconds for ``k`` calls of ``fn``; a step that times itself (a worker process's, ``fn.timed``) says."""
+    own = getattr(fn, "timed", None)
+    if own is not None:
+        return own(k)
+    start = time.perf_counter()
+    for _ in range(k):
+        fn()
+    return time.perf_counter() - start
+
+
 def calibrate(fn, target_s):
     """Calls per sample so one sample lasts about ``target_s`` (fast ops are batched)."""
-    start = time.perf_counter()
-    fn()
-    elapsed = max(time.perf_counter() - start, 1e-7)
-    return max(1, int(target_s / elapsed))
+    return max(1, int(target_s / max(timed(fn, 1), 1e-7)))
 
 
-def compare(fns, rounds=7, warmup=2, target_s=0.05, setup=None):
+def compare(fns, rounds=7, warmup=2, target_s=0.05, setup=None, cooldown_s=0.0):
     """Median seconds per call of each function, measured round-robin.
 
     Alternating A, B, C, A, B, C… spreads the machine's noise (other
     processes, frequency changes) evenly over the implementations, so their
     ratios hold even where absolute times do not.  ``setup[name]``, when
     given, runs untimed before each of that function's samples (to switch a
-    thread count, say).
+    thread count, say); ``cooldown_s`` of sleep follows each sample, untimed.
     """
     setup = setup or {}
 
@@ -38,8 +46,7 @@ def compare(fns, rounds=7, warmup=2, target_s=0.05, setup=None):
     for _ in range(rounds):
         for name, fn in fns.items():
             prepare(name)
-            start = time.perf_counter()
-            for _ in range(inner[name]):
-                fn()
-            samples[name].append((time.perf_counter() - start) / inner[name])
+            samples[name].append(timed(fn, inner[name]) / inner[name])
+            if cooldown_s:
+                time.sleep(cooldown_s)
     return {name: statistics.median(s) for name, s in samples.items()}

@@ -38,6 +38,7 @@ class GradientBuckets:
                 offset += w.data.size
             self.buffers.append(np.empty(offset, group[0].data.dtype))
         self.exposed_seconds = 0.0  # time finish() waited for communication (what overlap did not hide)
+        self.launched_in_backward = 0  # buckets started by a gradient report (so overlapping backward)
         self.begin()
 
     def matches(self, weights):
@@ -65,6 +66,7 @@ class GradientBuckets:
         self.pending[b] -= 1
         if not self.pending[b]:
             self._launch(b)
+            self.launched_in_backward += 1
         for r in self.requests:
             if r is not None:
                 r.Test()  # progress for the buckets in flight

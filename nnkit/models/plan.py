@@ -63,7 +63,7 @@ class InferencePlan:
             for call in calls:
                 ins = [slot[key] for key in call.input_keys]
                 in_shapes = [shapes[i] for i in ins]
-                fn = self._step(call.layer, in_shapes, len(call.inputs) == 1)
+                fn = self._step(call.layer, in_shapes, call.inputs[0].dtype, len(call.inputs) == 1)
                 outs = []
                 for key in call.output_keys:
                     slot[key] = len(slot)
@@ -75,10 +75,10 @@ class InferencePlan:
         self.slots = len(slot)
         self._many_outputs = isinstance(model.output, list)
 
-    def _step(self, layer, in_shapes, single):
+    def _step(self, layer, in_shapes, dtype, single):
         """One layer as a function of arrays: a planned kernel sequence, or the layer's own call."""
         planner = _PLANNERS.get(type(layer))
-        fn = planner(self.kernels, layer, in_shapes) if planner is not None else None
+        fn = planner(self.kernels, layer, in_shapes, np.dtype(dtype)) if planner is not None else None
         if fn is None:
             self.eager_layers.append(layer.name)
             fn = _eager_step(layer, single)
@@ -141,34 +141,51 @@ def _then_activation(layer, fn, fuse=True):
     return lambda x: layer.activation(Tensor(fn(x))).data
 
 
-def _plan_dense(k, layer, shapes):
+def _plan_dense(k, layer, shapes, dtype):
     if len(shapes[0]) != 2:
         return None
     relu, kernel, bias = nnactivations.fusable(layer.activation) == "relu", layer.kernel, layer.bias
+    matmul, bias_relu = k.matmul, (lambda y, b: k.bias_relu(y, b, relu, out=y))
+    prepared = getattr(k, "prepared", None)
+    if prepared is not None:
+        matmul = prepared.prepare_matmul(shapes[0], dtype, kernel.data)
+        bias_relu = prepared.prepare_bias_relu((shapes[0][0], kernel.shape[1]), dtype, _data(bias), relu)
 
     def dense(x):
-        y = k.matmul(x, kernel.data)
+        y = matmul(x, kernel.data)
         if bias is not None or relu:
-            k.bias_relu(y, None if bias is None else bias.data, relu, out=y)
+            bias_relu(y, _data(bias))
         return y
     return _then_activation(layer, dense)
 
 
-def _plan_conv2d(k, layer, shapes):
+def _data(weight):
+    return None if weight is None else weight.data
+
+
+def _plan_conv2d(k, layer, shapes, dtype):
     kernel, bias = layer.kernel, layer.bias
     geometry = dict(F._conv2d_geometry(shapes[0], kernel.shape, layer.strides, layer.padding, layer.dilation_rate,
                                        layer.groups, nnactivations.fusable(layer.activation)))
-    if not geometry.pop("relu"):
-        return _then_activation(layer, lambda x: k.conv2d_forward(x, kernel.data, None if bias is None else
-                                                                  bias.data, **geometry))
+    relu = geometry.pop("relu")
+    conv = (lambda x, w, b: k.conv2d_forward(x, w, b, **geometry))
+    bias_relu = (lambda y, b: k.bias_relu(y, b, True, out=y))
+    prepared = getattr(k, "prepared", None)
+    if prepared is not None:
+        conv = prepared.prepare_conv2d_forward(shapes[0], dtype, kernel.data, None if relu else _data(bias),
+                                               **geometry) or conv
+        if relu:
+            out_shape = (shapes[0][0],) + tuple(layer.compute_output_shape(shapes[0])[1:])
+            bias_relu = prepared.prepare_bias_relu(out_shape, dtype, _data(bias), True)
+    if not relu:
+        return _then_activation(layer, lambda x: conv(x, kernel.data, _data(bias)))
 
     def conv_relu(x):
-        y = k.conv2d_forward(x, kernel.data, None, **geometry)
-        return k.bias_relu(y, None if bias is None else bias.data, True, out=y)
+        return bias_relu(conv(x, kernel.data, None), _data(bias))
     return conv_relu
 
 
-def _plan_depthwise(k, layer, shapes):
+def _plan_depthwise(k, layer, shapes, dtype):
     kernel, bias, c = layer.depthwise_kernel, layer.bias, shapes[0][-1]
     kh, kw, _, m = kernel.shape
     geometry = dict(F._conv2d_geometry(shapes[0], (kh, kw, 1, c * m), layer.strides, layer.padding,
@@ -179,16 +196,19 @@ def _plan_depthwise(k, layer, shapes):
                             fuse=False)
 
 
-def _plan_pool(k, layer, shapes):
+def _plan_pool(k, layer, shapes, dtype):
     op = "max_pool2d" if isinstance(layer, MaxPooling2D) else "avg_pool2d"
     geometry = F._pool_geometry(op, shapes[0], layer.pool_size, layer.strides, layer.padding)
     args = (geometry["pool_size"], geometry["strides"], geometry["padding"])
+    prepared = getattr(k, "prepared", None)
+    if prepared is not None:
+        return getattr(prepared, f"prepare_{op}_forward")(shapes[0], dtype, *args)
     if op == "max_pool2d":
         return lambda x: k.max_pool2d_forward(x, *args)[0]
     return lambda x: k.avg_pool2d_forward(x, *args)
 
 
-def _plan_batch_norm(k, layer, shapes):
+def _plan_batch_norm(k, layer, shapes, dtype):
     if layer.axis not in (-1, len(shapes[0]) - 1):
         return None
     gamma = layer.gamma if layer.scale else layer._ones
@@ -198,7 +218,7 @@ def _plan_batch_norm(k, layer, shapes):
     return lambda x: k.batch_norm_inference(x, data(gamma), data(beta), data(mean), data(var), eps)
 
 
-def _plan_relu(k, layer, shapes):
+def _plan_relu(k, layer, shapes, dtype):
     if isinstance(layer, ReLU) and (layer.negative_slope or layer.threshold or layer.max_value is not None):
         if layer.max_value == 6 and not layer.negative_slope and not layer.threshold:
             return ops.Relu6.f  # what ops.relu6 computes
@@ -208,7 +228,7 @@ def _plan_relu(k, layer, shapes):
     return lambda x: k.bias_relu(x.reshape(x.shape or (1,))).reshape(x.shape)
 
 
-def _plan_global_pool(k, layer, shapes):
+def _plan_global_pool(k, layer, shapes, dtype):
     if len(shapes[0]) != 4:
         return None
     keepdims = layer.keepdims
@@ -217,27 +237,27 @@ def _plan_global_pool(k, layer, shapes):
     return lambda x: np.asarray(x.max(axis=(1, 2), keepdims=keepdims))
 
 
-def _plan_zero_padding(k, layer, shapes):
+def _plan_zero_padding(k, layer, shapes, dtype):
     if len(shapes[0]) != 4:
         return None
     pads = ((0, 0),) + tuple(tuple(p) for p in layer.padding) + ((0, 0),)
     return lambda x: np.pad(x, pads)
 
 
-def _plan_softmax(k, layer, shapes):
+def _plan_softmax(k, layer, shapes, dtype):
     axis = layer.axis
     return lambda x: ops.Softmax().forward(x, axis=axis)
 
 
-def _plan_flatten(k, layer, shapes):
+def _plan_flatten(k, layer, shapes, dtype):
     return lambda x: x.reshape(x.shape[0], -1)
 
 
-def _plan_dropout(k, layer, shapes):
+def _plan_dropout(k, layer, shapes, dtype):
     return lambda x: x  # inference: the identity
 
 
-def _plan_add(k, layer, shapes):
+def _plan_add(k, layer, shapes, dtype):
     if any(s != shapes[0] for s in shapes):
         return None  # broadcasting adds stay eager
 

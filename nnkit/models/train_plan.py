@@ -33,7 +33,7 @@ from nnkit import random as nnrandom
 from nnkit.layers import (Activation, Add, AveragePooling2D, BatchNormalization, Conv2D, Dense, DepthwiseConv2D,
                           Dropout, Flatten, GlobalAveragePooling2D, MaxPooling2D, ReLU)
 from nnkit.models.walk import creates_masks, traced_graph
-from nnkit.tensor import Tensor
+from nnkit.tensor import Tensor, grad_ready_hook
 
 __all__ = ["TrainingPlan", "plan_training"]
 
@@ -63,15 +63,24 @@ def plan_training(model, x):
         need_x = any(needs_grad[k] for k in call.input_keys)
         needs_grad[call.output_keys[0]] = need_x or any(w.requires_grad for w in call.layer.trainable_weights)
         wiring.append((step, call.input_keys, call.output_keys[0], need_x))
-    return TrainingPlan(model, wiring, output_keys[0])
+    uses = {}  # id(weight) -> how many steps pass back a gradient for it (a shared layer: several)
+    for call in calls:
+        for w in call.layer.trainable_weights:
+            uses[id(w)] = uses.get(id(w), 0) + 1
+    return TrainingPlan(model, wiring, output_keys[0], uses)
 
 
 class TrainingPlan:
     """``forward(x) -> (y_pred Tensor, record)``; after ``loss.backward()``,
-    ``backward(y_pred, record) -> {id(weight): gradient}``."""
+    ``backward(y_pred, record) -> {id(weight): gradient}``.
 
-    def __init__(self, model, wiring, output_key):
-        self.model, self.wiring, self.output_key = model, wiring, output_key
+    Inside an ``on_grad_ready`` block, backward sets each weight's ``.grad`` and reports it as soon as its
+    gradient is final (its last use passed back), as the eager backward does: data-parallel training
+    all-reduces those gradients while the earlier layers' backward still runs.
+    """
+
+    def __init__(self, model, wiring, output_key, uses):
+        self.model, self.wiring, self.output_key, self.uses = model, wiring, output_key, uses
 
     def forward(self, x):
         values = {id(self.model.inputs[0]): x}
@@ -90,6 +99,8 @@ class TrainingPlan:
         """The weights' gradients, from the loss's gradient at the plan's last array back through the tape."""
         tape, head = record
         grads, weights = {self.output_key: head.grad}, {}
+        ready = grad_ready_hook()
+        left = dict(self.uses) if ready is not None else None
         for back, in_keys, out_key in reversed(tape):
             g = grads.pop(out_key, None)
             if g is None:
@@ -101,7 +112,19 @@ class TrainingPlan:
             for w, dw in dws:
                 if dw is not None:
                     weights[id(w)] = dw if id(w) not in weights else weights[id(w)] + dw
+            if left is not None:
+                self._report(dws, weights, left, ready)
         return weights
+
+    @staticmethod
+    def _report(dws, weights, left, ready):
+        """Report the step's weights whose last use this was (in the eager backward's order)."""
+        for w, _ in dws:
+            if id(w) in left:
+                left[id(w)] -= 1
+                if not left[id(w)] and id(w) in weights:
+                    w.grad = weights[id(w)]
+                    ready(w)
 
 
 # -- one planner per layer type: planner(layer, call, is_output) -> step(inputs, need_input_grad) -> (out, back) ---

@@ -89,8 +89,9 @@ def case_equivalence(opt_name, b=4, steps=5, epochs=2):
         identical &= check.all_identical
         weights_by_threshold[threshold] = [w.data.copy() for w in model.weights]
         iterations = model.optimizer.iterations
-        if threshold != "no overlap":  # the buckets were all-reduced during backward
+        if threshold != "no overlap":  # the buckets were all-reduced during backward (a planned one: see below)
             overlapped &= opt._buckets is not None and len(opt._buckets.groups) >= (1 if threshold else 4)
+            overlapped &= opt._buckets.launched_in_backward > 0
     out = {"identical_every_step": identical, "iterations": iterations, "overlap_used": overlapped}
     if dist.is_root():
         uninstall()  # the reference: one process on the concatenated global batches
@@ -107,6 +108,27 @@ def case_equivalence(opt_name, b=4, steps=5, epochs=2):
                                                 for a, c in zip(weights_by_threshold[t], got))
         out["moved"] = max(float(np.max(np.abs(a - w.data))) for a, w in zip(got, make_model(optimizer(opt_name)).weights))
     report(**out)
+
+
+def case_planned_overlap(b=4, steps=5):
+    """A float32 model trains through its training plan: its buckets start all-reducing during the planned
+    backward, and the weights equal those of the same run without overlap, bit for bit."""
+    x, y = make_data(dist.size() * b * steps)
+    x = x.astype(np.float32)
+    weights, launched, planned = {}, 0, False
+    for overlap in (True, False):
+        opt = dist.DistributedOptimizer(optimizer("sgd"), overlap=overlap, fusion_threshold_bytes=64)
+        nnkit.set_seed(0)
+        model = nnkit.Sequential([layers.Input((N_IN,)), layers.Dense(8, activation="relu"),
+                                  layers.Dense(8, activation="tanh"), layers.Dense(N_CLASSES)])
+        model.compile(opt, nnkit.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, batch_size=b, epochs=1, shuffle=False, verbose=0)
+        weights[overlap] = [w.data.copy() for w in model.weights]
+        if overlap:
+            launched = opt._buckets.launched_in_backward
+            planned = any(type(p).__name__ == "TrainingPlan" for p in model.__dict__.get("_plans", {}).values())
+    report(planned=planned, launched_in_backward=launched, identical=same_as_root(model),
+           bitwise_vs_no_overlap=all(np.array_equal(a, c) for a, c in zip(weights[True], weights[False])))
 
 
 def case_sync_bn(b=4, steps=4, epochs=2):
@@ -265,6 +287,8 @@ if __name__ == "__main__":
         case_equivalence(args[0])
     elif case == "sync_bn":
         case_sync_bn()
+    elif case == "planned_overlap":
+        case_planned_overlap()
     elif case == "dataset":
         case_dataset(int(args[0]))
     elif case == "chunked":

@@ -53,6 +53,13 @@ def test_ranks_equal_one_process_on_the_global_batch(launch, n, opt):
     assert {r["iterations"] for r in results.values()} == {10}
 
 
+def test_a_planned_step_all_reduces_during_its_backward(launch):
+    results, _ = launch(2, "planned_overlap")
+    for r in results.values():
+        assert r["planned"] and r["launched_in_backward"] >= 5  # at least one bucket per step started early
+        assert r["bitwise_vs_no_overlap"] and r["identical"]
+
+
 @pytest.mark.parametrize("n", [2, 3])
 def test_sync_batch_norm_equals_one_process_on_the_global_batch(launch, n):
     results, _ = launch(n, "sync_bn")

@@ -12,7 +12,7 @@ _MIN_PARALLEL_PIXELS = 16384  # output pixels x channels below which one thread 
 
 
 def _nthreads(batch, work):
-    return max(1, min(batch, _threads.get_num_threads() if work >= _MIN_PARALLEL_PIXELS else 1))
+    return max(1, min(batch, _threads.team() if work >= _MIN_PARALLEL_PIXELS else 1))
 
 
 def affine_forward(x, transforms, output_size=None, interpolation="bilinear", fill_mode="reflect",

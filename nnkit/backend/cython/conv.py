@@ -24,7 +24,7 @@ import numpy as np
 
 from ..validate import col2im_args, conv2d_args, conv2d_backward_args, im2col_args
 from ..._ext import conv as _k
-from ..._ext import threads as _threads
+from nnkit import threads as _threads
 from ..._ext import winograd as _winograd
 
 __all__ = ["conv2d_forward", "conv2d_backward", "im2col", "col2im",
@@ -114,7 +114,7 @@ def _plan(x, w_shape, out_size, strides, dilation, backward):
     """
     n, oh = x.shape[0], out_size[0]
     flop = 2 * n * oh * out_size[1] * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3]
-    nthreads = _threads.get_num_threads() if flop >= _MIN_PARALLEL_FLOP else 1
+    nthreads = _threads.team() if flop >= _MIN_PARALLEL_FLOP else 1
     row_bytes = out_size[1] * w_shape[0] * w_shape[1] * x.shape[3] * x.itemsize
     cap = max(1, min(min(_workspace_limit // nthreads, _CACHE_CHUNK_BYTES) // row_bytes,
                      _CHUNK_PIXELS // out_size[1]))
@@ -138,7 +138,7 @@ def _plan(x, w_shape, out_size, strides, dilation, backward):
 
 def _copy_threads(nbytes):
     """OpenMP threads for a pure copy (im2col, col2im) of ``nbytes``."""
-    return _threads.get_num_threads() if nbytes >= _MIN_PARALLEL_FLOP else 1
+    return _threads.team() if nbytes >= _MIN_PARALLEL_FLOP else 1
 
 
 def _geometry(strides, padding, dilation):
@@ -224,7 +224,7 @@ def _winograd_plan(x, out_shape):
     chunk = max(16, min(128, _WINOGRAD_CHUNK_BYTES // (16 * (x.shape[3] + f) * x.itemsize)))
     tiles = n * -(-oh // 2) * -(-ow // 2)
     flop = 2 * n * oh * ow * f * 9 * x.shape[3]
-    threads = _threads.get_num_threads() if flop >= _MIN_PARALLEL_FLOP else 1
+    threads = _threads.team() if flop >= _MIN_PARALLEL_FLOP else 1
     return chunk, min(threads, -(-tiles // chunk))
 
 

@@ -22,7 +22,7 @@ _SIMPLE, _LSTM, _GRU, _GRU_BEFORE = range(4)
 
 
 def _nthreads(macs):
-    return _threads.get_num_threads() if macs >= _MIN_PARALLEL_MACS else 1
+    return _threads.team() if macs >= _MIN_PARALLEL_MACS else 1
 
 
 def _empty(ndim, dtype):
