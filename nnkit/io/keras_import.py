@@ -33,7 +33,8 @@ _REFUSED = {"Lambda": "it holds Python code (Keras refuses it in safe mode too);
 _HARMLESS = {"data_format": ("channels_last", None), "synchronized": (False,), "renorm": (False,),
              "renorm_clipping": (None,), "renorm_momentum": None, "noise_shape": (None,), "lora_rank": (None,),
              "lora_alpha": (None,), "quantization_config": (None,), "sparse": (False,), "ragged": (False,),
-             "optional": (False,), "registered_name": None}
+             "optional": (False,), "registered_name": None, "use_gate": (False,), "flash_attention": (None,),
+             "sliding_window": (None,)}
 _MAX_ZIP_MEMBER = 4 * 2 ** 30
 _ALIASES = {"Model": "Functional", "MaxPool2D": "MaxPooling2D", "AvgPool2D": "AveragePooling2D",
             "Convolution2D": "Conv2D", "GlobalAvgPool2D": "GlobalAveragePooling2D",
@@ -81,9 +82,12 @@ def _snake(name):
     return re.sub("([a-z])([A-Z])", r"\1_\2", re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)).lower()
 
 
-def _dtype(value, where):
+def _dtype(value, where, integers=False):
+    """A layer's dtype policy; an Input may also hold integers or bools (token ids)."""
     name = value.get("config", {}).get("name") if isinstance(value, dict) else value
     if name in (None, "float32", "float64"):
+        return name
+    if integers and name in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"):
         return name
     raise ValueError(f"{where}: dtype policy {name!r} is not supported (nnkit computes in float32 or float64)")
 
@@ -99,7 +103,7 @@ def _arguments(cls, name, config, path):
     kwargs, dropped = {}, []
     for key, value in config.items():
         if key == "dtype":
-            kwargs["dtype"] = _dtype(value, where)
+            kwargs["dtype"] = _dtype(value, where, integers=name == "InputLayer")
         elif key.endswith("_initializer"):
             try:  # weights come from the file; the initializer matters only for a later re-initialisation
                 kwargs[key] = initializers.get(value)

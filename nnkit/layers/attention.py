@@ -232,8 +232,13 @@ class MultiHeadAttention(Layer):
     _passes_masks_only = True
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", seed=None, **kwargs):
+                 attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros", seed=None,
+                 **kwargs):
         super().__init__(**kwargs)
+        axes = (attention_axes,) if isinstance(attention_axes, int) else attention_axes
+        if axes is not None and tuple(axes) not in ((1,), (-2,)):
+            raise self._error(f"attention_axes={attention_axes!r}: nnkit attends over the steps axis of "
+                              f"(batch, steps, features) inputs only (None, 1 or [1])", NotImplementedError)
         for name, value in (("num_heads", num_heads), ("key_dim", key_dim)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise self._error(f"{name} must be a positive int, got {value!r}")
@@ -339,6 +344,6 @@ class MultiHeadAttention(Layer):
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
                 "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
-                "output_shape": self.output_shape_arg, "seed": self.seed,
+                "output_shape": self.output_shape_arg, "seed": self.seed, "attention_axes": None,
                 "kernel_initializer": nninitializers.serialize(self.kernel_initializer),
                 "bias_initializer": nninitializers.serialize(self.bias_initializer)}

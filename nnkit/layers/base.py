@@ -620,7 +620,7 @@ class Layer:
             raise self._error("functional-API calls take only the input tensor(s) and keyword arguments",
                               TypeError)
         shapes = map_structure(lambda t: t.shape, inputs)
-        self._maybe_build(shapes, leaves[0].dtype)
+        self._maybe_build(shapes, leaves[0].dtype if leaves[0].dtype in FLOAT_DTYPES else None)  # ids: no
         check_inputs(self, self.input_spec, shapes)
         out_shapes = self.compute_output_shape(shapes)
         call_kwargs = dict(kwargs)

@@ -6,15 +6,14 @@ gradients add up) and nested models are all just nodes of the graph.
 """
 import numpy as np
 
-from nnkit import ops
-from nnkit.layers.input import InputLayer
+from nnkit.layers.input import InputLayer, to_input_dtype
 from nnkit.layers.nest import is_structure
 from nnkit.layers.registry import deserialize, register, serialize
 from nnkit.layers.shapes import as_shape, format_shape, is_shape
 from nnkit.layers.symbolic import SymbolicTensor
 from nnkit.models import graph
 from nnkit.models.model import Model
-from nnkit.tensor import Tensor, get_keras_mask, set_keras_mask
+from nnkit.tensor import Tensor, set_keras_mask
 
 
 @register
@@ -38,8 +37,8 @@ class Functional(Model):
         if any(layer is self for layer in self._layers):
             raise ValueError(f"{self.describe()}: a model cannot contain itself")
         self._check_unique_names(self._layers)
-        if self._dtype is None:
-            self._dtype = self._inputs[0].dtype
+        if self._dtype is None:  # the first float input's; integer inputs (token ids) compute in float32
+            self._dtype = next((t.dtype for t in self._inputs if t.dtype.kind == "f"), np.dtype(np.float32))
         self._build_shape = [t.shape for t in self._inputs] if self._inputs_are_list else self._inputs[0].shape
         self.built = True
 
@@ -79,13 +78,7 @@ class Functional(Model):
                              f"{format_shape(expected)}, got {format_shape(tuple(got))}")
 
     def _to_input(self, spec_tensor, value):
-        if isinstance(value, Tensor):
-            if value.dtype == spec_tensor.dtype:
-                return value
-            cast = ops.cast(value, spec_tensor.dtype)
-            set_keras_mask(cast, get_keras_mask(value))
-            return cast
-        return Tensor(np.asarray(value), dtype=spec_tensor.dtype)
+        return to_input_dtype(value, spec_tensor.dtype)
 
     def call(self, inputs, training=None, mask=None):
         """Run the graph; ``mask`` (one per input, as Keras 3) is attached to the inputs first, and every layer

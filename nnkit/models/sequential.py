@@ -7,7 +7,7 @@ mismatch is reported by ``add`` naming the layer and shapes, and
 ``layer.output`` is available for feature extraction.
 """
 from nnkit.layers.base import Layer
-from nnkit.layers.input import Input, InputLayer
+from nnkit.layers.input import Input, InputLayer, to_input_dtype
 from nnkit.layers.input_spec import InputSpec
 from nnkit.layers.registry import deserialize, register, serialize
 from nnkit.layers.shapes import as_shape, format_shape
@@ -141,6 +141,11 @@ class Sequential(Model):
             self._set_input_shape(input_shape)
 
     # -- computing --------------------------------------------------------------------
+    def _to_tensor(self, value):
+        if self._input_layer is not None and self._input_layer.input_dtype.kind != "f":
+            return to_input_dtype(value, self._input_layer.input_dtype)  # token ids stay exact integers
+        return super()._to_tensor(value)
+
     def call(self, inputs, training=None, mask=None):
         x = inputs
         if mask is not None:  # the input's mask, as Keras 3's Sequential takes it
