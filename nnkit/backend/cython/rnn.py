@@ -80,7 +80,7 @@ def _backward(op, dy, saved):
     dh = np.ascontiguousarray(dy[:, steps])
     dc = np.ascontiguousarray(dy[:, steps + 1]) if cell == _LSTM else _empty(2, dtype)
     rdm, groups = saved["rdm"], saved["groups"]
-    _ext.rnn_backward(cell, gates, rk, _empty(2, dtype) if rdm is None else rdm, groups, saved["mask"], dy,
+    _ext.rnn_backward(cell, gates, np.ascontiguousarray(rk.T), _empty(2, dtype) if rdm is None else rdm, groups, saved["mask"], dy,
                       saved["hprev"], saved["cprev"], saved["aux"], dg, drec, dh, dc, saved["go_backwards"],
                       saved["act"], saved["ract"], saved["zero_output"], _nthreads(batch * steps * units * gu))
     dg2, x2 = dg.reshape(rows, gu), x.reshape(rows, features)
