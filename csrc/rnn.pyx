@@ -28,6 +28,15 @@ from denormal cimport nnkit_flush_denormals
 from rowmath cimport _exp
 from team cimport share_start, share_stop
 
+cdef extern from *:
+    """
+    /* Lets gcc if-convert (and so vectorise) the clamps in the activation loops: no code here reads the
+       floating-point exception flags, so assuming no op traps changes no result. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #pragma GCC optimize("no-trapping-math")
+    #endif
+    """
+
 cdef enum:  # the cells
     SIMPLE = 0
     LSTM = 1
@@ -44,46 +53,51 @@ cdef enum:  # the activations, in reference.rnn.ACTIVATIONS order
 
 # ----------------------------------------------------------------------------- activations over a row
 
-cdef inline floating _clamp(floating v, floating lo, floating hi) noexcept nogil:
-    """v clamped into [lo, hi]; NaN stays NaN."""
-    return lo if v < lo else (hi if v > hi else v)
-
-
 cdef void _activate(int code, floating* v, Py_ssize_t n) noexcept nogil:
-    """v[:n] = act(v[:n]) in place; one loop per activation so that each vectorises."""
+    """v[:n] = act(v[:n]) in place; one branch-free loop per activation so that each vectorises."""
     cdef Py_ssize_t k
-    cdef floating e, t, lo = -87.0 if floating is float else -708.0
+    cdef floating a, e, t
+    cdef floating one = 1, zero = 0, lo = -87.0 if floating is float else -708.0  # _exp's domain
     if code == RELU:
         for k in range(n):
-            v[k] = v[k] if v[k] > 0 else 0
-    elif code == SIGMOID:
+            v[k] = v[k] if v[k] > zero else zero
+    elif code == SIGMOID:  # 1 / (1 + exp(-v)), the exponent kept in _exp's domain (NaN passes through)
         for k in range(n):
-            v[k] = 1 / (1 + _exp(_clamp(-v[k], lo, -lo)))
-    elif code == TANH:  # (1 - e) / (1 + e) with e = exp(-2|v|) <= 1: never overflows
+            a = -v[k]
+            a = lo if a < lo else a
+            a = -lo if a > -lo else a
+            v[k] = one / (one + _exp(a))
+    elif code == TANH:  # sign(v) (1 - e) / (1 + e) with e = exp(-2|v|) <= 1: never overflows
         for k in range(n):
-            e = _exp(_clamp(-2 * (v[k] if v[k] > 0 else -v[k]), lo, 0))
-            t = (1 - e) / (1 + e)
-            v[k] = t if v[k] >= 0 else -t
+            a = v[k] if v[k] < zero else -v[k]
+            a = a + a
+            a = lo if a < lo else a
+            e = _exp(a)
+            t = (one - e) / (one + e)
+            v[k] = -t if v[k] < zero else t
     elif code == HARD_SIGMOID:
         for k in range(n):
-            v[k] = _clamp(v[k] * <floating>(1.0 / 6.0) + <floating>0.5, 0, 1)
+            a = v[k] * <floating>(1.0 / 6.0) + <floating>0.5
+            a = zero if a < zero else a
+            v[k] = one if a > one else a
 
 
 cdef void _times_grad(int code, const floating* y, floating* d, Py_ssize_t n) noexcept nogil:
     """d[:n] *= act'(z), written with the activation's output y = act(z)."""
     cdef Py_ssize_t k
+    cdef floating one = 1, zero = 0, sixth = <floating>(1.0 / 6.0)
     if code == RELU:
         for k in range(n):
-            d[k] = d[k] if y[k] > 0 else 0
+            d[k] = d[k] if y[k] > zero else zero
     elif code == SIGMOID:
         for k in range(n):
-            d[k] = d[k] * y[k] * (1 - y[k])
+            d[k] = d[k] * y[k] * (one - y[k])
     elif code == TANH:
         for k in range(n):
-            d[k] = d[k] * (1 - y[k] * y[k])
+            d[k] = d[k] * (one - y[k] * y[k])
     elif code == HARD_SIGMOID:
         for k in range(n):
-            d[k] = d[k] * <floating>(1.0 / 6.0) if 0 < y[k] < 1 else 0
+            d[k] = d[k] * sixth if zero < y[k] < one else zero
 
 
 # ----------------------------------------------------------------------------- the recurrent projection
@@ -106,16 +120,17 @@ cdef void _project(const floating* h, Py_ssize_t ldh, Py_ssize_t n, Py_ssize_t u
         gemm(False, False, n, width, u, 1, hd, u, rk + g * width, ldr, 0, out + g * width, ldo)
 
 
-cdef void _project_back(const floating* d, Py_ssize_t ldd, Py_ssize_t n, Py_ssize_t u, const floating* rk,
-                        Py_ssize_t ldr, Py_ssize_t cols, const floating* m, Py_ssize_t ldm, Py_ssize_t groups,
-                        floating* tmp, floating* dh) noexcept nogil:
-    """dh[:n, :u] += the gradient of ``_project``'s input h for its output gradient d (n, cols)."""
+cdef void _project_back(const floating* d, Py_ssize_t ldd, Py_ssize_t n, Py_ssize_t u, const floating* rkt,
+                        Py_ssize_t cols, const floating* m, Py_ssize_t ldm, Py_ssize_t groups, floating* tmp,
+                        floating* dh) noexcept nogil:
+    """dh[:n, :u] += the gradient of ``_project``'s input h for its output gradient d (n, cols); rkt is R^T
+    (GU, u), C-contiguous (BLAS packs it untransposed, the cheaper copy)."""
     cdef Py_ssize_t i, j, g, width = cols // groups if groups else cols
     if not groups:
-        gemm(False, True, n, u, cols, 1, d, ldd, rk, ldr, 1, dh, u)
+        gemm(False, False, n, u, cols, 1, d, ldd, rkt, u, 1, dh, u)
         return
     for g in range(groups):
-        gemm(False, True, n, u, width, 1, d + g * width, ldd, rk + g * width, ldr, 0, tmp, u)
+        gemm(False, False, n, u, width, 1, d + g * width, ldd, rkt + g * width * u, u, 0, tmp, u)
         for i in range(n):
             for j in range(u):
                 dh[i * u + j] += tmp[i * u + j] * m[i * ldm + g * u + j]
@@ -188,6 +203,63 @@ cdef void _simple_row(floating* z, const floating* rec, const floating* bias, fl
         z[j] = z[j] + rec[j] + bias[j]
     _activate(act, z, u)
     memcpy(h, z, u * sizeof(floating))
+
+
+# ----------------------------------------------------------------------------- one step's gate gradients, one row
+# d: the row's gate pre-activation gradients (OUT); z: the gates' activations; dh: IN the gradient of the
+# step's new h, OUT the part of the previous h's gradient that does not pass through R (added by a GEMM).
+
+cdef void _lstm_row_back(floating* d, const floating* z, floating* dh, floating* dc, const floating* c_prev,
+                         const floating* ac, Py_ssize_t u, int act, int ract) noexcept nogil:
+    """dc: IN the new c's gradient, OUT the previous c's; ac = act(c) of the step."""
+    cdef Py_ssize_t j
+    for j in range(u):
+        d[3 * u + j] = dh[j] * ac[j]  # o's gradient, times ract'(o) below
+        d[2 * u + j] = dh[j] * z[3 * u + j]  # h's gradient through act(c), times act'(c) next
+    _times_grad(act, ac, d + 2 * u, u)
+    for j in range(u):  # the new c's whole gradient, into d[2u:] for now (short loops vectorise; long ones did not)
+        d[2 * u + j] = d[2 * u + j] + dc[j]
+    for j in range(u):
+        d[j] = d[2 * u + j] * z[2 * u + j]
+    for j in range(u):
+        d[u + j] = d[2 * u + j] * c_prev[j]
+    for j in range(u):
+        dc[j] = d[2 * u + j] * z[u + j]
+    for j in range(u):
+        d[2 * u + j] = d[2 * u + j] * z[j]
+    memset(dh, 0, u * sizeof(floating))
+    _times_grad(ract, z, d, 2 * u)
+    _times_grad(act, z + 2 * u, d + 2 * u, u)
+    _times_grad(ract, z + 3 * u, d + 3 * u, u)
+
+
+cdef void _gru_row_back(floating* d, floating* dr, const floating* z, floating* dh, const floating* h_prev,
+                        const floating* rh, Py_ssize_t u, int act, int ract) noexcept nogil:
+    """z, hh's gradients (and for reset_after, dr NOT NULL: r's, and the recurrent side's dr = [dz, dr, r dhh]
+    with rh the step's (h ⊙ m_h) R_h + b_rh); without reset_after r's gradient needs a GEMM first."""
+    cdef Py_ssize_t j
+    for j in range(u):
+        d[j] = dh[j] * (h_prev[j] - z[2 * u + j])
+    for j in range(u):
+        d[2 * u + j] = dh[j] * (1 - z[j])
+    for j in range(u):
+        dh[j] = dh[j] * z[j]
+    _times_grad(ract, z, d, u)
+    _times_grad(act, z + 2 * u, d + 2 * u, u)
+    if dr == NULL:
+        return
+    for j in range(u):
+        d[u + j] = d[2 * u + j] * rh[j]
+    for j in range(u):
+        dr[2 * u + j] = d[2 * u + j] * z[u + j]
+    _times_grad(ract, z + u, d + u, u)
+    memcpy(dr, d, 2 * u * sizeof(floating))
+
+
+cdef void _simple_row_back(floating* d, const floating* z, floating* dh, Py_ssize_t u, int act) noexcept nogil:
+    memcpy(d, dh, u * sizeof(floating))
+    memset(dh, 0, u * sizeof(floating))
+    _times_grad(act, z, d, u)
 
 
 # ----------------------------------------------------------------------------- forward through time
@@ -300,7 +372,7 @@ def rnn_forward(int cell, floating[:, :, ::1] gates, const floating[:, ::1] rk, 
 
 # ----------------------------------------------------------------------------- backward through time
 
-cdef void _backward_rows(int cell, const floating* gates, const floating* rk, const floating* rdm,
+cdef void _backward_rows(int cell, const floating* gates, const floating* rkt, const floating* rdm,
                          Py_ssize_t groups, const unsigned char* mask, const floating* dy, const floating* hprev,
                          const floating* cprev, const floating* aux, floating* dg, floating* drec,
                          floating* dh, floating* dc, Py_ssize_t T, Py_ssize_t U, Py_ssize_t S, bint backwards,
@@ -316,14 +388,12 @@ cdef void _backward_rows(int cell, const floating* gates, const floating* rk, co
     cdef floating* tmp
     cdef floating* dq
     cdef floating* d
-    cdef floating* dr
     cdef floating* dhr
-    cdef floating* dcr
     cdef const floating* z
     cdef const floating* hp
     cdef const floating* dout
     cdef const floating* m_h
-    cdef floating dn, dct, mh
+    cdef floating mh
     if n <= 0:
         return
     nnkit_flush_denormals()
@@ -349,44 +419,15 @@ cdef void _backward_rows(int cell, const floating* gates, const floating* rk, co
             for j in range(U):
                 dhr[j] += dout[j]
             if cell == LSTM:
-                dcr = dc + b * U
-                for j in range(U):  # d[3u:] = dh ⊙ act(c) then ⊙ ract'(o); the rest from dc
-                    d[3 * U + j] = dhr[j] * aux[(b * T + t) * U + j]
-                    d[2 * U + j] = dhr[j] * z[3 * U + j]  # dh ⊙ o, times act'(c) next
-                _times_grad(act, aux + (b * T + t) * U, d + 2 * U, U)
-                for j in range(U):
-                    dct = dcr[j] + d[2 * U + j]
-                    d[j] = dct * z[2 * U + j]
-                    d[U + j] = dct * cprev[(b * T + t) * U + j]
-                    d[2 * U + j] = dct * z[j]
-                    dcr[j] = dct * z[U + j]
-                    dhr[j] = 0
-                _times_grad(ract, z, d, 2 * U)
-                _times_grad(act, z + 2 * U, d + 2 * U, U)
-                _times_grad(ract, z + 3 * U, d + 3 * U, U)
-            elif cell == GRU or cell == GRU_BEFORE:
-                for j in range(U):
-                    d[j] = dhr[j] * (hp[j] - z[2 * U + j])
-                    d[2 * U + j] = dhr[j] * (1 - z[j])
-                    dhr[j] = dhr[j] * z[j]
-                _times_grad(ract, z, d, U)
-                _times_grad(act, z + 2 * U, d + 2 * U, U)
-                if cell == GRU:
-                    dr = drec + (b * T + t) * GU
-                    for j in range(U):
-                        d[U + j] = d[2 * U + j] * aux[(b * T + t) * U + j]
-                        dr[j] = d[j]
-                        dr[2 * U + j] = d[2 * U + j] * z[U + j]
-                    _times_grad(ract, z + U, d + U, U)
-                    for j in range(U):
-                        dr[U + j] = d[U + j]
+                _lstm_row_back(d, z, dhr, dc + b * U, cprev + (b * T + t) * U, aux + (b * T + t) * U, U, act, ract)
+            elif cell == GRU:
+                _gru_row_back(d, drec + (b * T + t) * GU, z, dhr, hp, aux + (b * T + t) * U, U, act, ract)
+            elif cell == GRU_BEFORE:
+                _gru_row_back(d, NULL, z, dhr, hp, NULL, U, act, ract)
             else:
-                for j in range(U):
-                    d[j] = dhr[j]
-                    dhr[j] = 0
-                _times_grad(act, z, d, U)
+                _simple_row_back(d, z, dhr, U, act)
         if cell == GRU_BEFORE:  # the reset gate's gradient needs dq = dah R_h^T first
-            gemm(False, True, n, U, U, 1, dg + (b0 * T + t) * GU + 2 * U, T * GU, rk + 2 * U, GU, 0, dq, U)
+            gemm(False, False, n, U, U, 1, dg + (b0 * T + t) * GU + 2 * U, T * GU, rkt + 2 * U * U, U, 0, dq, U)
             for i in range(n):
                 b = b0 + i
                 if mask != NULL and not mask[b * T + t]:
@@ -401,12 +442,12 @@ cdef void _backward_rows(int cell, const floating* gates, const floating* rk, co
                     d[U + j] = dq[i * U + j] * hp[j] * mh
                     dhr[j] += dq[i * U + j] * z[U + j] * mh
                 _times_grad(ract, z + U, d + U, U)
-        _project_back((drec if drec != NULL else dg) + (b0 * T + t) * GU, T * GU, n, U, rk, GU, cols,
+        _project_back((drec if drec != NULL else dg) + (b0 * T + t) * GU, T * GU, n, U, rkt, cols,
                       rdm + b0 * ldm if groups else NULL, ldm, proj_groups, tmp, dh + b0 * U)
     free(tmp)
 
 
-def rnn_backward(int cell, const floating[:, :, ::1] gates, const floating[:, ::1] rk,
+def rnn_backward(int cell, const floating[:, :, ::1] gates, const floating[:, ::1] rkt,
                  const floating[:, ::1] rdm, Py_ssize_t groups, const unsigned char[:, ::1] mask,
                  const floating[:, :, ::1] dy, const floating[:, :, ::1] hprev, const floating[:, :, ::1] cprev,
                  const floating[:, :, ::1] aux, floating[:, :, ::1] dg, floating[:, :, ::1] drec,
@@ -416,14 +457,15 @@ def rnn_backward(int cell, const floating[:, :, ::1] gates, const floating[:, ::
 
     Parameters
     ----------
-    cell, gates, rk, rdm, groups, mask, hprev, cprev, aux, backwards, act, ract, zero_output :
+    cell, gates, rdm, groups, mask, hprev, cprev, aux, backwards, act, ract, zero_output :
         as ``rnn_forward`` (its outputs)
+    rkt : (GU, U), IN: the recurrent kernel transposed
     dy : (B, T + S, U), IN: the gradient of the forward's y
     dg : (B, T, GU), OUT: the gradient of each step's gate pre-activations (of x W + b)
     drec : (B, T, GU), OUT for GRU reset_after (the gradient of the recurrent projection), else (0, 0, 0)
     dh, dc : (B, U), IN: the final states' gradients; OUT: the initial states' (dc (0, 0) but for LSTM)
     """
-    cdef Py_ssize_t B = gates.shape[0], T = gates.shape[1], U = rk.shape[0], S = dy.shape[1] - T
+    cdef Py_ssize_t B = gates.shape[0], T = gates.shape[1], U = rkt.shape[1], S = dy.shape[1] - T
     cdef Py_ssize_t tid
     cdef const unsigned char* mk
     cdef const floating* dm
@@ -441,7 +483,7 @@ def rnn_backward(int cell, const floating[:, :, ::1] gates, const floating[:, ::
     dcp = &dc[0, 0] if dc.shape[0] else NULL
     nthreads = <int>min(<Py_ssize_t>nthreads, B)
     for tid in prange(nthreads, nogil=True, num_threads=nthreads, schedule="static", chunksize=1):
-        _backward_rows(cell, &gates[0, 0, 0], &rk[0, 0], dm, groups, mk, &dy[0, 0, 0], &hprev[0, 0, 0], cp, ax,
+        _backward_rows(cell, &gates[0, 0, 0], &rkt[0, 0], dm, groups, mk, &dy[0, 0, 0], &hprev[0, 0, 0], cp, ax,
                        &dg[0, 0, 0], dr, &dh[0, 0], dcp, T, U, S, backwards, act, ract, zero_output,
                        B * tid // nthreads, B * (tid + 1) // nthreads)
 

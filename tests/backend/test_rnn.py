@@ -233,13 +233,14 @@ def test_cython_matches_reference(case):
     if threads is None:
         check_cython_against_reference(op, x, states, kernel, rk, bias, kw, dy)
         return
-    before, cy._MIN_PARALLEL_MACS = cy._MIN_PARALLEL_MACS, 0  # every size runs on a team of threads
+    before = cy._MIN_PARALLEL_MACS, cy._MIN_ROWS_PER_THREAD
+    cy._MIN_PARALLEL_MACS, cy._MIN_ROWS_PER_THREAD = 0, 1  # every size runs on a team of threads
     old_threads = nnkit.get_num_threads()
     try:
         nnkit.set_num_threads(threads)
         check_cython_against_reference(op, x, states, kernel, rk, bias, kw, dy)
     finally:
-        cy._MIN_PARALLEL_MACS = before
+        cy._MIN_PARALLEL_MACS, cy._MIN_ROWS_PER_THREAD = before
         nnkit.set_num_threads(old_threads)
 
 

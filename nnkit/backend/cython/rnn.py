@@ -18,11 +18,19 @@ __all__ = ["simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_ba
 
 # Below this many multiply-adds (per call) a parallel region costs more than it saves.
 _MIN_PARALLEL_MACS = 1 << 18
+# Each worker of the time loop packs the whole recurrent kernel for its GEMM at every step: with fewer
+# rows than this per worker the packing, not the product, would be what the extra threads do.
+_MIN_ROWS_PER_THREAD = 8
 _SIMPLE, _LSTM, _GRU, _GRU_BEFORE = range(4)
 
 
 def _nthreads(macs):
     return _threads.team() if macs >= _MIN_PARALLEL_MACS else 1
+
+
+def _loop_threads(batch, macs):
+    """Workers for the time loop: each takes a block of batch rows through every step."""
+    return max(1, min(_nthreads(macs), batch // _MIN_ROWS_PER_THREAD))
 
 
 def _empty(ndim, dtype):
@@ -60,7 +68,7 @@ def _forward(op, x, states, kernel, recurrent_kernel, bias, mask, go_backwards, 
     _ext.rnn_forward(cell, gates, rk, np.ascontiguousarray(bias_in), np.ascontiguousarray(bias_rec),
                      _empty(2, dtype) if rdm is None else rdm, groups, mask_u8, y, buffers["hprev"],
                      buffers["cprev"], buffers["aux"], bool(go_backwards), act, ract, bool(zero_output_for_mask),
-                     _nthreads(batch * steps * units * gu))
+                     _loop_threads(batch, batch * steps * units * gu))
     if not training:
         return y, None
     saved = dict(op=op, cell=cell, x=x, kernel=kernel, rk=rk, has_bias=bias is not None, gates=gates, rdm=rdm,
@@ -80,9 +88,10 @@ def _backward(op, dy, saved):
     dh = np.ascontiguousarray(dy[:, steps])
     dc = np.ascontiguousarray(dy[:, steps + 1]) if cell == _LSTM else _empty(2, dtype)
     rdm, groups = saved["rdm"], saved["groups"]
-    _ext.rnn_backward(cell, gates, rk, _empty(2, dtype) if rdm is None else rdm, groups, saved["mask"], dy,
-                      saved["hprev"], saved["cprev"], saved["aux"], dg, drec, dh, dc, saved["go_backwards"],
-                      saved["act"], saved["ract"], saved["zero_output"], _nthreads(batch * steps * units * gu))
+    _ext.rnn_backward(cell, gates, np.ascontiguousarray(rk.T), _empty(2, dtype) if rdm is None else rdm, groups,
+                      saved["mask"], dy, saved["hprev"], saved["cprev"], saved["aux"], dg, drec, dh, dc,
+                      saved["go_backwards"], saved["act"], saved["ract"], saved["zero_output"],
+                      _loop_threads(batch, batch * steps * units * gu))
     dg2, x2 = dg.reshape(rows, gu), x.reshape(rows, features)
     dkernel = np.empty((features, gu), dtype)
     _matmul(x2, dg2, dkernel, trans_a=True)
