@@ -149,9 +149,11 @@ class Model(Trainer, Layer):
     def _plan_inputs(self):
         """The symbolic inputs of a plannable model (a built Sequential or functional graph), else None."""
         try:
-            return self.inputs if (self._is_graph_network or getattr(self, "_graph", None)) else None
+            inputs = self.inputs if (self._is_graph_network or getattr(self, "_graph", None)) else None
         except (AttributeError, ValueError):
             return None
+        # The plans' kernels take floats: a model fed token ids or flags runs eagerly.
+        return inputs if inputs is not None and all(t.dtype.kind == "f" for t in inputs) else None
 
     def _inference_plan(self, x):
         if not self._plans_allowed():

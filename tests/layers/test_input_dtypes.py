@@ -6,14 +6,23 @@ import nnkit
 from nnkit import layers
 
 
-def seen_by(layer):
-    seen = []
-    layer.register_forward_pre_hook(lambda _, inputs: seen.append(inputs))
-    return seen
+@pytest.fixture
+def seen_by():
+    """Record what a layer receives; the hooks are removed afterwards (while any is live, models run eagerly)."""
+    handles = []
+
+    def watch(layer):
+        seen = []
+        handles.append(layer.register_forward_pre_hook(lambda _, inputs: seen.append(inputs)))
+        return seen
+
+    yield watch
+    for handle in handles:
+        handle.remove()
 
 
 @pytest.mark.parametrize("dtype", ["int32", "int64"])
-def test_sequential_and_functional_pass_ids_exactly(dtype):
+def test_sequential_and_functional_pass_ids_exactly(dtype, seen_by):
     big = np.array([[2 ** 24 + 1, 3, 0]], dtype)  # not representable in float32
     for functional in (False, True):
         embedding = layers.Embedding(5, 2)
