@@ -1,10 +1,13 @@
 """Fused optimizer updates: checks here, the one-pass loops in ``csrc/optim.pyx``."""
+import inspect
+
 import numpy as np
 
 from nnkit._ext import optim as _ext
 
 from ..reference import optim as _reference
 from ..reference.optim import check_state
+from ..twin import twin_of
 
 __all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "nadam_update", "adamax_update",
            "adadelta_update", "lion_update", "ftrl_update"]
@@ -19,17 +22,16 @@ def _in_place(*state):
     return all(a is None or (a.flags.c_contiguous and a.flags.writeable) for a in state)
 
 
+@twin_of(_reference.sgd_update)
 def sgd_update(w, g, velocity, lr, momentum, nesterov):
-    """One SGD step in place (the reference's docstring has the formulas)."""
     check_state("sgd_update", w, g=g, velocity=velocity)
     if not _in_place(w, velocity):
         return _reference.sgd_update(w, g, velocity, lr, momentum, nesterov)
     _ext.sgd_update(_flat(w), np.ascontiguousarray(g).reshape(-1), _flat(velocity), lr, momentum, bool(nesterov))
 
 
+@twin_of(_reference.adam_update)
 def adam_update(w, g, m, v, vhat, alpha, beta_1, beta_2, epsilon):
-    """One Adam step in place: ``m += (1-b1)(g-m)``; ``v += (1-b2)(g^2-v)``;
-    ``vhat = max(vhat, v)`` when given (AMSGrad); ``w -= alpha m / (sqrt(v or vhat) + eps)``."""
     check_state("adam_update", w, g=g, m=m, v=v, vhat=vhat)
     if not _in_place(w, m, v, vhat):
         return _reference.adam_update(w, g, m, v, vhat, alpha, beta_1, beta_2, epsilon)
@@ -37,8 +39,8 @@ def adam_update(w, g, m, v, vhat, alpha, beta_1, beta_2, epsilon):
                      alpha, beta_1, beta_2, epsilon)
 
 
+@twin_of(_reference.rmsprop_update)
 def rmsprop_update(w, g, v, avg, mom, lr, rho, momentum, epsilon):
-    """One RMSprop step in place (the reference's docstring has the formulas)."""
     check_state("rmsprop_update", w, g=g, v=v, avg=avg, mom=mom)
     if not _in_place(w, v, avg, mom):
         return _reference.rmsprop_update(w, g, v, avg, mom, lr, rho, momentum, epsilon)
@@ -46,8 +48,8 @@ def rmsprop_update(w, g, v, avg, mom, lr, rho, momentum, epsilon):
                         lr, rho, momentum, epsilon)
 
 
+@twin_of(_reference.adagrad_update)
 def adagrad_update(w, g, acc, lr, epsilon):
-    """One Adagrad step in place: ``acc += g^2``; ``w -= lr g / sqrt(acc + eps)``."""
     check_state("adagrad_update", w, g=g, acc=acc)
     if not _in_place(w, acc):
         return _reference.adagrad_update(w, g, acc, lr, epsilon)
@@ -66,8 +68,8 @@ def _fused(name, state_names):
         kernel(_flat(w), np.ascontiguousarray(g).reshape(-1), *map(_flat, state), *map(float, scalars))
 
     update.__name__ = update.__qualname__ = name
-    update.__doc__ = f"{reference.__doc__.splitlines()[0]} (the reference's docstring has the formulas)"
-    return update
+    update.__signature__ = inspect.signature(reference)  # the named arguments, for help() and the twin test
+    return twin_of(reference)(update)
 
 
 nadam_update = _fused("nadam_update", ("m", "v"))
