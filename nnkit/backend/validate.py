@@ -125,30 +125,29 @@ def positive_int(op, name, value):
     return geometry_int(op, name, value, 1)
 
 
+def int_tuple(op, name, value, length, low, expected):
+    """``length`` ints >= ``low`` from the sequence ``value``; ``expected`` says what that is in the message."""
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f"{op}: expected {name} to be {expected}, got {value!r}") from None
+    if len(items) != length:
+        raise ValueError(f"{op}: expected {name} to be {expected}, got {value!r}")
+    return tuple(geometry_int(op, name, v, low, value) for v in items)
+
+
 def positive_pair(op, name, value, one_for_both=False):
     """Two positive ints (strides, dilation, a kernel, pool or output size); with ``one_for_both`` an int
     stands for both (the user-facing form)."""
-    expected = "a positive int or a pair of them" if one_for_both else "two positive integers"
     if one_for_both and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (value, value)
-    try:
-        pair = tuple(value)
-    except TypeError:
-        raise TypeError(f"{op}: expected {name} to be {expected}, got {value!r}") from None
-    if len(pair) != 2:
-        raise ValueError(f"{op}: expected {name} to be {expected}, got {value!r}")
-    return tuple(geometry_int(op, name, v, 1, value) for v in pair)
+    expected = "a positive int or a pair of them" if one_for_both else "two positive integers"
+    return int_tuple(op, name, value, 2, 1, expected)
 
 
 def image_shape(op, name, value):
     """An (N, H, W, C) shape argument: four non-negative ints."""
-    try:
-        shape = tuple(value)
-    except TypeError:
-        raise TypeError(f"{op}: expected {name} to be (N, H, W, C) ints, got {value!r}") from None
-    if len(shape) != 4:
-        raise ValueError(f"{op}: expected {name} to be (N, H, W, C) ints, got {value!r}")
-    return tuple(geometry_int(op, name, v, 0, value) for v in shape)
+    return int_tuple(op, name, value, 4, 0, "(N, H, W, C) ints")
 
 
 def padding_pairs(op, padding):
