@@ -12,13 +12,12 @@ Writes are atomic: a run killed while saving keeps the previous file.
 import os
 import warnings
 
-from .base import Callback
-from .monitor import Monitor
+from .monitor import Monitor, MonitoredCallback
 
 __all__ = ["ModelCheckpoint"]
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(MonitoredCallback):
     """Parameters
     ----------
     filepath : str or path, possibly a template (see module doc)
@@ -48,14 +47,6 @@ class ModelCheckpoint(Callback):
         self._batches_seen = 0
         self._epoch = 0
         self.saved = []  # paths written, in order
-
-    @property
-    def monitor(self):
-        return self.tracker.monitor
-
-    @property
-    def best(self):
-        return self.tracker.best
 
     def on_train_begin(self, logs=None):
         if self.save_best_only:
