@@ -34,13 +34,8 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport calloc, free, malloc
 
 from blas cimport gemm, set_blas_int_max
+from conv_geometry cimport ConvGeometry, conv_geometry
 from denormal cimport nnkit_flush_denormals
-
-
-cdef struct Tiles:
-    Py_ssize_t n, h, w, c, f       # input (N, H, W, C), filters F
-    Py_ssize_t oh, ow, pt, pl      # output size, top/left padding
-    Py_ssize_t th, tw              # tiles per image: ceil(OH / 2) x ceil(OW / 2)
 
 
 # The transforms' combinations, one simple loop each that gcc vectorises.  Every
@@ -101,17 +96,17 @@ cdef inline void transform_4x4_out(const floating* m, Py_ssize_t ms, floating* t
         lin3(q + (2 * r + 1) * n, t + (4 * r + 1) * n, t + (4 * r + 2) * n, t + (4 * r + 3) * n, -1, -1, n)
 
 
-cdef Tiles make_tiles(Py_ssize_t* x_shape, Py_ssize_t f, Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t pt,
-                 Py_ssize_t pl) noexcept:
-    """The tiling of an (N, OH, OW, F) output over an (N, H, W, C) input."""
-    cdef Tiles g
-    g.n, g.h, g.w, g.c, g.f = x_shape[0], x_shape[1], x_shape[2], x_shape[3], f
-    g.oh, g.ow, g.pt, g.pl = oh, ow, pt, pl
-    g.th, g.tw = (oh + 1) // 2, (ow + 1) // 2
-    return g
+cdef inline Py_ssize_t tile_rows(const ConvGeometry* g) noexcept nogil:
+    """Tiles down an image: ceil(OH / 2)."""
+    return (g.oh + 1) // 2
 
 
-cdef inline Py_ssize_t work_size(const Tiles* g, Py_ssize_t chunk) noexcept nogil:
+cdef inline Py_ssize_t tile_cols(const ConvGeometry* g) noexcept nogil:
+    """Tiles across an image: ceil(OW / 2)."""
+    return (g.ow + 1) // 2
+
+
+cdef inline Py_ssize_t work_size(const ConvGeometry* g, Py_ssize_t chunk) noexcept nogil:
     """One thread's buffer: 16 x chunk x (C + F) transformed values, a 16 x C patch with its scratch,
     a 4 x F output block with its scratch."""
     return 16 * chunk * (g.c + g.f) + 32 * g.c + 12 * g.f
@@ -131,16 +126,17 @@ cdef void gather(const floating* a, Py_ssize_t h, Py_ssize_t w, Py_ssize_t n, co
                 d[(r * size + s) * n + i] = src[i]
 
 
-cdef inline void tile_origin(const Tiles* g, Py_ssize_t tile, Py_ssize_t* img, Py_ssize_t* oy,
+cdef inline void tile_origin(const ConvGeometry* g, Py_ssize_t tile, Py_ssize_t* img, Py_ssize_t* oy,
                              Py_ssize_t* ox) noexcept nogil:
     """The image and the top-left output pixel of a tile."""
-    img[0] = tile // (g.th * g.tw)
-    oy[0] = 2 * (tile // g.tw % g.th)
-    ox[0] = 2 * (tile % g.tw)
+    cdef Py_ssize_t th = tile_rows(g), tw = tile_cols(g)
+    img[0] = tile // (th * tw)
+    oy[0] = 2 * (tile // tw % th)
+    ox[0] = 2 * (tile % tw)
 
 
 cdef void input_transform(const floating* x, const floating* zeros, floating* d, floating* v,
-                          const Tiles* g, Py_ssize_t t0, Py_ssize_t nt) noexcept nogil:
+                          const ConvGeometry* g, Py_ssize_t t0, Py_ssize_t nt) noexcept nogil:
     """v[k, j, :] = (B^T d B)[k] for tiles t0..t0+nt, d being each tile's 4x4 x C patch (0 outside x)."""
     cdef Py_ssize_t j, img, oy, ox
     for j in range(nt):
@@ -150,7 +146,7 @@ cdef void input_transform(const floating* x, const floating* zeros, floating* d,
 
 
 cdef void output_transform(const floating* m, const floating* b, floating* q, floating* y,
-                           const Tiles* g, Py_ssize_t t0, Py_ssize_t nt) noexcept nogil:
+                           const ConvGeometry* g, Py_ssize_t t0, Py_ssize_t nt) noexcept nogil:
     """y's 2x2 block of each tile = A^T M A (+ b), skipping pixels past the output's edge."""
     cdef Py_ssize_t j, img, oy, ox, a, e, f, F = g.f
     cdef floating* dst
@@ -191,7 +187,7 @@ cdef inline void transform_2x2_dy(const floating* p, floating* t, floating* o, P
 
 
 cdef void dw_chunk(const floating* x, const floating* dy, floating* acc, floating* work,
-                   const floating* zeros, const Tiles* g, Py_ssize_t t0, Py_ssize_t nt,
+                   const floating* zeros, const ConvGeometry* g, Py_ssize_t t0, Py_ssize_t nt,
                    Py_ssize_t chunk) noexcept nogil:
     """acc[k] (C x F) += V[k]^T @ D[k] over tiles t0..t0+nt (V: input tiles, D: dy blocks, transformed)."""
     cdef floating* v = work                        # (16, chunk, C)
@@ -210,7 +206,7 @@ cdef void dw_chunk(const floating* x, const floating* dy, floating* acc, floatin
 
 
 cdef void tiles_chunk(const floating* x, const floating* u, const floating* b, floating* y,
-                      floating* work, const floating* zeros, const Tiles* g,
+                      floating* work, const floating* zeros, const ConvGeometry* g,
                       Py_ssize_t t0, Py_ssize_t nt, Py_ssize_t chunk) noexcept nogil:
     """Tiles t0..t0+nt: transform in, 16 GEMMs, transform out.  ``work`` is one thread's buffer."""
     cdef floating* v = work                        # (16, chunk, C)
@@ -241,8 +237,9 @@ def conv3x3_forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] u,
 
     Returns 0, or -1 when out of memory.
     """
-    cdef Tiles g = make_tiles(x.shape, u.shape[2], y.shape[1], y.shape[2], pt, pl)
-    cdef Py_ssize_t total = g.n * g.th * g.tw, nchunks = (total + chunk - 1) // chunk, ch
+    cdef ConvGeometry g = conv_geometry(x.shape, 3, 3, u.shape[2], y.shape[1], y.shape[2], 1, 1, pt, pl, 1, 1, 1,
+                                        nthreads)
+    cdef Py_ssize_t total = g.n * tile_rows(&g) * tile_cols(&g), nchunks = (total + chunk - 1) // chunk, ch
     cdef const floating* bp = NULL if b is None else &b[0]
     cdef floating* zeros = <floating*>calloc(g.c, sizeof(floating))
     cdef floating* work = NULL
@@ -280,8 +277,9 @@ def conv3x3_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, 
 
     Returns 0, or -1 when out of memory.
     """
-    cdef Tiles g = make_tiles(x.shape, dy.shape[3], dy.shape[1], dy.shape[2], pt, pl)
-    cdef Py_ssize_t total = g.n * g.th * g.tw, nchunks = (total + chunk - 1) // chunk, ch
+    cdef ConvGeometry g = conv_geometry(x.shape, 3, 3, dy.shape[3], dy.shape[1], dy.shape[2], 1, 1, pt, pl, 1, 1, 1,
+                                        nthreads)
+    cdef Py_ssize_t total = g.n * tile_rows(&g) * tile_cols(&g), nchunks = (total + chunk - 1) // chunk, ch
     cdef floating* zeros = <floating*>calloc(max(g.c, g.f), sizeof(floating))
     cdef floating* work = NULL
     cdef int failed = 0

@@ -9,6 +9,7 @@ import weakref
 
 import numpy as np
 
+from nnkit import configurable
 from nnkit.configurable import Configurable
 
 __all__ = ["Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "get", "serialize", "attach", "attached"]
@@ -85,34 +86,12 @@ _ALIASES = {"max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm, "min_
 
 def get(identifier):
     """A constraint (or ``None``) from ``None``, a name, a class, a ``serialize`` dict, an instance or a callable."""
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()
-    if isinstance(identifier, dict):
-        cls = _CLASSES.get(identifier.get("class_name"))
-        if cls is None:
-            raise ValueError(f"unknown constraint {identifier.get('class_name')!r}; valid: {sorted(_CLASSES)}")
-        return cls.from_config(identifier.get("config", {}))
-    if isinstance(identifier, str):
-        cls = _ALIASES.get(identifier) or _CLASSES.get(identifier)
-        if cls is None:
-            raise ValueError(f"unknown constraint {identifier!r}; valid names: {', '.join(sorted(_ALIASES))}")
-        return cls()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"cannot interpret {identifier!r} as a constraint; pass a name, a Constraint or a callable")
+    return configurable.resolve("constraint", Constraint, _CLASSES, _ALIASES, identifier)
 
 
 def serialize(constraint):
-    if constraint is None:
-        return None
-    if isinstance(constraint, Constraint):
-        return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
-    name = getattr(constraint, "__name__", None)
-    if name is None:
-        raise ValueError(f"constraints: cannot serialize {constraint!r}; subclass Constraint with get_config")
-    return name
+    """``{"class_name", "config"}`` for a ``Constraint`` (``None`` stays ``None``); a plain function by name."""
+    return configurable.serialize("constraint", Constraint, constraint)
 
 
 # weight Tensor -> its constraint; by identity (Tensor's == is elementwise), dropped with the weight

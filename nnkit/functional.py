@@ -10,7 +10,7 @@ from types import MappingProxyType
 import numpy as np
 
 from nnkit import backend, ops
-from nnkit.backend.validate import as_rows, geometry_int, memoized
+from nnkit.backend.validate import as_rows, geometry_int, memoized, positive_int, positive_pair
 from nnkit import random as nnrandom
 from nnkit.tensor import Function, Tensor, as_tensor
 from nnkit.recurrent import gru, lstm, simple_rnn  # noqa: F401  (the recurrent ops live in their own module)
@@ -23,19 +23,6 @@ __all__ = [
 
 
 # -- geometry -------------------------------------------------------------------
-def _pair(op, name, value):
-    """An int or a pair of ints, each at least 1 (a float is an error, never truncated)."""
-    if isinstance(value, (int, np.integer)):
-        value = (value, value)
-    try:
-        pair = tuple(value)
-    except TypeError:
-        raise TypeError(f"{op}: expected {name} to be a positive int or a pair of them, got {value!r}") from None
-    if len(pair) != 2:
-        raise ValueError(f"{op}: expected {name} to be a positive int or a pair of them, got {value!r}")
-    return tuple(geometry_int(op, name, v, 1, value) for v in pair)
-
-
 def resolve_padding(op, padding, size, kernel, strides, dilation=(1, 1)):
     """Explicit ((top, bottom), (left, right)) padding.
 
@@ -135,13 +122,12 @@ def _conv2d_geometry(x_shape, w_shape, strides, padding, dilation, groups, activ
     _image("conv2d", x_shape)
     if len(w_shape) != 4:
         raise ValueError(f"conv2d: expected a 4-D kernel (KH, KW, C // groups, F), got shape {w_shape}")
-    strides = _pair("conv2d", "strides", strides)
-    dilation = _pair("conv2d", "dilation", dilation)
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"conv2d: expected groups to be a positive int, got {groups!r}")
+    strides = positive_pair("conv2d", "strides", strides, one_for_both=True)
+    dilation = positive_pair("conv2d", "dilation", dilation, one_for_both=True)
+    groups = positive_int("conv2d", "groups", groups)
     relu = _fused_activation("conv2d", activation)
     pads = resolve_padding("conv2d", padding, x_shape[1:3], w_shape[:2], strides, dilation)
-    return MappingProxyType(dict(strides=strides, padding=pads, dilation=dilation, groups=int(groups), relu=relu))
+    return MappingProxyType(dict(strides=strides, padding=pads, dilation=dilation, groups=groups, relu=relu))
 
 
 # -- transposed convolution -------------------------------------------------------
@@ -218,8 +204,8 @@ def _conv2d_transpose_geometry(x_shape, w_shape, strides, padding, output_paddin
     if len(w_shape) != 4 or w_shape[3] != x_shape[3]:
         raise ValueError(f"conv2d_transpose: expected a 4-D kernel (KH, KW, filters, {x_shape[3]}) for input "
                          f"{x_shape}, got shape {w_shape}")
-    strides = _pair("conv2d_transpose", "strides", strides)
-    dilation = _pair("conv2d_transpose", "dilation", dilation)
+    strides = positive_pair("conv2d_transpose", "strides", strides, one_for_both=True)
+    dilation = positive_pair("conv2d_transpose", "dilation", dilation, one_for_both=True)
     mode = padding.lower() if isinstance(padding, str) else padding
     if mode not in ("valid", "same"):
         raise ValueError(f"conv2d_transpose: unknown padding {padding!r}; valid choices: 'valid', 'same'")
@@ -267,8 +253,8 @@ def _pool(op, fn, x, pool_size, strides, padding):
 @memoized
 def _pool_geometry(op, x_shape, pool_size, strides, padding):
     _image(op, x_shape)
-    pool_size = _pair(op, "pool_size", pool_size)
-    strides = pool_size if strides is None else _pair(op, "strides", strides)
+    pool_size = positive_pair(op, "pool_size", pool_size, one_for_both=True)
+    strides = pool_size if strides is None else positive_pair(op, "strides", strides, one_for_both=True)
     pads = resolve_padding(op, padding, x_shape[1:3], pool_size, strides)
     return MappingProxyType(dict(pool_size=pool_size, strides=strides, padding=pads))
 

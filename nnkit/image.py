@@ -14,6 +14,7 @@ import numpy as np
 
 from nnkit import backend, ops
 from nnkit.backend.reference.affine import FILL_MODES, INTERPOLATIONS
+from nnkit.backend.validate import positive_pair
 from nnkit.tensor import Function, Tensor, as_tensor
 
 __all__ = ["affine_transform", "resize", "crop_to_aspect_ratio", "pad_to_aspect_ratio", "RESIZE_METHODS",
@@ -96,21 +97,10 @@ class Resize(Function):
         return (np.matmul(self.ah.T, gy.reshape(n, -1, w * c)).reshape(self.shape),)
 
 
-def _box_sizes(op, size):
-    try:
-        h, w = (int(v) for v in size)
-        ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or h < 1 or w < 1:
-        raise ValueError(f"{op}: expected size (height, width) of positive ints, got {size!r}")
-    return h, w
-
-
 def crop_to_aspect_ratio(images, size):
     """The centred largest box of ``images`` with the aspect ratio of ``size`` (Keras's arithmetic)."""
     x = _images("crop_to_aspect_ratio", images)
-    th, tw = _box_sizes("crop_to_aspect_ratio", size)
+    th, tw = positive_pair("crop_to_aspect_ratio", "size", size)
     h, w = x.shape[1:3]
     crop_h = max(min(h, w * th // tw), 1)
     crop_w = max(min(w, h * tw // th), 1)
@@ -123,7 +113,7 @@ def crop_to_aspect_ratio(images, size):
 def pad_to_aspect_ratio(images, size, fill_value=0.0):
     """``images`` centred on the smallest canvas (filled with ``fill_value``) with ``size``'s aspect ratio."""
     x = _images("pad_to_aspect_ratio", images)
-    th, tw = _box_sizes("pad_to_aspect_ratio", size)
+    th, tw = positive_pair("pad_to_aspect_ratio", "size", size)
     n, h, w, c = x.shape
     pad_h, pad_w = max(h, w * th // tw), max(w, h * tw // th)
     if (pad_h, pad_w) == (h, w):
@@ -152,7 +142,7 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
     aspect-ratio options crop (or pad) a centred box first.  Differentiable.
     """
     x = _images("resize", images)
-    oh, ow = _box_sizes("resize", size)
+    oh, ow = positive_pair("resize", "size", size)
     if interpolation not in RESIZE_METHODS:
         raise ValueError(f"resize: unknown or unsupported interpolation {interpolation!r}; valid choices: "
                          f"{', '.join(RESIZE_METHODS)}")

@@ -8,7 +8,7 @@ penalties in ``layer.losses`` and training adds them to the loss (see
 """
 import numpy as np
 
-from nnkit import ops
+from nnkit import configurable, ops
 from nnkit.configurable import Configurable
 from nnkit.tensor import Tensor, as_tensor
 
@@ -107,32 +107,9 @@ _ALIASES = {"l1": L1, "l2": L2, "l1_l2": L1L2, "orthogonal_regularizer": Orthogo
 
 def get(identifier):
     """A regularizer (or ``None``) from ``None``, a name, a class, a ``serialize`` dict, an instance or a callable."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    if isinstance(identifier, dict):
-        cls = _CLASSES.get(identifier.get("class_name"))
-        if cls is None:
-            raise ValueError(f"unknown regularizer {identifier.get('class_name')!r}; valid: {sorted(_CLASSES)}")
-        return cls.from_config(identifier.get("config", {}))
-    if isinstance(identifier, str):
-        cls = _ALIASES.get(identifier) or _CLASSES.get(identifier)
-        if cls is None:
-            raise ValueError(f"unknown regularizer {identifier!r}; valid names: {', '.join(sorted(_ALIASES))}")
-        return cls()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"cannot interpret {identifier!r} as a regularizer; pass a name, a Regularizer or a callable")
+    return configurable.resolve("regularizer", Regularizer, _CLASSES, _ALIASES, identifier)
 
 
 def serialize(regularizer):
     """``{"class_name", "config"}`` for a ``Regularizer`` (``None`` stays ``None``); a plain function by name."""
-    if regularizer is None:
-        return None
-    if isinstance(regularizer, Regularizer):
-        return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
-    name = getattr(regularizer, "__name__", None)
-    if name is None:
-        raise ValueError(f"regularizers: cannot serialize {regularizer!r}; subclass Regularizer with get_config")
-    return name
+    return configurable.serialize("regularizer", Regularizer, regularizer)

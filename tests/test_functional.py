@@ -97,14 +97,16 @@ def test_cached_argument_checks_do_not_depend_on_earlier_calls():
     x, w = np.zeros((1, 5, 5, 2), np.float32), np.zeros((3, 3, 2, 2), np.float32)
     for _ in range(2):
         F.conv2d(x, w, groups=1)
-        with pytest.raises(ValueError, match="conv2d: expected groups to be a positive int, got True"):
+        with pytest.raises(TypeError, match="conv2d: expected groups to be an integer, got True"):
             F.conv2d(x, w, groups=True)
-        with pytest.raises(ValueError, match="conv2d: expected groups to be a positive int, got 1.0"):
+        with pytest.raises(TypeError, match=r"conv2d: expected groups to be an integer, got 1.0 \(a float\)"):
             F.conv2d(x, w, groups=1.0)
     from nnkit.backend.cython import conv as cy
     cy.conv2d_forward(x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
-    with pytest.raises(TypeError, match="conv2d: expected groups to be an int, got 1.0"):
+    with pytest.raises(TypeError, match=r"conv2d: expected groups to be an integer, got 1.0 \(a float\)"):
         cy.conv2d_forward(x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1.0)
+    with pytest.raises(ValueError, match="conv2d: expected groups to be a positive integer below 2\\*\\*62, got 0"):
+        F.conv2d(x, w, groups=0)
 
 
 def test_fused_relu_on_a_winograd_conv(backend):

@@ -73,3 +73,17 @@ def test_backend_refuses_truncation():
         cy.conv2d_forward(X, W, None, (1.9, 1), ((0, 0), (0, 0)), (1, 1), 1)
     with pytest.raises(TypeError, match="padding"):
         ref_pool.avg_pool2d_forward(X, (2, 2), (1, 1), ((0.5, 0), (0, 0)))
+
+
+@pytest.mark.parametrize("call,op,fragment", [
+    (lambda: ref_pool.avg_pool2d_backward(np.ones((1, 2, 2, 2)), (1, 4.5, 4, 2), (2, 2), (2, 2), ((0, 0), (0, 0))),
+     "avg_pool2d", "x_shape"),
+    (lambda: cy.col2im(np.ones((4, 8)), (1, 3, 3.0, 2), (2, 2), (1, 1), ((0, 0), (0, 0)), (1, 1)), "col2im", "x_shape"),
+    (lambda: F.conv2d(Tensor(X), Tensor(W), groups=1.5), "conv2d", "groups"),
+    (lambda: cy.conv2d_forward(X, W, None, (1, 1), ((0, 0), (0, 0)), (1, 1), True), "conv2d", "groups"),
+])
+def test_shapes_and_counts_are_never_truncated(call, op, fragment):
+    with pytest.raises(TypeError) as info:
+        call()
+    message = str(info.value)
+    assert message.startswith(f"{op}: expected {fragment} to be ") and ", got " in message

@@ -1,8 +1,12 @@
-"""Input checks shared by both backends.
+"""The vocabulary of argument checks, shared by every op of both backends (and the ops above them).
 
 Every check raises before compiled code runs, with a message naming the op,
-what it expected and what it got.  Checks return normalised values (for
-example a C-contiguous copy) so callers can hand them straight to a kernel.
+what it expected and what it got: ``"<op>: expected <name> to be <what>, got
+<value>"``.  Checks return normalised values (for example a C-contiguous copy,
+or ints for a geometry) so callers can hand them straight to a kernel.  Each
+family's own checks (``check_*``) live in its reference module
+(``nnkit.backend.reference.<family>``), built from these words, and both
+backends call them before any work: validate, then call.
 """
 import functools
 import math
@@ -34,15 +38,37 @@ def memoized(fn):
     return check
 
 
-def float_array(op, name, a, ndim=None):
-    """Return ``a`` as a C-contiguous float32/float64 array, checking ndim."""
+def float_ndarray(op, name, a, ndim=None):
+    """``a`` itself, which must be a float32/float64 numpy array (of ``ndim`` dimensions): an array updated in
+    place is checked, never copied."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{op}: expected {name} to be a numpy.ndarray, got {type(a).__name__}")
     if a.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{op}: expected {name} to be float32 or float64, got {a.dtype}")
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{op}: expected {name} to have {ndim} dimensions, got shape {a.shape}")
-    return np.ascontiguousarray(a)
+    return a
+
+
+def float_array(op, name, a, ndim=None):
+    """Return ``a`` as a C-contiguous float32/float64 array, checking ndim."""
+    return np.ascontiguousarray(float_ndarray(op, name, a, ndim))
+
+
+def out_array(op, out, shape, dtype):
+    """``out`` (None stays None): a writable C-contiguous array of ``shape`` and ``dtype`` for a kernel to write
+    or add into."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{op}: expected out to be a numpy.ndarray, got {type(out).__name__}")
+    shape_is(op, "out", out, shape)
+    if out.dtype != dtype:
+        raise TypeError(f"{op}: expected out of dtype {dtype}, got {out.dtype}")
+    if not (out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError(f"{op}: expected out to be a writable C-contiguous array, got strides {out.strides}"
+                         f"{'' if out.flags.writeable else ' (read-only)'}")
+    return out
 
 
 def as_rows(a):
@@ -74,30 +100,54 @@ MAX_GEOMETRY = 2**62
 
 
 def geometry_int(op, name, v, low, value=None):
-    """One geometry value (a stride, a pad, a pool size): an int (not bool, not float) in [low, MAX_GEOMETRY)."""
+    """One int (not bool, not float) in [low, MAX_GEOMETRY): a stride, a pad, a size, a group count.
+
+    ``value`` is the whole argument ``v`` came from (a pair, a padding), shown in the message instead of ``v``.
+    """
     shown = v if value is None else value
+    what = "integers" if value is not None else "an integer"
     if isinstance(v, bool):
-        raise TypeError(f"{op}: expected {name} to be integers, got {shown!r}")
+        raise TypeError(f"{op}: expected {name} to be {what}, got {shown!r}")
     try:
         v = operator.index(v)
     except TypeError:
-        raise TypeError(f"{op}: expected {name} to be integers, got {shown!r} "
+        raise TypeError(f"{op}: expected {name} to be {what}, got {shown!r} "
                         f"(a {type(v).__name__})") from None
     if v < low or v >= MAX_GEOMETRY:
         kind = "positive" if low == 1 else "non-negative"
-        raise ValueError(f"{op}: expected {name} to be {kind} integers below 2**62, got {shown!r}")
+        what = f"{kind} integers" if value is not None else f"a {kind} integer"
+        raise ValueError(f"{op}: expected {name} to be {what} below 2**62, got {shown!r}")
     return v
 
 
-def positive_pair(op, name, value):
-    """A pair of positive ints (strides, dilation, pool size)."""
+def positive_int(op, name, value):
+    """An int >= 1 (groups, steps, a batch size)."""
+    return geometry_int(op, name, value, 1)
+
+
+def int_tuple(op, name, value, length, low, expected):
+    """``length`` ints >= ``low`` from the sequence ``value``; ``expected`` says what that is in the message."""
     try:
-        pair = tuple(value)
+        items = tuple(value)
     except TypeError:
-        raise TypeError(f"{op}: expected {name} to be two positive integers, got {value!r}") from None
-    if len(pair) != 2:
-        raise ValueError(f"{op}: expected {name} to be two positive integers, got {value!r}")
-    return tuple(geometry_int(op, name, v, 1, value) for v in pair)
+        raise TypeError(f"{op}: expected {name} to be {expected}, got {value!r}") from None
+    if len(items) != length:
+        raise ValueError(f"{op}: expected {name} to be {expected}, got {value!r}")
+    return tuple(geometry_int(op, name, v, low, value) for v in items)
+
+
+def positive_pair(op, name, value, one_for_both=False):
+    """Two positive ints (strides, dilation, a kernel, pool or output size); with ``one_for_both`` an int
+    stands for both (the user-facing form)."""
+    if one_for_both and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value, value)
+    expected = "a positive int or a pair of them" if one_for_both else "two positive integers"
+    return int_tuple(op, name, value, 2, 1, expected)
+
+
+def image_shape(op, name, value):
+    """An (N, H, W, C) shape argument: four non-negative ints."""
+    return int_tuple(op, name, value, 4, 0, "(N, H, W, C) ints")
 
 
 def padding_pairs(op, padding):
@@ -118,6 +168,17 @@ def output_size(op, size, kernel, stride, pad_total, dilation, axis):
                          f"is larger than the padded input ({size} + padding {pad_total}); "
                          f"output size would be {out}")
     return out
+
+
+def window_output(op, x_shape, kernel, strides, pads, dilation=(1, 1)):
+    """``(OH, OW)`` of a 2-D sliding window over an (N, H, W, C) shape; the input's and the output's height and
+    width must be positive."""
+    out = []
+    for i, axis in enumerate(("height", "width")):
+        if x_shape[1 + i] < 1:
+            raise ValueError(f"{op}: expected a positive input {axis}, got shape {tuple(x_shape)}")
+        out.append(output_size(op, x_shape[1 + i], kernel[i], strides[i], sum(pads[i]), dilation[i], axis))
+    return tuple(out)
 
 
 def shape_is(op, name, a, expected):
@@ -147,6 +208,13 @@ def index_range(op, name, a, high):
             raise ValueError(f"{op}: expected {name} values in [0, {high}), got {lo if lo < 0 else hi}")
 
 
+def one_of(op, name, value, choices):
+    """``value`` must be one of ``choices`` (a mode, a margin); returned as it is."""
+    if value not in choices:
+        raise ValueError(f"{op}: unknown {name} {value!r}; valid choices: {', '.join(choices)}")
+    return value
+
+
 def scalar_in(op, name, value, low, high, low_open=False):
     """A real number in [low, high], or (low, high] when ``low_open``; NaN is rejected."""
     try:
@@ -156,102 +224,3 @@ def scalar_in(op, name, value, low, high, low_open=False):
     if not ((v > low if low_open else v >= low) and v <= high):
         raise ValueError(f"{op}: expected {name} in {'(' if low_open else '['}{low}, {high}], got {value!r}")
     return v
-
-
-@memoized
-def conv_window(op, x_shape, kernel_size, strides, padding, dilation):
-    """A 2-D sliding window (conv, im2col) over an (N, H, W, C) shape.
-
-    Returns ``(kernel_size, strides, padding, dilation, (OH, OW))`` as ints;
-    every output size must be positive.
-    """
-    kernel = positive_pair(op, "kernel_size", kernel_size)
-    strides = positive_pair(op, "strides", strides)
-    dilation = positive_pair(op, "dilation", dilation)
-    pads = padding_pairs(op, padding)
-    for i, axis in enumerate(("height", "width")):
-        if x_shape[1 + i] < 1:
-            raise ValueError(f"{op}: expected a positive input {axis}, got shape {tuple(x_shape)}")
-    out = tuple(output_size(op, x_shape[1 + i], kernel[i], strides[i], sum(pads[i]), dilation[i], axis)
-                for i, axis in enumerate(("height", "width")))
-    return kernel, strides, pads, dilation, out
-
-
-def conv2d_args(op, x, w, b, strides, padding, dilation, groups):
-    """Check conv2d arguments: NHWC ``x``, HWIO ``w`` of ``C // groups`` input channels, ``b`` (F,) or None.
-
-    Returns ``(x, w, b, strides, padding, dilation, groups, (OH, OW))`` with the
-    arrays C-contiguous and the geometry as ints.
-    """
-    x = float_array(op, "x", x, ndim=4)
-    w = float_array(op, "w", w, ndim=4)
-    if b is not None:
-        b = float_array(op, "b", b, ndim=1)
-    same_dtype(op, x=x, w=w, b=b)
-    geometry = conv2d_geometry(op, x.shape, w.shape, None if b is None else b.shape, strides, padding,
-                               dilation, groups)
-    return (x, w, b) + geometry
-
-
-@memoized
-def conv2d_geometry(op, x_shape, w_shape, b_shape, strides, padding, dilation, groups):
-    """The shape and geometry half of ``conv2d_args``: ``(strides, padding, dilation, groups, (OH, OW))``."""
-    try:
-        groups = operator.index(groups)
-    except TypeError:
-        raise TypeError(f"{op}: expected groups to be an int, got {groups!r}") from None
-    if groups < 1:
-        raise ValueError(f"{op}: expected groups >= 1, got groups={groups}")
-    C, (KH, KW, CG, F) = x_shape[3], w_shape
-    if min(w_shape) < 1:
-        raise ValueError(f"{op}: expected w (KH, KW, C // groups, F) to have no empty dimension, "
-                         f"got shape {w_shape}")
-    if C % groups:
-        raise ValueError(f"{op}: expected groups={groups} to divide the input channels C={C} "
-                         f"(x shape {x_shape})")
-    if CG * groups != C:
-        raise ValueError(f"{op}: expected w to have C // groups = {C // groups} input channels "
-                         f"(x shape {x_shape}, groups={groups}), got w shape {w_shape}")
-    if F % groups:
-        raise ValueError(f"{op}: expected groups={groups} to divide the filter count F={F} "
-                         f"(w shape {w_shape})")
-    if b_shape is not None and b_shape != (F,):
-        raise ValueError(f"{op}: expected b to have shape {(F,)}, got {b_shape}")
-    _, strides, pads, dilation, out = conv_window(op, x_shape, (KH, KW), strides, padding, dilation)
-    return strides, pads, dilation, groups, out
-
-
-def conv2d_backward_args(op, dy, x, w, strides, padding, dilation, groups):
-    """``conv2d_args`` (no bias) plus ``dy``, which must have the forward output's shape.
-
-    Returns ``(dy, x, w, strides, padding, dilation, groups, (OH, OW))``.
-    """
-    x, w, _, strides, pads, dilation, groups, out = conv2d_args(op, x, w, None, strides, padding,
-                                                                dilation, groups)
-    dy = float_array(op, "dy", dy, ndim=4)
-    same_dtype(op, dy=dy, x=x, w=w)
-    shape_is(op, "dy", dy, (x.shape[0],) + out + (w.shape[3],))
-    return dy, x, w, strides, pads, dilation, groups, out
-
-
-def im2col_args(op, x, kernel_size, strides, padding, dilation):
-    """Returns ``(x, kernel_size, strides, padding, dilation, (OH, OW))``."""
-    x = float_array(op, "x", x, ndim=4)
-    return (x,) + conv_window(op, x.shape, kernel_size, strides, padding, dilation)
-
-
-def col2im_args(op, cols, x_shape, kernel_size, strides, padding, dilation):
-    """``cols`` must be ``(N * OH * OW, KH * KW * C)`` for ``x_shape = (N, H, W, C)``.
-
-    Returns ``(cols, x_shape, kernel_size, strides, padding, dilation, (OH, OW))``.
-    """
-    cols = float_array(op, "cols", cols, ndim=2)
-    try:
-        shape = tuple(operator.index(s) for s in x_shape)
-    except TypeError:
-        raise TypeError(f"{op}: expected x_shape to be (N, H, W, C) ints, got {x_shape!r}") from None
-    if len(shape) != 4 or min(shape) < 0:
-        raise ValueError(f"{op}: expected x_shape to be (N, H, W, C) non-negative ints, got {x_shape!r}")
-    kernel, strides, pads, dilation, out = conv_window(op, shape, kernel_size, strides, padding, dilation)
-    shape_is(op, "cols", cols, (shape[0] * out[0] * out[1], kernel[0] * kernel[1] * shape[3]))
-    return cols, shape, kernel, strides, pads, dilation, out

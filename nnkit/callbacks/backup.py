@@ -38,8 +38,9 @@ class BackupAndRestore(ModelCheckpoint):
         super().on_train_begin(logs)
         if not os.path.isfile(self.filepath):
             return
-        from nnkit.io.checkpoint import resume  # the persistence layer sits above the callbacks
-        resume(self.filepath, self.model)
+        if self._checkpoints is None:
+            raise RuntimeError("BackupAndRestore: restoring a backup needs nnkit.io (import nnkit)")
+        self._checkpoints.resume(self.filepath, self.model)
         self.restored_from = self.filepath
 
     def on_train_end(self, logs=None):

@@ -12,13 +12,12 @@ Writes are atomic: a run killed while saving keeps the previous file.
 import os
 import warnings
 
-from .base import Callback
-from .monitor import Monitor
+from .monitor import Monitor, MonitoredCallback
 
 __all__ = ["ModelCheckpoint"]
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(MonitoredCallback):
     """Parameters
     ----------
     filepath : str or path, possibly a template (see module doc)
@@ -28,6 +27,10 @@ class ModelCheckpoint(Callback):
     save_freq : ``'epoch'`` or a number of batches
     initial_value_threshold : the value the first save must beat
     """
+
+    # nnkit.io.checkpoint, set by nnkit.io when it is imported (the persistence layer sits above the callbacks,
+    # as Model._persistence does for Model.save); None only if nnkit.io was never imported.
+    _checkpoints = None
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
@@ -44,14 +47,6 @@ class ModelCheckpoint(Callback):
         self._batches_seen = 0
         self._epoch = 0
         self.saved = []  # paths written, in order
-
-    @property
-    def monitor(self):
-        return self.tracker.monitor
-
-    @property
-    def best(self):
-        return self.tracker.best
 
     def on_train_begin(self, logs=None):
         if self.save_best_only:
@@ -105,9 +100,7 @@ class ModelCheckpoint(Callback):
             print(f"ModelCheckpoint: saved {path}")
 
     def _save_checkpoint(self, path, epoch, epoch_logs=None):
-        try:
-            from nnkit.io.checkpoint import save_checkpoint
-        except ImportError:  # persistence layer absent: a plain model file
+        if self._checkpoints is None:  # persistence layer absent: a plain model file
             self.model.save(path)
             return
         history = getattr(self.model, "history", None)
@@ -115,9 +108,9 @@ class ModelCheckpoint(Callback):
             # History records an epoch after the user's callbacks: the checkpoint must already hold this one.
             history = type(history).from_tree(history.to_tree())
             history.on_epoch_end(epoch - 1, dict(epoch_logs))
-        save_checkpoint(path, self.model, epoch=epoch, step=self.model.optimizer.iterations,
-                        history=None if history is None else history.to_tree(),
-                        state=self.model.get_training_state(include_rng=False))
+        self._checkpoints.save_checkpoint(path, self.model, epoch=epoch, step=self.model.optimizer.iterations,
+                                          history=None if history is None else history.to_tree(),
+                                          state=self.model.get_training_state(include_rng=False))
 
     def get_state(self):
         return {"best": float(self.tracker.best), "batches_seen": self._batches_seen}

@@ -50,7 +50,20 @@ class Monitor:
         self.best = np.inf if self.mode == "min" else -np.inf
 
 
-class EarlyStopping(Callback):
+class MonitoredCallback(Callback):
+    """A callback that watches one logged value through ``self.tracker`` (a ``Monitor``), as Keras's
+    ``monitor`` and ``best``."""
+
+    @property
+    def monitor(self):
+        return self.tracker.monitor
+
+    @property
+    def best(self):
+        return self.tracker.best
+
+
+class EarlyStopping(MonitoredCallback):
     """Stop when ``monitor`` has not improved for ``patience`` epochs.
 
     ``restore_best_weights=True`` puts back the weights of the best epoch at
@@ -68,14 +81,6 @@ class EarlyStopping(Callback):
         self.patience, self.verbose, self.baseline = int(patience), verbose, baseline
         self.restore_best_weights, self.start_from_epoch = bool(restore_best_weights), int(start_from_epoch)
         self.wait, self.stopped_epoch, self.best_epoch, self.best_weights = 0, None, None, None
-
-    @property
-    def monitor(self):
-        return self.tracker.monitor
-
-    @property
-    def best(self):
-        return self.tracker.best
 
     def on_train_begin(self, logs=None):
         self.tracker.check_available(self.params)
@@ -117,7 +122,7 @@ class EarlyStopping(Callback):
         self.wait, self.tracker.best, self.best_epoch = state["wait"], state["best"], state["best_epoch"]
 
 
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(MonitoredCallback):
     """Multiply the learning rate by ``factor`` when ``monitor`` stalls for ``patience`` epochs."""
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,

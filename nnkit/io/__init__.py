@@ -21,9 +21,13 @@ from nnkit.io.torch_state_dict import export_state_dict, import_state_dict
 from nnkit.io.onnx_export import OnnxExportError, export_onnx
 from nnkit.io.keras_import import load_keras
 from nnkit.io.onnx_import import load_onnx
+from nnkit.io import checkpoint as _checkpoint
+from nnkit.callbacks.checkpoint import ModelCheckpoint as _ModelCheckpoint
 from nnkit.models.model import Model as _Model
 
+# The floors below reach the files through these two hooks, never by importing nnkit.io.
 _Model._persistence = _model_io  # Model.save / save_weights / load_weights (see nnkit.models.model)
+_ModelCheckpoint._checkpoints = _checkpoint  # ModelCheckpoint and BackupAndRestore (see nnkit.callbacks.checkpoint)
 
 __all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text", "Checkpoint", "latest_checkpoint",
            "load_checkpoint", "resume", "save_checkpoint", "FileFormatError", "WeightMismatchError", "load_model",

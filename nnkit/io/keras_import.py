@@ -193,43 +193,36 @@ def _refs(value):
 
 
 def _functional(config, path):
-    from nnkit.layers.input import InputLayer
+    """Keras's functional graph in nnkit's own config form, rebuilt by ``Functional.from_config`` (one replay)."""
+    from nnkit.layers.registry import serialize
     from nnkit.models.functional import Functional
 
-    tensors, layers, pending = {}, {}, []
+    layers = []
     for entry in config.get("layers", []):
-        layer = _build(entry, path)
-        name = entry.get("name", layer.name)
-        layers[name] = layer
-        if isinstance(layer, InputLayer):
-            tensors[(name, 0, 0)] = layer.output
-        pending += [(name, i, node) for i, node in enumerate(entry.get("inbound_nodes", []))]
-    while pending:
-        remaining = []
-        for name, i, node in pending:
-            args, kwargs = node.get("args", []), node.get("kwargs", {}) or {}
-            single = _tensor_ref(args[0]) is not None if args else True
-            refs = [_tensor_ref(args[0])] if single else [_tensor_ref(a) for a in args[0]]
-            if None in refs or len(args) > 1:
-                raise ValueError(f"load_keras({path}): layer {name!r} is called with arguments other than tensors "
-                                 f"({args!r}); nnkit cannot replay that call")
-            if not all(ref in tensors for ref in refs):
-                remaining.append((name, i, node))
-                continue
-            extra = {k: v for k, v in kwargs.items() if v is not None and k != "mask"}
-            inputs = [tensors[ref] for ref in refs]
-            out = layers[name](inputs[0] if single else inputs, **extra)
-            for j, t in enumerate(out if isinstance(out, (list, tuple)) else [out]):
-                tensors[(name, i, j)] = t
-        if len(remaining) == len(pending):
-            raise ValueError(f"load_keras({path}): the graph of {config.get('name')!r} cannot be rebuilt: layers "
-                             f"{sorted({n for n, _, _ in remaining})} wait for tensors that are never produced")
-        pending = remaining
-    inputs = [tensors[ref] for ref in _refs(config["input_layers"])]
-    outputs = [tensors[ref] for ref in _refs(config["output_layers"])]
+        layer = serialize(_build(entry, path))
+        layer["name"] = name = entry.get("name", layer.get("config", {}).get("name"))
+        layer["inbound_nodes"] = [_node(name, node, path) for node in entry.get("inbound_nodes", [])]
+        layers.append(layer)
     single_in, single_out = _tensor_ref(config["input_layers"]), _tensor_ref(config["output_layers"])
-    return Functional(inputs[0] if single_in else inputs, outputs[0] if single_out else outputs,
-                      name=config.get("name"), trainable=config.get("trainable", True))
+    try:
+        return Functional.from_config({
+            "name": config.get("name"), "trainable": config.get("trainable", True), "layers": layers,
+            "input_layers": _refs(config["input_layers"]), "output_layers": _refs(config["output_layers"]),
+            "inputs_are_list": single_in is None, "outputs_are_list": single_out is None})
+    except ValueError as e:
+        raise ValueError(f"load_keras({path}): {e}") from None
+
+
+def _node(name, node, path):
+    """One Keras call of layer ``name`` as nnkit's node: tensor refs, single or list input, keyword arguments."""
+    args, kwargs = node.get("args", []), node.get("kwargs", {}) or {}
+    single = _tensor_ref(args[0]) is not None if args else True
+    refs = [_tensor_ref(args[0])] if single else [_tensor_ref(a) for a in args[0]]
+    if None in refs or len(args) > 1:
+        raise ValueError(f"load_keras({path}): layer {name!r} is called with arguments other than tensors "
+                         f"({args!r}); nnkit cannot replay that call")
+    return {"args": refs, "single_input": single,
+            "kwargs": {k: v for k, v in kwargs.items() if v is not None and k != "mask"}}
 
 
 def model_from_keras_config(config, path="<config>"):

@@ -192,7 +192,10 @@ def test_bad_input_is_a_clear_error(backend):
         backend.affine_forward(x, IDENTITY, None, "bilinear", "mirror")
     with pytest.raises(ValueError, match="unknown interpolation 'bicubic'"):
         backend.affine_forward(x, IDENTITY, None, "bicubic")
-    with pytest.raises(ValueError, match=r"output_size \(height, width\) of positive ints, got \(0, 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"affine_transform: expected output_size to be positive integers below 2\*\*62, got \(0, 2\)"):
         backend.affine_forward(x, IDENTITY, (0, 2))
+    with pytest.raises(TypeError, match=r"affine_transform: expected output_size to be integers, got \(2.5, 3\)"):
+        backend.affine_forward(x, IDENTITY, (2.5, 3))
     with pytest.raises(ValueError, match="expected input_shape .* with dy's N and C"):
         backend.affine_backward(x, IDENTITY, (2, 3, 3, 4))

@@ -54,8 +54,10 @@ def test_bad_input(impl):
         impl.matmul(np.zeros((3, 4), np.int64), f32.T)
     with pytest.raises(ValueError, match="matmul: expected a to have 2 dimensions"):
         impl.matmul(np.zeros(4, np.float32), f32.T)
-    with pytest.raises(ValueError, match=r"matmul: expected out to be a C-contiguous \(3, 3\) array"):
+    with pytest.raises(ValueError, match=r"matmul: expected out to have shape \(3, 3\), got \(3, 4\)"):
         impl.matmul(f32, f32.T.copy(), out=np.zeros((3, 4), np.float32))
+    with pytest.raises(TypeError, match="matmul: expected out to be a numpy.ndarray, got list"):
+        impl.matmul(f32, f32.T.copy(), out=[0.0])
 
 
 @settings(max_examples=40, deadline=None)
@@ -100,5 +102,5 @@ def test_batched_bad_input(impl):
         impl.batched_matmul(f32, np.zeros((2, 4, 3)))
     with pytest.raises(ValueError, match="batched_matmul: expected a to have 3 dimensions"):
         impl.batched_matmul(np.zeros((3, 4), np.float32), f32)
-    with pytest.raises(ValueError, match=r"batched_matmul: expected out to be a C-contiguous \(2, 3, 3\) array"):
+    with pytest.raises(ValueError, match=r"batched_matmul: expected out to have shape \(2, 3, 3\), got \(2, 3, 4\)"):
         impl.batched_matmul(f32, np.zeros((2, 4, 3), np.float32), out=np.zeros((2, 3, 4), np.float32))

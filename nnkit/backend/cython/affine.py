@@ -4,7 +4,9 @@ import numpy as np
 from nnkit import threads as _threads
 from nnkit._ext import affine as _ext
 
+from ..reference import affine as _reference
 from ..reference.affine import check_backward, check_forward
+from ..twin import twin_of
 
 __all__ = ["affine_forward", "affine_backward"]
 
@@ -15,9 +17,9 @@ def _nthreads(batch, work):
     return max(1, min(batch, _threads.team() if work >= _MIN_PARALLEL_PIXELS else 1))
 
 
+@twin_of(_reference.affine_forward)
 def affine_forward(x, transforms, output_size=None, interpolation="bilinear", fill_mode="reflect",
                    fill_value=0.0):
-    """Resample each image of ``x`` (N, H, W, C) through its transform (see the reference's docstring)."""
     x, t, out, bilinear, mode, fill = check_forward(x, transforms, output_size, interpolation, fill_mode,
                                                     fill_value)
     y = np.empty((x.shape[0],) + out + (x.shape[3],), x.dtype)
@@ -25,8 +27,8 @@ def affine_forward(x, transforms, output_size=None, interpolation="bilinear", fi
     return y
 
 
+@twin_of(_reference.affine_backward)
 def affine_backward(dy, transforms, input_shape, interpolation="bilinear", fill_mode="reflect"):
-    """The adjoint of ``affine_forward`` in ``x``: dL/dx (``input_shape``) given dL/dy."""
     dy, t, shape, bilinear, mode = check_backward(dy, transforms, input_shape, interpolation, fill_mode)
     dx = np.zeros(shape, dy.dtype)
     _ext.affine_backward(dy, t, dx, bilinear, mode, _nthreads(dy.shape[0], dy.size))

@@ -3,7 +3,9 @@ import numpy as np
 
 from nnkit._ext import batchnorm as _ext
 
+from ..reference import batchnorm as _reference
 from ..reference.batchnorm import check_backward, check_inference, check_train
+from ..twin import twin_of
 from ..validate import as_rows
 
 __all__ = ["batch_norm_forward_train", "batch_norm_backward", "batch_norm_inference"]
@@ -14,12 +16,8 @@ def _rows(a):
     return as_rows(a) if a.ndim != 2 else a
 
 
+@twin_of(_reference.batch_norm_forward_train)
 def batch_norm_forward_train(x, gamma, beta, eps):
-    """Normalise with batch statistics.
-
-    Returns ``(y, mean, invstd, var)`` with ``y = (x - mean) * invstd * gamma + beta``,
-    ``invstd = 1 / sqrt(var + eps)`` and ``var`` the biased variance over rows.
-    """
     x, gamma, beta, eps = check_train(x, gamma, beta, eps)
     y = np.empty_like(x)
     mean, invstd, var = np.empty_like(gamma), np.empty_like(gamma), np.empty_like(gamma)
@@ -27,14 +25,8 @@ def batch_norm_forward_train(x, gamma, beta, eps):
     return y, mean, invstd, var
 
 
+@twin_of(_reference.batch_norm_backward)
 def batch_norm_backward(dy, x, mean, invstd, gamma):
-    """Gradient through the batch statistics: returns ``(dx, dgamma, dbeta)``.
-
-    With ``xhat = (x - mean) * invstd`` over M rows::
-
-        dbeta  = sum(dy)            dgamma = sum(dy * xhat)
-        dx     = gamma * invstd / M * (M * dy - dbeta - xhat * dgamma)
-    """
     dy, x, mean, invstd, gamma = check_backward(dy, x, mean, invstd, gamma)
     dx = np.empty_like(x)
     dgamma = np.empty_like(gamma)
@@ -43,8 +35,8 @@ def batch_norm_backward(dy, x, mean, invstd, gamma):
     return dx, dgamma, dbeta
 
 
+@twin_of(_reference.batch_norm_inference)
 def batch_norm_inference(x, gamma, beta, mean, var, eps):
-    """Normalise with given (running) statistics: ``(x - mean) / sqrt(var + eps) * gamma + beta``."""
     x, gamma, beta, mean, var, eps = check_inference(x, gamma, beta, mean, var, eps)
     y = np.empty_like(x)
     _ext.batch_norm_inference(_rows(x), gamma, beta, mean, var, eps, _rows(y))

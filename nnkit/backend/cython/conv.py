@@ -22,7 +22,9 @@ import operator
 
 import numpy as np
 
-from ..validate import col2im_args, conv2d_args, conv2d_backward_args, im2col_args
+from ..reference import conv as _reference
+from ..reference.conv import check_col2im, check_conv2d, check_conv2d_backward, check_im2col
+from ..twin import twin_of
 from ..._ext import conv as _k
 from nnkit import threads as _threads
 from ..._ext import winograd as _winograd
@@ -146,22 +148,19 @@ def _geometry(strides, padding, dilation):
     return sh, sw, pt, pl, dh, dw
 
 
+@twin_of(_reference.im2col)
 def im2col(x, kernel_size, strides, padding, dilation):
-    """Unfold NHWC ``x`` into the (N*OH*OW, KH*KW*C) column matrix, columns ordered (kh, kw, c).
-
-    Padded taps are 0.
-    """
-    x, (kh, kw), strides, padding, dilation, (oh, ow) = im2col_args("im2col", x, kernel_size, strides,
-                                                                    padding, dilation)
+    x, (kh, kw), strides, padding, dilation, (oh, ow) = check_im2col("im2col", x, kernel_size, strides,
+                                                                     padding, dilation)
     cols = np.empty((x.shape[0] * oh * ow, kh * kw * x.shape[3]), x.dtype)
     if cols.size:
         _k.im2col(x, cols, kh, kw, *_geometry(strides, padding, dilation), oh, ow, _copy_threads(cols.nbytes))
     return cols
 
 
+@twin_of(_reference.col2im)
 def col2im(cols, x_shape, kernel_size, strides, padding, dilation):
-    """The adjoint of ``im2col``: fold columns back to ``x_shape``, summing overlaps."""
-    cols, x_shape, (kh, kw), strides, padding, dilation, (oh, ow) = col2im_args(
+    cols, x_shape, (kh, kw), strides, padding, dilation, (oh, ow) = check_col2im(
         "col2im", cols, x_shape, kernel_size, strides, padding, dilation)
     dx = np.zeros(x_shape, cols.dtype)
     if cols.size:
@@ -181,9 +180,9 @@ def _winograd_forward(x, w, b, padding, y):
     return y
 
 
+@twin_of(_reference.conv2d_forward)
 def conv2d_forward(x, w, b, strides, padding, dilation, groups):
-    """y = conv2d(x, w) + b: x (N, H, W, C), w (KH, KW, C/groups, F), b (F,) or None -> (N, OH, OW, F)."""
-    x, w, b, strides, padding, dilation, groups, out = conv2d_args(
+    x, w, b, strides, padding, dilation, groups, out = check_conv2d(
         "conv2d", x, w, b, strides, padding, dilation, groups)
     y = np.empty((x.shape[0],) + out + (w.shape[3],), x.dtype)
     if y.size:
@@ -199,9 +198,9 @@ def conv2d_forward(x, w, b, strides, padding, dilation, groups):
     return y
 
 
+@twin_of(_reference.conv2d_backward)
 def conv2d_backward(dy, x, w, strides, padding, dilation, groups, need_dx=True, need_dw=True, need_db=True):
-    """Gradients of ``conv2d_forward`` given dL/dy: returns (dx, dw, db), None where not needed."""
-    dy, x, w, strides, padding, dilation, groups, out = conv2d_backward_args(
+    dy, x, w, strides, padding, dilation, groups, out = check_conv2d_backward(
         "conv2d_backward", dy, x, w, strides, padding, dilation, groups)
     algorithm = _algorithm(x.shape, w.shape, strides, padding, dilation, groups)
     if algorithm == WINOGRAD and not ((not need_dx or _winograd_carries(dy, w, 9 * w.shape[3])) and

@@ -4,7 +4,9 @@ import numpy as np
 from nnkit import threads as _threads
 from nnkit._ext import gemm as _ext
 
+from ..reference import gemm as _reference
 from ..reference.gemm import check_batched_matmul, check_matmul
+from ..twin import twin_of
 
 __all__ = ["matmul", "batched_matmul"]
 
@@ -12,8 +14,8 @@ __all__ = ["matmul", "batched_matmul"]
 _MIN_PARALLEL_MACS = 1 << 18
 
 
+@twin_of(_reference.matmul)
 def matmul(a, b, trans_a=False, trans_b=False, out=None):
-    """``op(a) @ op(b)``, op = transpose where asked; added into ``out`` when given."""
     a, b, m, k, n = check_matmul(a, b, trans_a, trans_b, out)
     accumulate = out is not None
     if out is None:
@@ -23,8 +25,8 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None):
     return out
 
 
+@twin_of(_reference.batched_matmul)
 def batched_matmul(a, b, trans_a=False, trans_b=False, out=None):
-    """``op(a[g]) @ op(b[g])`` for every g of (G, ., .) stacks; added into ``out`` when given."""
     a, b, g, m, k, n = check_batched_matmul(a, b, trans_a, trans_b, out)
     accumulate = out is not None
     if out is None:

@@ -3,16 +3,15 @@ import numpy as np
 
 from nnkit._ext import margin_xent as _ext
 
+from ..reference import margin_xent as _reference
 from ..reference.margin_xent import check_backward, check_forward, sin_floor
+from ..twin import twin_of
 
 __all__ = ["margin_cross_entropy_forward", "margin_cross_entropy_backward"]
 
 
+@twin_of(_reference.margin_cross_entropy_forward)
 def margin_cross_entropy_forward(cosines, labels, s, margin="combined", m1=1.0, m2=0.0, m3=0.0):
-    """Per-row loss (N,) and its gradient with respect to the cosines (N, K), in one pass.
-
-    The margins and their derivatives are documented in ``nnkit.backend.reference.margin_xent``.
-    """
     cosines, labels, s, code, m1, m2, m3 = check_forward(cosines, labels, s, margin, m1, m2, m3)
     loss = np.empty(cosines.shape[0], dtype=cosines.dtype)
     dcosines = np.empty_like(cosines)
@@ -21,8 +20,8 @@ def margin_cross_entropy_forward(cosines, labels, s, margin="combined", m1=1.0, 
     return loss, dcosines
 
 
+@twin_of(_reference.margin_cross_entropy_backward)
 def margin_cross_entropy_backward(dloss, dcosines):
-    """Gradient of the cosines: ``dloss[:, None] * dcosines`` (the forward's per-row gradient)."""
     dloss, dcosines = check_backward(dloss, dcosines)
     out = np.empty_like(dcosines)
     _ext.margin_cross_entropy_backward(dloss, dcosines, out)

@@ -1,10 +1,13 @@
 """Fused optimizer updates: checks here, the one-pass loops in ``csrc/optim.pyx``."""
+import inspect
+
 import numpy as np
 
 from nnkit._ext import optim as _ext
 
 from ..reference import optim as _reference
 from ..reference.optim import check_state
+from ..twin import twin_of
 
 __all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "nadam_update", "adamax_update",
            "adadelta_update", "lion_update", "ftrl_update"]
@@ -19,59 +22,31 @@ def _in_place(*state):
     return all(a is None or (a.flags.c_contiguous and a.flags.writeable) for a in state)
 
 
-def sgd_update(w, g, velocity, lr, momentum, nesterov):
-    """One SGD step in place (the reference's docstring has the formulas)."""
-    check_state("sgd_update", w, g=g, velocity=velocity)
-    if not _in_place(w, velocity):
-        return _reference.sgd_update(w, g, velocity, lr, momentum, nesterov)
-    _ext.sgd_update(_flat(w), np.ascontiguousarray(g).reshape(-1), _flat(velocity), lr, momentum, bool(nesterov))
-
-
-def adam_update(w, g, m, v, vhat, alpha, beta_1, beta_2, epsilon):
-    """One Adam step in place: ``m += (1-b1)(g-m)``; ``v += (1-b2)(g^2-v)``;
-    ``vhat = max(vhat, v)`` when given (AMSGrad); ``w -= alpha m / (sqrt(v or vhat) + eps)``."""
-    check_state("adam_update", w, g=g, m=m, v=v, vhat=vhat)
-    if not _in_place(w, m, v, vhat):
-        return _reference.adam_update(w, g, m, v, vhat, alpha, beta_1, beta_2, epsilon)
-    _ext.adam_update(_flat(w), np.ascontiguousarray(g).reshape(-1), _flat(m), _flat(v), _flat(vhat),
-                     alpha, beta_1, beta_2, epsilon)
-
-
-def rmsprop_update(w, g, v, avg, mom, lr, rho, momentum, epsilon):
-    """One RMSprop step in place (the reference's docstring has the formulas)."""
-    check_state("rmsprop_update", w, g=g, v=v, avg=avg, mom=mom)
-    if not _in_place(w, v, avg, mom):
-        return _reference.rmsprop_update(w, g, v, avg, mom, lr, rho, momentum, epsilon)
-    _ext.rmsprop_update(_flat(w), np.ascontiguousarray(g).reshape(-1), _flat(v), _flat(avg), _flat(mom),
-                        lr, rho, momentum, epsilon)
-
-
-def adagrad_update(w, g, acc, lr, epsilon):
-    """One Adagrad step in place: ``acc += g^2``; ``w -= lr g / sqrt(acc + eps)``."""
-    check_state("adagrad_update", w, g=g, acc=acc)
-    if not _in_place(w, acc):
-        return _reference.adagrad_update(w, g, acc, lr, epsilon)
-    _ext.adagrad_update(_flat(w), np.ascontiguousarray(g).reshape(-1), _flat(acc), lr, epsilon)
-
-
-def _fused(name, state_names):
-    """The checked entry for kernel ``name`` whose arguments are ``w, g, *state, *scalars``."""
+def _fused(name, nstate):
+    """The checked entry for kernel ``name``, whose arguments are ``w, g``, then ``nstate`` state arrays (None where
+    an option leaves one unused), then scalars: the reference's, in its order."""
     kernel, reference = getattr(_ext, name), getattr(_reference, name)
+    signature = inspect.signature(reference)
+    state_names = list(signature.parameters)[2:2 + nstate]
 
     def update(w, g, *args):
-        state, scalars = args[:len(state_names)], args[len(state_names):]
+        state, scalars = args[:nstate], args[nstate:]
         check_state(name, w, g=g, **dict(zip(state_names, state)))
         if not _in_place(w, *state):
             return reference(w, g, *args)
         kernel(_flat(w), np.ascontiguousarray(g).reshape(-1), *map(_flat, state), *map(float, scalars))
 
     update.__name__ = update.__qualname__ = name
-    update.__doc__ = f"{reference.__doc__.splitlines()[0]} (the reference's docstring has the formulas)"
-    return update
+    update.__signature__ = signature  # the named arguments, for help() and the twin test
+    return twin_of(reference)(update)
 
 
-nadam_update = _fused("nadam_update", ("m", "v"))
-adamax_update = _fused("adamax_update", ("m", "u"))
-adadelta_update = _fused("adadelta_update", ("acc_grad", "acc_delta"))
-lion_update = _fused("lion_update", ("m",))
-ftrl_update = _fused("ftrl_update", ("acc", "linear"))
+sgd_update = _fused("sgd_update", 1)
+adam_update = _fused("adam_update", 3)
+rmsprop_update = _fused("rmsprop_update", 3)
+adagrad_update = _fused("adagrad_update", 1)
+nadam_update = _fused("nadam_update", 2)
+adamax_update = _fused("adamax_update", 2)
+adadelta_update = _fused("adadelta_update", 2)
+lion_update = _fused("lion_update", 1)
+ftrl_update = _fused("ftrl_update", 2)

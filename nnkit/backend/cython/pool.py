@@ -3,7 +3,9 @@ import numpy as np
 
 from nnkit._ext import pool as _ext
 
+from ..reference import pool as _reference
 from ..reference.pool import argmax_range, check_avg_backward, check_forward, check_max_backward
+from ..twin import twin_of
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"]
 
@@ -16,13 +18,8 @@ def _running(pool):
     return max(pool) > _RUNNING_SUM_MIN_WINDOW
 
 
+@twin_of(_reference.max_pool2d_forward)
 def max_pool2d_forward(x, pool_size, strides, padding):
-    """Max pooling over (N, H, W, C); returns ``(y, argmax)``.
-
-    ``argmax`` (int64, shape of ``y``) holds the flat index ``h * W + w`` of each
-    maximum within its image/channel plane; padded positions never win and
-    ties go to the first maximum in row-major window order.
-    """
     x, pool, strides, pads, (oh, ow) = check_forward("max_pool2d", x, pool_size, strides, padding)
     shape = (x.shape[0], oh, ow, x.shape[3])
     y = np.empty(shape, dtype=x.dtype)
@@ -31,8 +28,8 @@ def max_pool2d_forward(x, pool_size, strides, padding):
     return y, argmax
 
 
+@twin_of(_reference.max_pool2d_backward)
 def max_pool2d_backward(dy, argmax, x_shape):
-    """Gradient of max pooling: ``dx[n, argmax, c] += dy`` (windows may overlap)."""
     dy, argmax, x_shape = check_max_backward(dy, argmax, x_shape, check_range=False)
     dx = np.empty(x_shape, dtype=dy.dtype)
     if _ext.max_pool2d_backward(dy, argmax, dx):  # the kernel range-checks as it scatters
@@ -40,17 +37,16 @@ def max_pool2d_backward(dy, argmax, x_shape):
     return dx
 
 
+@twin_of(_reference.avg_pool2d_forward)
 def avg_pool2d_forward(x, pool_size, strides, padding):
-    """Average pooling over (N, H, W, C); each window is averaged over its real
-    (unpadded) elements only."""
     x, pool, strides, pads, (oh, ow) = check_forward("avg_pool2d", x, pool_size, strides, padding)
     y = np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
     (_ext.avg_pool2d_running_forward if _running(pool) else _ext.avg_pool2d_forward)(x, pool, strides, pads, y)
     return y
 
 
+@twin_of(_reference.avg_pool2d_backward)
 def avg_pool2d_backward(dy, x_shape, pool_size, strides, padding):
-    """Gradient of average pooling: each ``dy / count`` spread over its window's real elements."""
     dy, x_shape, pool, strides, pads = check_avg_backward(dy, x_shape, pool_size, strides, padding)
     dx = np.empty(x_shape, dtype=dy.dtype)
     (_ext.avg_pool2d_running_backward if _running(pool) else _ext.avg_pool2d_backward)(dy, pool, strides, pads, dx)

@@ -11,7 +11,9 @@ import numpy as np
 from nnkit import threads as _threads
 from nnkit._ext import rnn as _ext
 
+from ..reference import rnn as _reference
 from ..reference.rnn import check_backward, check_forward
+from ..twin import twin_of
 
 __all__ = ["simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward",
            "gru_forward", "gru_backward"]
@@ -127,39 +129,39 @@ def _recurrent_kernel_grad(cell, saved, d, rows, units, gu):
     return drk
 
 
+@twin_of(_reference.simple_rnn_forward)
 def simple_rnn_forward(x, h0, kernel, recurrent_kernel, bias=None, mask=None, go_backwards=False,
                        activation="tanh", recurrent_dropout_mask=None, zero_output_for_mask=False, training=True):
-    """``(y, saved)``: y (B, T + 1, U) holds the outputs then h_T (see ``reference.rnn``)."""
     return _forward("simple_rnn", x, (h0,), kernel, recurrent_kernel, bias, mask, go_backwards, activation,
                     None, recurrent_dropout_mask, zero_output_for_mask, training)
 
 
+@twin_of(_reference.simple_rnn_backward)
 def simple_rnn_backward(dy, saved):
-    """``(dx, dh0, dkernel, drecurrent_kernel, dbias)`` (dbias None without a bias)."""
     return _backward("simple_rnn", dy, saved)
 
 
+@twin_of(_reference.lstm_forward)
 def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None, go_backwards=False,
                  activation="tanh", recurrent_activation="sigmoid", recurrent_dropout_mask=None,
                  zero_output_for_mask=False, training=True):
-    """``(y, saved)``: y (B, T + 2, U) holds the outputs, then h_T, then c_T."""
     return _forward("lstm", x, (h0, c0), kernel, recurrent_kernel, bias, mask, go_backwards, activation,
                     recurrent_activation, recurrent_dropout_mask, zero_output_for_mask, training)
 
 
+@twin_of(_reference.lstm_backward)
 def lstm_backward(dy, saved):
-    """``(dx, dh0, dc0, dkernel, drecurrent_kernel, dbias)`` (dbias None without a bias)."""
     return _backward("lstm", dy, saved)
 
 
+@twin_of(_reference.gru_forward)
 def gru_forward(x, h0, kernel, recurrent_kernel, bias=None, reset_after=True, mask=None, go_backwards=False,
                 activation="tanh", recurrent_activation="sigmoid", recurrent_dropout_mask=None,
                 zero_output_for_mask=False, training=True):
-    """``(y, saved)``: y (B, T + 1, U) holds the outputs then h_T."""
     return _forward("gru", x, (h0,), kernel, recurrent_kernel, bias, mask, go_backwards, activation,
                     recurrent_activation, recurrent_dropout_mask, zero_output_for_mask, training, bool(reset_after))
 
 
+@twin_of(_reference.gru_backward)
 def gru_backward(dy, saved):
-    """``(dx, dh0, dkernel, drecurrent_kernel, dbias)`` (dbias None without a bias)."""
     return _backward("gru", dy, saved)

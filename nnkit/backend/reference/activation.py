@@ -8,23 +8,15 @@ argument checks shared with the Cython backend.
 """
 import numpy as np
 
-from ..validate import float_array, same_dtype, shape_is
+from ..validate import float_array, out_array, same_dtype, shape_is
 
 __all__ = ["bias_relu", "relu_backward"]
 
 
 def check_out(op, out, like):
     """``out`` is None (a new array) or a writable C-contiguous array of ``like``'s shape and dtype."""
-    if out is None:
-        return np.empty_like(like)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{op}: expected out to be a numpy.ndarray, got {type(out).__name__}")
-    shape_is(op, "out", out, like.shape)
-    if out.dtype != like.dtype:
-        raise TypeError(f"{op}: expected out of dtype {like.dtype}, got {out.dtype}")
-    if not (out.flags.c_contiguous and out.flags.writeable):
-        raise ValueError(f"{op}: expected out to be a writable C-contiguous array")
-    return out
+    out = out_array(op, out, like.shape, like.dtype)
+    return np.empty_like(like) if out is None else out
 
 
 def check_bias_relu(x, bias, out):

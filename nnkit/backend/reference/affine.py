@@ -14,7 +14,7 @@ argument checks shared with the Cython backend.
 """
 import numpy as np
 
-from ..validate import float_array, scalar_in
+from ..validate import float_array, image_shape, one_of, positive_pair, scalar_in
 
 __all__ = ["affine_forward", "affine_backward"]
 
@@ -26,9 +26,8 @@ FILL_MODES = ("reflect", "wrap", "nearest", "constant")  # the order is the kern
 # ----------------------------------------------------------------------------- argument checks
 
 def _choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{OP}: unknown {name} {value!r}; valid choices: {', '.join(choices)}")
-    return choices.index(value)
+    """The kernel's enum value of a mode."""
+    return choices.index(one_of(OP, name, value, choices))
 
 
 def check_transforms(transforms, batch, out_size):
@@ -59,9 +58,7 @@ def check_forward(x, transforms, output_size, interpolation, fill_mode, fill_val
     x = float_array(OP, "images", x, ndim=4)
     if x.shape[1] < 1 or x.shape[2] < 1:
         raise ValueError(f"{OP}: expected images (N, H, W, C) with H, W >= 1, got shape {x.shape}")
-    out = x.shape[1:3] if output_size is None else tuple(int(v) for v in output_size)
-    if len(out) != 2 or min(out) < 1:
-        raise ValueError(f"{OP}: expected output_size (height, width) of positive ints, got {output_size!r}")
+    out = x.shape[1:3] if output_size is None else positive_pair(OP, "output_size", output_size)
     bilinear = _choice("interpolation", interpolation, INTERPOLATIONS) == 1
     mode = _choice("fill_mode", fill_mode, FILL_MODES)
     fill = scalar_in(OP, "fill_value", fill_value, -np.inf, np.inf)
@@ -71,8 +68,8 @@ def check_forward(x, transforms, output_size, interpolation, fill_mode, fill_val
 def check_backward(dy, transforms, input_shape, interpolation, fill_mode):
     """Returns ``(dy, transforms, input_shape, bilinear, fill_mode_index)``."""
     dy = float_array(OP, "dy", dy, ndim=4)
-    shape = tuple(int(v) for v in input_shape)
-    if len(shape) != 4 or shape[0] != dy.shape[0] or shape[3] != dy.shape[3] or min(shape[1:3]) < 1:
+    shape = image_shape(OP, "input_shape", input_shape)
+    if shape[0] != dy.shape[0] or shape[3] != dy.shape[3] or min(shape[1:3]) < 1:
         raise ValueError(f"{OP}: expected input_shape (N, H, W, C) with dy's N and C and H, W >= 1, "
                          f"got {input_shape!r} for dy of shape {dy.shape}")
     bilinear = _choice("interpolation", interpolation, INTERPOLATIONS) == 1

@@ -18,9 +18,96 @@ Output size per axis (``validate.output_size``)::
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..validate import col2im_args, conv2d_args, conv2d_backward_args, im2col_args
+from ..validate import (float_array, image_shape, memoized, padding_pairs, positive_int, positive_pair, same_dtype,
+                        shape_is, window_output)
 
 __all__ = ["conv2d_forward", "conv2d_backward", "im2col", "col2im"]
+
+
+# ----------------------------------------------------------------------------- argument checks
+
+@memoized
+def check_window(op, x_shape, kernel_size, strides, padding, dilation):
+    """A 2-D sliding window (conv, im2col) over an (N, H, W, C) shape.
+
+    Returns ``(kernel_size, strides, padding, dilation, (OH, OW))`` as ints;
+    every output size must be positive.
+    """
+    kernel = positive_pair(op, "kernel_size", kernel_size)
+    strides = positive_pair(op, "strides", strides)
+    dilation = positive_pair(op, "dilation", dilation)
+    pads = padding_pairs(op, padding)
+    return kernel, strides, pads, dilation, window_output(op, x_shape, kernel, strides, pads, dilation)
+
+
+def check_conv2d(op, x, w, b, strides, padding, dilation, groups):
+    """Check conv2d arguments: NHWC ``x``, HWIO ``w`` of ``C // groups`` input channels, ``b`` (F,) or None.
+
+    Returns ``(x, w, b, strides, padding, dilation, groups, (OH, OW))`` with the
+    arrays C-contiguous and the geometry as ints.
+    """
+    x = float_array(op, "x", x, ndim=4)
+    w = float_array(op, "w", w, ndim=4)
+    if b is not None:
+        b = float_array(op, "b", b, ndim=1)
+    same_dtype(op, x=x, w=w, b=b)
+    geometry = check_conv2d_geometry(op, x.shape, w.shape, None if b is None else b.shape, strides, padding,
+                                     dilation, groups)
+    return (x, w, b) + geometry
+
+
+@memoized
+def check_conv2d_geometry(op, x_shape, w_shape, b_shape, strides, padding, dilation, groups):
+    """The shape and geometry half of ``check_conv2d``: ``(strides, padding, dilation, groups, (OH, OW))``."""
+    groups = positive_int(op, "groups", groups)
+    C, (KH, KW, CG, F) = x_shape[3], w_shape
+    if min(w_shape) < 1:
+        raise ValueError(f"{op}: expected w (KH, KW, C // groups, F) to have no empty dimension, "
+                         f"got shape {w_shape}")
+    if C % groups:
+        raise ValueError(f"{op}: expected groups={groups} to divide the input channels C={C} "
+                         f"(x shape {x_shape})")
+    if CG * groups != C:
+        raise ValueError(f"{op}: expected w to have C // groups = {C // groups} input channels "
+                         f"(x shape {x_shape}, groups={groups}), got w shape {w_shape}")
+    if F % groups:
+        raise ValueError(f"{op}: expected groups={groups} to divide the filter count F={F} "
+                         f"(w shape {w_shape})")
+    if b_shape is not None and b_shape != (F,):
+        raise ValueError(f"{op}: expected b to have shape {(F,)}, got {b_shape}")
+    _, strides, pads, dilation, out = check_window(op, x_shape, (KH, KW), strides, padding, dilation)
+    return strides, pads, dilation, groups, out
+
+
+def check_conv2d_backward(op, dy, x, w, strides, padding, dilation, groups):
+    """``check_conv2d`` (no bias) plus ``dy``, which must have the forward output's shape.
+
+    Returns ``(dy, x, w, strides, padding, dilation, groups, (OH, OW))``.
+    """
+    x, w, _, strides, pads, dilation, groups, out = check_conv2d(op, x, w, None, strides, padding,
+                                                                 dilation, groups)
+    dy = float_array(op, "dy", dy, ndim=4)
+    same_dtype(op, dy=dy, x=x, w=w)
+    shape_is(op, "dy", dy, (x.shape[0],) + out + (w.shape[3],))
+    return dy, x, w, strides, pads, dilation, groups, out
+
+
+def check_im2col(op, x, kernel_size, strides, padding, dilation):
+    """Returns ``(x, kernel_size, strides, padding, dilation, (OH, OW))``."""
+    x = float_array(op, "x", x, ndim=4)
+    return (x,) + check_window(op, x.shape, kernel_size, strides, padding, dilation)
+
+
+def check_col2im(op, cols, x_shape, kernel_size, strides, padding, dilation):
+    """``cols`` must be ``(N * OH * OW, KH * KW * C)`` for ``x_shape = (N, H, W, C)``.
+
+    Returns ``(cols, x_shape, kernel_size, strides, padding, dilation, (OH, OW))``.
+    """
+    cols = float_array(op, "cols", cols, ndim=2)
+    shape = image_shape(op, "x_shape", x_shape)
+    kernel, strides, pads, dilation, out = check_window(op, shape, kernel_size, strides, padding, dilation)
+    shape_is(op, "cols", cols, (shape[0] * out[0] * out[1], kernel[0] * kernel[1] * shape[3]))
+    return cols, shape, kernel, strides, pads, dilation, out
 
 
 def _windows(xp, kernel_size, strides, dilation, out_size):
@@ -73,21 +160,21 @@ def im2col(x, kernel_size, strides, padding, dilation):
 
     Padded taps are 0.
     """
-    x, kernel_size, strides, padding, dilation, out = im2col_args("im2col", x, kernel_size, strides,
-                                                                  padding, dilation)
+    x, kernel_size, strides, padding, dilation, out = check_im2col("im2col", x, kernel_size, strides,
+                                                                   padding, dilation)
     return _im2col(x, kernel_size, strides, padding, dilation, out)
 
 
 def col2im(cols, x_shape, kernel_size, strides, padding, dilation):
     """The adjoint of ``im2col``: fold columns back to ``x_shape``, summing overlaps."""
-    cols, x_shape, kernel_size, strides, padding, dilation, out = col2im_args(
+    cols, x_shape, kernel_size, strides, padding, dilation, out = check_col2im(
         "col2im", cols, x_shape, kernel_size, strides, padding, dilation)
     return np.ascontiguousarray(_col2im(cols, x_shape, kernel_size, strides, padding, dilation, out))
 
 
 def conv2d_forward(x, w, b, strides, padding, dilation, groups):
     """y = conv2d(x, w) + b: x (N, H, W, C), w (KH, KW, C/groups, F), b (F,) or None -> (N, OH, OW, F)."""
-    x, w, b, strides, padding, dilation, groups, (oh, ow) = conv2d_args(
+    x, w, b, strides, padding, dilation, groups, (oh, ow) = check_conv2d(
         "conv2d", x, w, b, strides, padding, dilation, groups)
     n = x.shape[0]
     kh, kw, _, f = w.shape
@@ -101,7 +188,7 @@ def conv2d_forward(x, w, b, strides, padding, dilation, groups):
 
 def conv2d_backward(dy, x, w, strides, padding, dilation, groups, need_dx=True, need_dw=True, need_db=True):
     """Gradients of ``conv2d_forward`` given dL/dy: returns (dx, dw, db), None where not needed."""
-    dy, x, w, strides, padding, dilation, groups, out = conv2d_backward_args(
+    dy, x, w, strides, padding, dilation, groups, out = check_conv2d_backward(
         "conv2d_backward", dy, x, w, strides, padding, dilation, groups)
     kh, kw, cg, f = w.shape
     m = dy.shape[0] * out[0] * out[1]

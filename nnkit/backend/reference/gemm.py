@@ -1,7 +1,7 @@
 """Matrix products: the pure-NumPy reference (``np.matmul``)."""
 import numpy as np
 
-from ..validate import float_array, same_dtype
+from ..validate import float_array, out_array, same_dtype
 
 __all__ = ["matmul", "batched_matmul"]
 
@@ -10,16 +10,13 @@ def check_matmul(a, b, trans_a, trans_b, out):
     """Checked C-contiguous operands and the (M, K, N) of ``op(a) @ op(b)``."""
     a = float_array("matmul", "a", a, ndim=2)
     b = float_array("matmul", "b", b, ndim=2)
-    same_dtype("matmul", a=a, b=b, out=out)
+    same_dtype("matmul", a=a, b=b)
     m, k = a.shape[::-1] if trans_a else a.shape
     k2, n = b.shape[::-1] if trans_b else b.shape
     if k != k2:
         raise ValueError(f"matmul: inner dimensions differ: op(a) is ({m}, {k}) and op(b) is ({k2}, {n}) "
                          f"(a {a.shape}, trans_a={trans_a}; b {b.shape}, trans_b={trans_b})")
-    if out is not None:
-        if not isinstance(out, np.ndarray) or out.shape != (m, n) or not out.flags.c_contiguous:
-            raise ValueError(f"matmul: expected out to be a C-contiguous ({m}, {n}) array, "
-                             f"got {getattr(out, 'shape', type(out).__name__)}")
+    out_array("matmul", out, (m, n), a.dtype)
     return a, b, m, k, n
 
 
@@ -37,7 +34,7 @@ def check_batched_matmul(a, b, trans_a, trans_b, out):
     """Checked C-contiguous operands and the (G, M, K, N) of ``op(a[g]) @ op(b[g])``."""
     a = float_array("batched_matmul", "a", a, ndim=3)
     b = float_array("batched_matmul", "b", b, ndim=3)
-    same_dtype("batched_matmul", a=a, b=b, out=out)
+    same_dtype("batched_matmul", a=a, b=b)
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"batched_matmul: a and b must hold as many matrices, got {a.shape[0]} and {b.shape[0]} "
                          f"(a {a.shape}, b {b.shape})")
@@ -47,10 +44,7 @@ def check_batched_matmul(a, b, trans_a, trans_b, out):
         raise ValueError(f"batched_matmul: inner dimensions differ: op(a[g]) is ({m}, {k}) and op(b[g]) is "
                          f"({k2}, {n}) (a {a.shape}, trans_a={trans_a}; b {b.shape}, trans_b={trans_b})")
     g = a.shape[0]
-    if out is not None:
-        if not isinstance(out, np.ndarray) or out.shape != (g, m, n) or not out.flags.c_contiguous:
-            raise ValueError(f"batched_matmul: expected out to be a C-contiguous ({g}, {m}, {n}) array, "
-                             f"got {getattr(out, 'shape', type(out).__name__)}")
+    out_array("batched_matmul", out, (g, m, n), a.dtype)
     return a, b, g, m, k, n
 
 

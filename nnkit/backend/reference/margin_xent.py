@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from ..validate import float_array, index_range, int_array, same_dtype, scalar_in, shape_is
+from ..validate import float_array, index_range, int_array, one_of, same_dtype, scalar_in, shape_is
 
 __all__ = ["margin_cross_entropy_forward", "margin_cross_entropy_backward"]
 
@@ -60,8 +60,7 @@ def sin_floor(dtype):
 def check_margin(s, margin, m1, m2, m3):
     """``(s, margin code, m1, m2, m3)`` as the kernel takes them; ranges per margin."""
     s = scalar_in(OP, "s", s, 0.0, MAX_SCALE, low_open=True)
-    if margin not in MARGINS:
-        raise ValueError(f"{OP}: unknown margin {margin!r}; valid choices: {', '.join(MARGINS)}")
+    one_of(OP, "margin", margin, MARGINS)
     m1 = scalar_in(OP, "m1", m1, 0.0, MAX_SPHERE_M, low_open=True)
     m2 = scalar_in(OP, "m2", m2, 0.0, math.pi / 2)
     m3 = scalar_in(OP, "m3", m3, 0.0, 1.0)

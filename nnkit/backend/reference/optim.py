@@ -6,7 +6,7 @@ enters as a Python float, so NumPy computes in the arrays' own dtype.  The
 """
 import numpy as np
 
-from ..validate import same_dtype, shape_is
+from ..validate import float_ndarray, same_dtype, shape_is
 
 __all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "nadam_update", "adamax_update",
            "adadelta_update", "lion_update", "ftrl_update"]
@@ -17,10 +17,7 @@ def check_state(op, w, **arrays):
     for name, a in (("w", w),) + tuple(arrays.items()):
         if a is None:
             continue
-        if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
-            raise TypeError(f"{op}: expected {name} to be a float32 or float64 numpy.ndarray, "
-                            f"got {getattr(a, 'dtype', type(a).__name__)}")
-        shape_is(op, name, a, w.shape)
+        shape_is(op, name, float_ndarray(op, name, a), w.shape)
     same_dtype(op, w=w, **arrays)
 
 

@@ -8,8 +8,8 @@ Cython backend.
 """
 import numpy as np
 
-from ..validate import (float_array, index_range, int_array, memoized, output_size, padding_pairs,
-                        positive_pair, shape_is)
+from ..validate import (float_array, image_shape, index_range, int_array, memoized, padding_pairs, positive_pair,
+                        shape_is, window_output)
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"]
 
@@ -27,15 +27,11 @@ def check_geometry(op, x_shape, pool_size, strides, padding):
     pool = positive_pair(op, "pool_size", pool_size)
     strides = positive_pair(op, "strides", strides)
     pads = padding_pairs(op, padding)
-    out = []
     for i, axis in enumerate(("height", "width")):
-        if x_shape[1 + i] < 1:
-            raise ValueError(f"{op}: expected a positive input {axis}, got shape {tuple(x_shape)}")
         if max(pads[i]) >= pool[i]:
             raise ValueError(f"{op}: expected {axis} padding smaller than the pool size {pool[i]}, "
                              f"got padding {pads[i]}")
-        out.append(output_size(op, x_shape[1 + i], pool[i], strides[i], sum(pads[i]), 1, axis))
-    return pool, strides, pads, tuple(out)
+    return pool, strides, pads, window_output(op, x_shape, pool, strides, pads)
 
 
 def check_forward(op, x, pool_size, strides, padding):
@@ -46,12 +42,7 @@ def check_forward(op, x, pool_size, strides, padding):
 
 def check_x_shape(op, x_shape, dy):
     """``x_shape`` is four non-negative ints agreeing with ``dy`` on N and C."""
-    try:
-        shape = tuple(int(s) for s in x_shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"{op}: expected x_shape to be (N, H, W, C) ints, got {x_shape!r}") from None
-    if len(shape) != 4 or min(shape) < 0:
-        raise ValueError(f"{op}: expected x_shape to be (N, H, W, C) non-negative ints, got {x_shape!r}")
+    shape = image_shape(op, "x_shape", x_shape)
     if (shape[0], shape[3]) != (dy.shape[0], dy.shape[3]):
         raise ValueError(f"{op}: expected dy {dy.shape} and x_shape {shape} to agree on N and C")
     return shape

@@ -68,6 +68,8 @@ def _dense_target(target, shape, dtype, label_smoothing):
 def softmax_cross_entropy_forward(logits, target, label_smoothing=0.0):
     """Softmax over the last axis and per-sample cross-entropy against ``target``.
 
+    ``target`` is integer labels (N,) in [0, K) or float probabilities (N, K)
+    of the logits' dtype; label smoothing uses ``t' = (1 - ls) * t + ls / K``.
     Returns ``(loss, probs)``: ``loss[n] = -sum_k t'[n, k] * log_softmax(logits)[n, k]``
     (shape (N,)) and ``probs = softmax(logits)`` (N, K), both via the stable
     log-sum-exp ``lse = max + log(sum(exp(logits - max)))``.
