@@ -61,8 +61,8 @@ def test_int_input_trains_saves_and_reloads(tmp_path):
     model.fit(ids, np.ones((2, 1)), epochs=2, verbose=0)
     config = model.get_config()
     assert config["layers"][0]["config"]["dtype"] == "int32"
-    model.save(tmp_path / "ids.keras")
-    again = nnkit.models.load_model(tmp_path / "ids.keras")
+    model.save(tmp_path / "ids.nnk")
+    again = nnkit.models.load_model(tmp_path / "ids.nnk")
     assert again.inputs[0].dtype == np.int32
     np.testing.assert_array_equal(again.predict(ids, verbose=0), model.predict(ids, verbose=0))
 

@@ -26,7 +26,7 @@ from nnkit._ext import pool as _pool
 
 from ..reference.gemm import check_matmul
 from ..reference.pool import check_forward
-from ..validate import conv2d_args
+from ..reference.conv import check_conv2d
 from . import activation, conv, gemm, pool
 
 __all__ = ["prepare_conv2d_forward", "prepare_bias_relu", "prepare_matmul", "prepare_max_pool2d_forward",
@@ -48,7 +48,7 @@ def prepare_conv2d_forward(x_shape, dtype, w, b, strides, padding, dilation, gro
     """``run(x, w, b)``: ``conv.conv2d_forward(x, w, b, strides, padding, dilation, groups)``."""
     x_shape, dtype = tuple(x_shape), np.dtype(dtype)
     probe = np.empty(x_shape, dtype)
-    _, w, b, strides, padding, dilation, groups, out = conv2d_args("conv2d", probe, w, b, strides, padding,
+    _, w, b, strides, padding, dilation, groups, out = check_conv2d("conv2d", probe, w, b, strides, padding,
                                                                     dilation, groups)
     algorithm = conv._algorithm(x_shape, w.shape, strides, padding, dilation, groups)
     y_shape = (x_shape[0],) + out + (w.shape[3],)
