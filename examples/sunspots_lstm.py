@@ -54,7 +54,7 @@ def train(series, n_train, args):
     model.compile(optimizer=nnkit.optimizers.Adam(args.lr), loss="mse")
     start = time.perf_counter()
     for epoch in range(args.epochs):
-        model.layers[0].reset_states()
+        model.reset_states()
         history = model.fit(x, y, batch_size=args.streams, epochs=1, shuffle=False, verbose=0)
         if (epoch + 1) % max(1, args.epochs // 5) == 0:
             print(f"epoch {epoch + 1:4d}  training mse {history.history['loss'][-1]:.4f} (scaled units)")
@@ -66,7 +66,7 @@ def forecast(model, series, n_train, units):
     series in one call: its output at year t is the forecast for year t + 1."""
     reader = build(units, 1, None)
     reader.set_weights(model.get_weights())
-    reader.layers[0].reset_states()
+    reader.reset_states()
     predictions = reader.predict(series[None, :-1, None].astype(np.float32), verbose=0)
     return predictions.reshape(-1)[n_train - 1:]
 

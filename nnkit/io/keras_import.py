@@ -215,7 +215,12 @@ def _functional(config, path):
 
 def _node(name, node, path):
     """One Keras call of layer ``name`` as nnkit's node: tensor refs, single or list input, keyword arguments."""
-    args, kwargs = node.get("args", []), node.get("kwargs", {}) or {}
+    args, kwargs = list(node.get("args", [])), dict(node.get("kwargs", {}) or {})
+    for keyword in ("value", "key"):  # attention's other tensors, passed by name: positional, in order
+        if _tensor_ref(kwargs.get(keyword)) is not None and len(args) == (1 if keyword == "value" else 2):
+            args.append(kwargs.pop(keyword))
+    if len(args) > 1 and all(_tensor_ref(a) is not None for a in args):
+        args = [args]  # several tensors, as MultiHeadAttention(query, value, key) takes them: one list
     single = _tensor_ref(args[0]) is not None if args else True
     refs = [_tensor_ref(args[0])] if single else [_tensor_ref(a) for a in args[0]]
     if None in refs or len(args) > 1:
@@ -292,7 +297,8 @@ def _collect(model, group, arrays, path, where):
 
 def _variables(layer, group):
     """A layer's variables in nnkit's order: its own ``vars``; for a recurrent layer its cell's (a stack's cells
-    one after the other); for a Bidirectional its forward layer's then its backward layer's."""
+    one after the other); for a Bidirectional its forward layer's then its backward layer's; for a
+    MultiHeadAttention its query, key, value and output projections' (kernel, then bias, each)."""
     variables = group.get("vars")
     if variables is not None and len(variables):
         return [variables[str(i)] for i in range(len(variables))]
@@ -304,6 +310,9 @@ def _variables(layer, group):
     if group.get("forward_layer") is not None and group.get("backward_layer") is not None:
         return _variables(layer.forward_layer, group["forward_layer"]) + \
             _variables(layer.backward_layer, group["backward_layer"])
+    projections = ("query_dense", "key_dense", "value_dense", "output_dense")  # MultiHeadAttention's EinsumDenses
+    if all(group.get(key) is not None for key in projections):
+        return [v for key in projections for v in _variables(layer, group[key])]
     return []
 
 

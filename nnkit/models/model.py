@@ -222,6 +222,14 @@ class Model(Trainer, Layer):
         unexpected and mis-shaped weights (``strict=False`` tolerates missing/unexpected)."""
         return self._persistence.load_weights(self, filepath, strict=strict)
 
+    # -- recurrent state ---------------------------------------------------------------------
+    def reset_states(self):
+        """Zero the carried states of every stateful layer inside (Keras 2's ``Model.reset_states``, which
+        Keras 3 dropped: there one calls each layer's ``reset_states()``)."""
+        for layer in self._walk():
+            if layer is not self and getattr(layer, "stateful", False) and hasattr(layer, "reset_states"):
+                layer.reset_states()
+
     # -- presentation ------------------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False):
         """Print a table of layers, output shapes and parameter counts, then the

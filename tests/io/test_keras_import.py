@@ -137,6 +137,24 @@ def test_recurrent_layers_and_bidirectional(tmp_path):
     assert_close(keras_predict(kmodel, x), model.predict(x, verbose=0), "recurrent weights file")
 
 
+def test_text_model_with_int_ids_conv1d_layer_norm_and_attention(tmp_path):
+    """Token ids in an int32 Input, a causal Conv1D, LayerNormalization and MultiHeadAttention called as
+    (query, value): the call replays with the tensors as one list, the projections' weights come from their
+    EinsumDense groups."""
+    ids = keras.Input((7,), dtype="int32")
+    h = L.Embedding(20, 8)(ids)
+    h = L.Conv1D(8, 3, padding="causal", activation="relu")(h)
+    h = L.LayerNormalization()(h)
+    h = L.MultiHeadAttention(2, 4)(h, h)
+    kmodel = keras.Model(ids, L.Dense(3)(L.GlobalAveragePooling1D()(h)), name="text")
+    path = tmp_path / "text.keras"
+    kmodel.save(path)
+    model = load_keras(path)
+    assert model.inputs[0].dtype == np.int32 and model.count_params() == kmodel.count_params()
+    x = np.random.default_rng(0).integers(0, 20, (4, 7)).astype(np.int32)
+    assert_close(keras_predict(kmodel, x), model.predict(x, verbose=0), "text model")
+
+
 def test_mobilenet_v2_from_keras_applications(tmp_path):
     kmodel = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=10,
                                             classifier_activation=None)
