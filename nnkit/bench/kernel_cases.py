@@ -221,6 +221,41 @@ def recurrent_case(cell, batch, steps, features, units, backward=True):
     return Case(f"{cell} {batch}x{steps}x{features}->{units} {kind}", "rnn", flops, batch, nnkit_fn, torch_fn)
 
 
+def attention_case(batch, steps, dim, heads, backward=True):
+    """A self-attention block: MultiHeadAttention (query = value = x; Keras's weights) then a residual
+    LayerNormalization, against torch.nn.MultiheadAttention + nn.LayerNorm of the same sizes."""
+    from nnkit.layers import LayerNormalization, MultiHeadAttention
+
+    x = _array(batch, steps, dim)
+    projections = 2.0 * batch * steps * dim * dim * 4
+    scores = 2.0 * batch * steps * steps * dim * 2
+    flops = (projections + scores) * (3 if backward else 1)
+
+    def nnkit_fn(backend):
+        attention, norm = MultiHeadAttention(heads, dim // heads), LayerNormalization()
+        return _nnkit_step(lambda t: norm(attention(t, t) + t), [x], backward)
+
+    def torch_fn():
+        import torch
+        attention = torch.nn.MultiheadAttention(dim, heads, batch_first=True)
+        norm = torch.nn.LayerNorm(dim, eps=1e-3)
+        xt = torch.from_numpy(x).requires_grad_(backward)
+
+        def step():
+            with torch.set_grad_enabled(backward):
+                out = norm(attention(xt, xt, xt, need_weights=False)[0] + xt)
+            if backward:
+                out.backward(torch.ones_like(out))
+                xt.grad = None
+                attention.zero_grad(set_to_none=True)
+                norm.zero_grad(set_to_none=True)
+        return step
+
+    kind = "fwd+bwd" if backward else "fwd"
+    return Case(f"attention block {batch}x{steps}x{dim} {heads} heads {kind}", "attention", flops, batch, nnkit_fn,
+                torch_fn)
+
+
 # optimizer -> (the backend update's state names, its scalars, torch.optim's class name or None)
 OPTIM_UPDATES = {
     "sgd": (("velocity",), (1e-3, 0.9, False), None),
@@ -279,5 +314,6 @@ def kernel_cases():
         recurrent_case("lstm", 64, 100, 128, 128),
         recurrent_case("lstm", 64, 100, 128, 128, backward=False),
         recurrent_case("gru", 64, 100, 128, 128),
+        attention_case(32, 64, 128, 4),
         *(optim_case(name, (784, 512)) for name in OPTIM_UPDATES),
     ]
