@@ -180,13 +180,19 @@ def output_mask(op, loss, y_pred):
     mask = get_keras_mask(y_pred)
     if mask is None or loss.ndim == 0:
         return None
-    if mask.ndim == loss.ndim + 1 and mask.shape[-1] == 1:
+    return fit_mask(op, mask, loss.shape, "losses")
+
+
+def fit_mask(op, mask, shape, what):
+    """A predictions' mask made to fit per-sample ``what`` of ``shape`` (a trailing axis of 1 dropped), or a
+    ValueError naming ``op``; losses and metrics share this rule."""
+    if mask.ndim == len(shape) + 1 and mask.shape[-1] == 1:
         mask = mask[..., 0]
     try:
-        np.broadcast_shapes(mask.shape, loss.shape)
+        np.broadcast_shapes(mask.shape, shape)
     except ValueError:
         raise ValueError(f"{op}: the predictions carry a mask of shape {mask.shape}, which does not fit the "
-                         f"per-sample losses of shape {loss.shape}") from None
+                         f"per-sample {what} of shape {shape}") from None
     return mask
 
 

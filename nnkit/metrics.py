@@ -215,14 +215,7 @@ class MeanMetricWrapper(Mean):
 
 def _masked_weights(op, sample_weight, mask, values):
     """``sample_weight`` (or ones) times the 0/1 ``mask`` shaped like the per-sample ``values``."""
-    mask = np.asarray(mask, np.float64)
-    if mask.ndim == values.ndim + 1 and mask.shape[-1] == 1:
-        mask = mask[..., 0]
-    try:
-        np.broadcast_shapes(mask.shape, values.shape)
-    except ValueError:
-        raise ValueError(f"{op}: the predictions carry a mask of shape {mask.shape}, which does not fit the "
-                         f"per-sample values of shape {values.shape}") from None
+    mask = _losses.fit_mask(op, np.asarray(mask, np.float64), values.shape, "values")
     if sample_weight is None:
         return mask
     w = _np(sample_weight).astype(np.float64)

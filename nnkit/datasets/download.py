@@ -71,3 +71,11 @@ def fetch(url, dest, sha256, timeout=60):
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
     return dest
+
+
+def check_bundled(path, expected):
+    """Raise ChecksumError unless the file bundled with nnkit at ``path`` has SHA-256 ``expected``."""
+    got = sha256sum(path)
+    if got != expected:
+        raise ChecksumError(f"{path}: sha256 {got} differs from the expected {expected}; the bundled file is "
+                            f"damaged (reinstall nnkit)")

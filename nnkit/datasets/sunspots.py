@@ -17,9 +17,6 @@ SUNSPOTS_SHA256 = "f67889b1d9002cd5227f0e0ef54e35b419cdd85a31279adef6f73fb41e5c0
 def sunspots(verify=True):
     """``(years, counts)``: int64 years 1700..2008 and float64 yearly mean sunspot numbers."""
     if verify:
-        got = dl.sha256sum(PATH)
-        if got != SUNSPOTS_SHA256:
-            raise dl.ChecksumError(f"{PATH}: sha256 {got} differs from the expected {SUNSPOTS_SHA256}; "
-                                   f"the bundled file is damaged (reinstall nnkit)")
+        dl.check_bundled(PATH, SUNSPOTS_SHA256)
     table = np.loadtxt(PATH, delimiter=",", skiprows=1)
     return table[:, 0].astype(np.int64), table[:, 1].astype(np.float64)

@@ -22,10 +22,7 @@ ALPHABET = "abcdefghijklmnopqrstuvwxyz"  # letter ids 1..26; 0 is padding
 def english_spanish_words(verify=True):
     """``(x_train, y_train), (x_test, y_test)`` (see the module docstring)."""
     if verify:
-        got = dl.sha256sum(PATH)
-        if got != WORDS_SHA256:
-            raise dl.ChecksumError(f"{PATH}: sha256 {got} differs from the expected {WORDS_SHA256}; "
-                                   f"the bundled file is damaged (reinstall nnkit)")
+        dl.check_bundled(PATH, WORDS_SHA256)
     parts = {"train": ([], []), "test": ([], [])}
     with open(PATH, encoding="ascii") as f:
         next(f)
