@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+from nnkit.bench.worker import NNKIT_HOME
 from nnkit.threads import available_cores
 
 __all__ = ["POLICIES", "run_manners"]
@@ -59,7 +60,7 @@ def _images_per_s(env, threads):
     """(images/s, the team the child ended with) of one fresh process."""
     full = {k: v for k, v in os.environ.items() if k not in _CLEARED}
     out = subprocess.run([sys.executable, "-c", CHILD, str(threads)], env={**full, **env}, capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, cwd=NNKIT_HOME)
     speed, team = out.stdout.split()[-2:]
     return float(speed), int(team)
 

@@ -21,7 +21,14 @@ import os
 import subprocess
 import sys
 
-__all__ = ["Worker", "SERVE"]
+import nnkit
+
+# A child runs "python -c": the first place it imports from is its working directory.  Started from the
+# directory holding the nnkit this process runs, it imports the same one (not, say, the unbuilt sources of a
+# checkout the parent was started in, beside an installed nnkit).
+NNKIT_HOME = os.path.dirname(os.path.dirname(os.path.abspath(nnkit.__file__)))
+
+__all__ = ["Worker", "SERVE", "NNKIT_HOME"]
 
 # The loop every worker script ends with: it defines ``step()`` or ``make(name) -> step or None`` first.
 SERVE = r'''
@@ -61,6 +68,7 @@ class Worker:
         cores = sorted(os.sched_getaffinity(0))[:threads] if hasattr(os, "sched_getaffinity") else None
         self.proc = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+                                     cwd=NNKIT_HOME,
                                      preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
         if self.proc.stdout.readline().strip() != "ready":
             self.proc.kill()
