@@ -7,7 +7,6 @@ The side-by-side ratio table is ``nnkit bench --only model``.
 """
 import pytest
 
-import nnkit
 from nnkit.bench import runner
 from nnkit.bench.model_cases import model_cases
 
@@ -17,17 +16,11 @@ IMPLEMENTATIONS = ["cython", "numpy", "torch"]
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("name", list(CASES))
-def test_model_step(benchmark, name, impl):
+def test_model_step(benchmark, bench_case, name, impl):
     case = CASES[name]
-    if impl == "torch":
-        if not runner.torch_available():
-            pytest.skip("PyTorch is not installed (pip install '.[bench]')")
-        step = case.torch()
-    else:
-        nnkit.set_backend(impl)
-        step = case.nnkit(impl)
+    if impl != "torch":
+        return bench_case(case, impl)
+    if not runner.torch_available():
+        pytest.skip("PyTorch is not installed (pip install '.[bench]')")
     benchmark.extra_info.update(items=case.items, impl=impl)
-    try:
-        benchmark(step)
-    finally:
-        nnkit.set_backend("cython")
+    benchmark(case.torch())

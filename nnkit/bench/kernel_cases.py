@@ -131,13 +131,16 @@ def softmax_xent_case(n, k):
     return Case(f"softmax_xent {n}x{k} fwd+bwd", "softmax_xent", 0.0, n, nnkit_fn, torch_fn)
 
 
-def margin_xent_case(n, k):
-    """ArcFace on (n, k) cosines: nnkit's fused kernel against PyTorch composed from ops (InsightFace's way)."""
-    from nnkit.bench.margin_unfused import arcface_torch
+def margin_xent_case(n, k, fused=True):
+    """ArcFace on (n, k) cosines: nnkit's fused kernel (or, ``fused=False``, the same loss from nnkit's ops, as
+    users write it without the kernel) against PyTorch composed from ops (InsightFace's way)."""
+    from nnkit.bench.margin_unfused import arcface_torch, arcface_unfused
 
     cosines, labels = rng.uniform(-1, 1, (n, k)).astype(np.float32), rng.integers(0, k, n)
 
     def nnkit_fn(backend):
+        if not fused:
+            return _nnkit_step(lambda c: arcface_unfused(c, labels), [cosines], True)
         return _nnkit_step(lambda c: F.margin_cross_entropy(c, labels, 64.0, margin="arcface", m2=0.5),
                            [cosines], True)
 
@@ -146,7 +149,7 @@ def margin_xent_case(n, k):
         target = torch.from_numpy(labels)
         return _torch_step(lambda c: arcface_torch(c, target), [cosines], True, lambda a: a)
 
-    return Case(f"arcface {n}x{k} fwd+bwd", "margin_xent", 0.0, n, nnkit_fn, torch_fn)
+    return Case(f"arcface {n}x{k}{'' if fused else ' unfused'} fwd+bwd", "margin_xent", 0.0, n, nnkit_fn, torch_fn)
 
 
 def relu_case(n, h, w, c):
@@ -265,12 +268,14 @@ OPTIM_UPDATES = {
     "lion": (("m",), (1e-3, 0.9, 0.99), None),
     "ftrl": (("acc", "linear"), (1e-3, 0.5, 0.0, 0.0, 0.0), None),
 }
+# Adam's update, for benchmarks/ (its vhat is None: no AMSGrad); ``nnkit bench`` times Adam in the model rows
+ADAM_UPDATE = {"adam": (("m", "v"), (None, 1e-3, 0.9, 0.999, 1e-7), "Adam")}
 
 
 def optim_case(update, shape):
     """One fused in-place optimizer update on a weight of ``shape`` (the backend's kernel; torch.optim's step
     of the same optimizer where torch has it)."""
-    state_names, scalars, torch_name = OPTIM_UPDATES[update]
+    state_names, scalars, torch_name = {**OPTIM_UPDATES, **ADAM_UPDATE}[update]
     w, g = _array(*shape) * 0.01, _array(*shape) * 0.01
     state = [np.abs(_array(*shape)) for _ in state_names]
 
@@ -317,3 +322,8 @@ def kernel_cases():
         attention_case(32, 64, 128, 4),
         *(optim_case(name, (784, 512)) for name in OPTIM_UPDATES),
     ]
+
+
+def cases_of(group):
+    """The ``nnkit bench`` cases of one group (``benchmarks/test_bench_<family>.py`` times the same ones)."""
+    return [case for case in kernel_cases() if case.group == group]

@@ -19,7 +19,7 @@ from nnkit.bench.roofline import sgemm_gflops
 from nnkit.bench.timing import compare
 from nnkit.bench.case_worker import IN_WORKERS, CaseWorker, torch_available
 
-__all__ = ["run", "run_case", "run_scaling", "torch_available", "HEADER", "format_row"]
+__all__ = ["run", "run_case", "run_scaling", "table", "torch_available", "HEADER", "format_row"]
 
 # Seconds of pause after each sample: GNU OpenMP's idle workers spin for up to a few milliseconds
 # (GOMP_SPINCOUNT, 300,000 spins by default) before they sleep.
@@ -47,7 +47,9 @@ def run_case(case, rounds, workers=None, with_numpy=True):
         setup["numpy"] = lambda: threadpool_limits(limits=n, user_api="blas")
     workers = workers or {}
     if "torch" in workers and case.torch is not None:
-        fns["torch"] = workers["torch"].step(case)
+        step = workers["torch"].step(case)  # None for a case outside ``nnkit bench``'s (the worker finds none)
+        if step is not None:
+            fns["torch"] = step
     for name, factory in case.others.items():
         if name in IN_WORKERS:
             step = workers[name].step(case) if name in workers else None
@@ -73,6 +75,12 @@ def run(cases, threads=(1, 2), rounds=7, with_torch=None, with_numpy=True, progr
     with_torch = torch_available() if with_torch is None else with_torch
     with fixed_team():
         return _run(cases, threads, rounds, with_torch, with_numpy, progress)
+
+
+def table(cases, threads=(1, 2), rounds=7):
+    """Print ``nnkit bench``'s table for ``cases`` (a script's; the ``nnkit bench`` command adds its JSON)."""
+    print(HEADER)
+    return run(cases, threads=threads, rounds=rounds)
 
 
 @contextlib.contextmanager
