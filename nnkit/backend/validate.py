@@ -136,13 +136,19 @@ def int_tuple(op, name, value, length, low, expected):
     return tuple(geometry_int(op, name, v, low, value) for v in items)
 
 
+def int_pair(op, name, value, low, one_for_both=False):
+    """Two ints >= ``low`` (1 or 0); with ``one_for_both`` an int stands for both (the user-facing form)."""
+    if one_for_both and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value, value)
+    kind = "positive" if low == 1 else "non-negative"
+    expected = f"a {kind} int or a pair of them" if one_for_both else f"two {kind} integers"
+    return int_tuple(op, name, value, 2, low, expected)
+
+
 def positive_pair(op, name, value, one_for_both=False):
     """Two positive ints (strides, dilation, a kernel, pool or output size); with ``one_for_both`` an int
     stands for both (the user-facing form)."""
-    if one_for_both and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (value, value)
-    expected = "a positive int or a pair of them" if one_for_both else "two positive integers"
-    return int_tuple(op, name, value, 2, 1, expected)
+    return int_pair(op, name, value, 1, one_for_both)
 
 
 def image_shape(op, name, value):

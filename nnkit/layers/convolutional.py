@@ -1,27 +1,16 @@
 """Conv2D, DepthwiseConv2D and SeparableConv2D (channels-last, Keras HWIO kernels)."""
-import numpy as np
 
 from nnkit import activations as nnactivations
 from nnkit import functional as F
 from nnkit import initializers as nninitializers
 from nnkit import ops
+from nnkit.layers.arguments import positive_int, positive_pair
 from nnkit.layers.base import Layer
 from nnkit.layers.input_spec import InputSpec
 from nnkit.layers.registry import register
 from nnkit.layers.shapes import conv_output_length, format_shape
 
 PADDINGS = ("valid", "same")
-
-
-def _positive_pair(layer, name, value):
-    try:
-        pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    except TypeError:  # a float or None: not a pair
-        pair = ()
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
-                                 for v in pair):
-        raise layer._error(f"{name} must be a positive int or a pair of them, got {value!r}")
-    return tuple(int(v) for v in pair)
 
 
 def _padding(layer, padding):
@@ -44,10 +33,10 @@ class _Conv(Layer):
                  use_bias=True, bias_initializer="zeros", data_format=None, **kwargs):
         super().__init__(**kwargs)
         _data_format(self, data_format)
-        self.kernel_size = _positive_pair(self, "kernel_size", kernel_size)
-        self.strides = _positive_pair(self, "strides", strides)
+        self.kernel_size = positive_pair(self, "kernel_size", kernel_size)
+        self.strides = positive_pair(self, "strides", strides)
         self.padding = _padding(self, padding)
-        self.dilation_rate = _positive_pair(self, "dilation_rate", dilation_rate)
+        self.dilation_rate = positive_pair(self, "dilation_rate", dilation_rate)
         self.activation = self._activation(activation)
         self.use_bias = bool(use_bias)
         self.bias_initializer = self._initializer(bias_initializer, "bias_initializer")
@@ -99,10 +88,7 @@ class Conv2D(_Conv):
                  **kwargs):
         super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias, bias_initializer,
                          **kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
-            raise self._error(f"filters must be a positive int, got {filters!r}")
-        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-            raise self._error(f"groups must be a positive int, got {groups!r}")
+        filters, groups = positive_int(self, "filters", filters), positive_int(self, "groups", groups)
         if filters % groups:
             raise self._error(f"filters ({filters}) must be divisible by groups ({groups})")
         self.filters, self.groups = int(filters), int(groups)
@@ -131,12 +117,6 @@ class Conv2D(_Conv):
                 "kernel_initializer": nninitializers.serialize(self.kernel_initializer)}
 
 
-def _depth_multiplier(layer, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise layer._error(f"depth_multiplier must be a positive int, got {value!r}")
-    return int(value)
-
-
 def _depthwise_as_grouped(kernel):
     """Keras's (kh, kw, C, m) depthwise kernel as a grouped (kh, kw, 1, C*m) one;
     output channel ``c * m + j`` is input channel ``c``'s ``j``-th filter, as Keras."""
@@ -159,7 +139,7 @@ class DepthwiseConv2D(_Conv):
                  **kwargs):
         super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias, bias_initializer,
                          **kwargs)
-        self.depth_multiplier = _depth_multiplier(self, depth_multiplier)
+        self.depth_multiplier = positive_int(self, "depth_multiplier", depth_multiplier)
         self.depthwise_initializer = self._initializer(depthwise_initializer, "depthwise_initializer")
 
     def build(self, input_shape):
@@ -199,10 +179,8 @@ class SeparableConv2D(_Conv):
                  pointwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias, bias_initializer,
                          **kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
-            raise self._error(f"filters must be a positive int, got {filters!r}")
-        self.filters = int(filters)
-        self.depth_multiplier = _depth_multiplier(self, depth_multiplier)
+        self.filters = positive_int(self, "filters", filters)
+        self.depth_multiplier = positive_int(self, "depth_multiplier", depth_multiplier)
         self.depthwise_initializer = self._initializer(depthwise_initializer, "depthwise_initializer")
         self.pointwise_initializer = self._initializer(pointwise_initializer, "pointwise_initializer")
 

@@ -1,7 +1,8 @@
 """Max and average pooling, local and global (channels-last)."""
 from nnkit import functional as F
 from nnkit.layers.base import Layer
-from nnkit.layers.convolutional import _data_format, _padding, _positive_pair
+from nnkit.layers.arguments import positive_pair
+from nnkit.layers.convolutional import _data_format, _padding
 from nnkit.layers.input_spec import InputSpec
 from nnkit.layers.registry import register
 from nnkit.layers.shapes import conv_output_length, format_shape
@@ -13,8 +14,8 @@ class _Pooling2D(Layer):
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
         _data_format(self, data_format)
-        self.pool_size = _positive_pair(self, "pool_size", pool_size)
-        self.strides = self.pool_size if strides is None else _positive_pair(self, "strides", strides)
+        self.pool_size = positive_pair(self, "pool_size", pool_size)
+        self.strides = self.pool_size if strides is None else positive_pair(self, "strides", strides)
         self.padding = _padding(self, padding)
         self.input_spec = InputSpec(ndim=4)
 

@@ -3,7 +3,8 @@ import numpy as np
 
 from nnkit import image, ops
 from nnkit.layers.base import Layer
-from nnkit.layers.convolutional import _data_format, _positive_pair
+from nnkit.layers.arguments import positive_pair
+from nnkit.layers.convolutional import _data_format
 from nnkit.layers.input_spec import InputSpec
 from nnkit.layers.registry import register
 from nnkit.layers.shapes import format_shape
@@ -19,7 +20,7 @@ class UpSampling2D(Layer):
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
         _data_format(self, data_format)
-        self.size = _positive_pair(self, "size", size)
+        self.size = positive_pair(self, "size", size)
         if interpolation not in self.INTERPOLATIONS:
             raise self._error(f"unknown or unsupported interpolation {interpolation!r}; valid choices: "
                               f"{', '.join(self.INTERPOLATIONS)}")

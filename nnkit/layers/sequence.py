@@ -11,20 +11,13 @@ from nnkit import activations as nnactivations
 from nnkit import functional as F
 from nnkit import initializers as nninitializers
 from nnkit import ops
+from nnkit.layers.arguments import non_negative_pair, positive_int
 from nnkit.layers.base import Layer
 from nnkit.layers.input_spec import InputSpec
 from nnkit.layers.pooling import GlobalPooling
 from nnkit.layers.registry import register
 from nnkit.layers.shapes import conv_output_length, format_shape
 from nnkit.tensor import Tensor
-
-
-def _positive_int(layer, name, value):
-    if isinstance(value, (tuple, list)) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise layer._error(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _sequence_shape(layer, input_shape):
@@ -59,11 +52,11 @@ class Conv1D(Layer):
         if data_format not in (None, "channels_last"):
             raise self._error(f"only data_format='channels_last' (batch, steps, features) is supported, got "
                               f"{data_format!r}")
-        self.filters = _positive_int(self, "filters", filters)
-        self.kernel_size = _positive_int(self, "kernel_size", kernel_size)
-        self.strides = _positive_int(self, "strides", strides)
-        self.dilation_rate = _positive_int(self, "dilation_rate", dilation_rate)
-        self.groups = _positive_int(self, "groups", groups)
+        self.filters = positive_int(self, "filters", filters)
+        self.kernel_size = positive_int(self, "kernel_size", kernel_size)
+        self.strides = positive_int(self, "strides", strides)
+        self.dilation_rate = positive_int(self, "dilation_rate", dilation_rate)
+        self.groups = positive_int(self, "groups", groups)
         self.padding = padding.lower() if isinstance(padding, str) else padding
         if self.padding not in ("valid", "same", "causal"):
             raise self._error(f"unknown padding {padding!r}; valid choices: valid, same, causal")
@@ -130,8 +123,8 @@ class _Pooling1D(Layer):
         super().__init__(**kwargs)
         if data_format not in (None, "channels_last"):
             raise self._error(f"only data_format='channels_last' is supported, got {data_format!r}")
-        self.pool_size = _positive_int(self, "pool_size", pool_size)
-        self.strides = self.pool_size if strides is None else _positive_int(self, "strides", strides)
+        self.pool_size = positive_int(self, "pool_size", pool_size)
+        self.strides = self.pool_size if strides is None else positive_int(self, "strides", strides)
         self.padding = padding.lower() if isinstance(padding, str) else padding
         if self.padding not in ("valid", "same"):
             raise self._error(f"unknown padding {padding!r}; valid choices: valid, same")
@@ -211,21 +204,13 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
     pool = _over_steps(ops.max)
 
 
-def _pair_of_non_negative(layer, name, value):
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0
-                                 for v in pair):
-        raise layer._error(f"{name} must be a non-negative int or a pair of them, got {value!r}")
-    return tuple(int(v) for v in pair)
-
-
 @register
 class ZeroPadding1D(Layer):
     """Zeros before and after the steps: ``padding`` an int (both sides) or ``(before, after)``."""
 
     def __init__(self, padding=1, **kwargs):
         super().__init__(**kwargs)
-        self.padding = _pair_of_non_negative(self, "padding", padding)
+        self.padding = non_negative_pair(self, "padding", padding)
         self.input_spec = InputSpec(ndim=3)
 
     def call(self, inputs):
@@ -249,7 +234,7 @@ class Cropping1D(Layer):
 
     def __init__(self, cropping=(1, 1), **kwargs):
         super().__init__(**kwargs)
-        self.cropping = _pair_of_non_negative(self, "cropping", cropping)
+        self.cropping = non_negative_pair(self, "cropping", cropping)
         self.input_spec = InputSpec(ndim=3)
 
     def call(self, inputs):
@@ -273,7 +258,7 @@ class UpSampling1D(Layer):
 
     def __init__(self, size=2, **kwargs):
         super().__init__(**kwargs)
-        self.size = _positive_int(self, "size", size)
+        self.size = positive_int(self, "size", size)
         self.input_spec = InputSpec(ndim=3)
 
     def call(self, inputs):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from nnkit import Input, Model, Sequential
-from nnkit.layers import (Add, BatchNormalization, Concatenate, Conv2D, Dense, DepthwiseConv2D, Flatten,
-                          MaxPooling2D, Reshape)
+from nnkit.layers import (Add, BatchNormalization, Concatenate, Conv1D, Conv2D, Dense, DepthwiseConv2D, Flatten,
+                          MaxPooling2D, Reshape, UpSampling2D, ZeroPadding1D)
 
 
 def test_wrong_rank_after_build():
@@ -105,7 +105,16 @@ def test_duplicate_layer_names():
     (lambda: BatchNormalization(gamma_initializer="nope"), "BatchNormalization.*gamma_initializer.*'nope'"),
     (lambda: Conv2D(2, 3, padding="full"), r"Conv2D 'conv2d': unknown padding 'full'; valid choices: valid, same"),
     (lambda: MaxPooling2D(padding="causal"), r"MaxPooling2D.*unknown padding 'causal'"),
-    (lambda: Conv2D(2, 0), "kernel_size must be a positive int"),
+    (lambda: Conv2D(2, 0), r"Conv2D 'conv2d': expected kernel_size to be positive integers below 2\*\*62, "
+                           r"got \(0, 0\)"),
+    (lambda: Conv2D(2, 3, strides=(1, 1.5)), r"Conv2D 'conv2d': expected strides to be integers, got \(1, 1.5\)"),
+    (lambda: Conv2D(0, 3), r"Conv2D 'conv2d': expected filters to be a positive integer below 2\*\*62, got 0"),
+    (lambda: DepthwiseConv2D(3, depth_multiplier=True), r"DepthwiseConv2D .*expected depth_multiplier to be an "
+                                                        r"integer, got True"),
+    (lambda: Conv1D(2, (3, 3)), r"Conv1D 'conv1d': expected kernel_size to be an integer, got \(3, 3\)"),
+    (lambda: ZeroPadding1D((1, -1)), r"ZeroPadding1D .*expected padding to be non-negative integers below 2\*\*62, "
+                                     r"got \(1, -1\)"),
+    (lambda: UpSampling2D(None), r"UpSampling2D .*expected size to be a positive int or a pair of them, got None"),
     (lambda: Conv2D(3, 3, groups=2), r"filters \(3\) must be divisible by groups \(2\)"),
     (lambda: Conv2D(2, 3, data_format="channels_first"), "channels_last"),
 ])
