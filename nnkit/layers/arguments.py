@@ -12,10 +12,15 @@ def _checked(layer, check, name, value, *args):
 
 
 def positive_int(layer, name, value):
-    """An int >= 1; a one-element tuple or list stands for its element (Keras's ``Conv1D(kernel_size=(3,))``)."""
+    """An int >= 1 (units, filters, heads, a size)."""
+    return _checked(layer, validate.positive_int, name, value)
+
+
+def positive_int_1d(layer, name, value):
+    """An int >= 1, or a one-element tuple or list of one (Keras's 1-D sizes: ``Conv1D(kernel_size=(3,))``)."""
     if isinstance(value, (tuple, list)) and len(value) == 1:
         value = value[0]
-    return _checked(layer, validate.positive_int, name, value)
+    return positive_int(layer, name, value)
 
 
 def positive_pair(layer, name, value):

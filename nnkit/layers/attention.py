@@ -12,6 +12,7 @@ from nnkit import functional as F
 from nnkit import initializers as nninitializers
 from nnkit import ops
 from nnkit import random as nnrandom
+from nnkit.layers.arguments import positive_int
 from nnkit.layers.base import Layer
 from nnkit.layers.registry import register
 from nnkit.layers.shapes import format_shape
@@ -240,8 +241,7 @@ class MultiHeadAttention(Layer):
             raise self._error(f"attention_axes={attention_axes!r}: nnkit attends over the steps axis of "
                               f"(batch, steps, features) inputs only (None, 1 or [1])", NotImplementedError)
         for name, value in (("num_heads", num_heads), ("key_dim", key_dim)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise self._error(f"{name} must be a positive int, got {value!r}")
+            positive_int(self, name, value)
         if not 0 <= dropout < 1:
             raise self._error(f"dropout must be in [0, 1), got {dropout}")
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)

@@ -17,10 +17,10 @@ import numpy as np
 
 from nnkit import image, ops
 from nnkit import random as nnrandom
+from nnkit.layers.arguments import positive_int
 from nnkit.layers.base import Layer
 from nnkit.layers.convolutional import _data_format
 from nnkit.layers.input_spec import InputSpec
-from nnkit.layers.preprocessing import _size
 from nnkit.layers.registry import register
 
 
@@ -236,7 +236,7 @@ class RandomCrop(_Augmentation):
 
     def __init__(self, height, width, seed=None, data_format=None, **kwargs):
         super().__init__(seed, data_format, **kwargs)
-        self.height, self.width = _size(self, "height", height), _size(self, "width", width)
+        self.height, self.width = positive_int(self, "height", height), positive_int(self, "width", width)
 
     def call(self, inputs, training=None):
         h, w = inputs.shape[1:3]

@@ -3,6 +3,7 @@ import numpy as np
 
 from nnkit import functional as F
 from nnkit import initializers as nninitializers
+from nnkit.layers.arguments import positive_int
 from nnkit.layers.convolutional import _Conv
 from nnkit.layers.input_spec import InputSpec
 from nnkit.layers.registry import register
@@ -36,9 +37,7 @@ class Conv2DTranspose(_Conv):
                  bias_initializer="zeros", data_format=None, **kwargs):
         super().__init__(kernel_size, strides, padding, dilation_rate, activation, use_bias, bias_initializer,
                          data_format, **kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
-            raise self._error(f"filters must be a positive int, got {filters!r}")
-        self.filters = int(filters)
+        self.filters = positive_int(self, "filters", filters)
         self.kernel_initializer = self._initializer(kernel_initializer, "kernel_initializer")
         if output_padding is not None:
             pair = (output_padding,) * 2 if isinstance(output_padding, (int, np.integer)) else tuple(output_padding)

@@ -5,6 +5,7 @@ from nnkit import activations as nnactivations
 from nnkit import functional as F
 from nnkit import initializers as nninitializers
 from nnkit import random as nnrandom
+from nnkit.layers.arguments import positive_int
 from nnkit.layers.base import Layer
 from nnkit.layers.input_spec import InputSpec
 from nnkit.layers.registry import register
@@ -23,9 +24,7 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise self._error(f"units must be a positive int, got {units!r}")
-        self.units = int(units)
+        self.units = positive_int(self, "units", units)
         self.activation = self._activation(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = self._initializer(kernel_initializer, "kernel_initializer")

@@ -3,6 +3,7 @@ import numpy as np
 
 from nnkit import initializers as nninitializers
 from nnkit import ops
+from nnkit.layers.arguments import positive_int
 from nnkit.layers.base import Layer
 from nnkit.layers.registry import register
 from nnkit.tensor import Tensor
@@ -23,8 +24,7 @@ class Embedding(Layer):
         kwargs.pop("input_length", None)  # Keras 2's argument; Keras 3 accepts and ignores it too
         super().__init__(**kwargs)
         for name, value in (("input_dim", input_dim), ("output_dim", output_dim)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise self._error(f"{name} must be a positive int, got {value!r}")
+            positive_int(self, name, value)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = self._initializer(embeddings_initializer, "embeddings_initializer")
         self.mask_zero = bool(mask_zero)

@@ -1,9 +1,9 @@
 """NormalizedDense: the cosine head of an angular-margin model (ArcFace, CosFace, SphereFace)."""
-import numpy as np
 
 from nnkit import functional as F
 from nnkit import initializers as nninitializers
 from nnkit import ops
+from nnkit.layers.arguments import positive_int
 from nnkit.layers.base import Layer
 from nnkit.layers.input_spec import InputSpec
 from nnkit.layers.registry import register
@@ -28,9 +28,7 @@ class NormalizedDense(Layer):
 
     def __init__(self, units, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise self._error(f"units must be a positive int, got {units!r}")
-        self.units = int(units)
+        self.units = positive_int(self, "units", units)
         self.kernel_initializer = self._initializer(kernel_initializer, "kernel_initializer")
         self.input_spec = InputSpec(min_ndim=2)
 

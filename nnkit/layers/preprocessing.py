@@ -9,6 +9,7 @@ import numbers
 import numpy as np
 
 from nnkit import image, ops
+from nnkit.layers.arguments import positive_int
 from nnkit.layers.base import Layer
 from nnkit.layers.convolutional import _data_format
 from nnkit.layers.input_spec import InputSpec
@@ -30,12 +31,6 @@ def _number_or_list(layer, name, value):
     if not values or not np.all(np.isfinite(values)):
         raise layer._error(f"{name} must be a finite number or a list of them, got {value!r}")
     return values
-
-
-def _size(layer, name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise layer._error(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 @register
@@ -230,8 +225,8 @@ class _ImageResize(Layer):
     def __init__(self, height, width, data_format=None, **kwargs):
         super().__init__(**kwargs)
         _data_format(self, data_format)
-        self.height = _size(self, "height", height)
-        self.width = _size(self, "width", width)
+        self.height = positive_int(self, "height", height)
+        self.width = positive_int(self, "width", width)
         self.input_spec = InputSpec(ndim=4)
 
     def compute_output_shape(self, input_shape):

@@ -2,6 +2,7 @@
 import numpy as np
 
 from nnkit import ops
+from nnkit.layers.arguments import positive_int
 from nnkit.layers.base import Layer
 from nnkit.layers.input_spec import InputSpec
 from nnkit.layers.registry import register
@@ -41,9 +42,7 @@ class RepeatVector(Layer):
 
     def __init__(self, n, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise self._error(f"n must be a positive int, got {n!r}")
-        self.n = int(n)
+        self.n = positive_int(self, "n", n)
         self.input_spec = InputSpec(ndim=2)
 
     def call(self, inputs):

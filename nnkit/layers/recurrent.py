@@ -41,6 +41,7 @@ from nnkit import functional as F
 from nnkit import initializers as nninitializers
 from nnkit import random as nnrandom
 from nnkit.backend.reference.rnn import ACTIVATIONS as FUSED_ACTIVATIONS
+from nnkit.layers.arguments import positive_int
 from nnkit.layers.base import Layer
 from nnkit.layers.registry import register
 from nnkit.layers.shapes import format_shape, is_shape
@@ -249,9 +250,7 @@ class CellArguments:
     def _cell_arguments(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
                         recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0,
                         recurrent_dropout=0.0, seed=None, recurrent_activation=None):
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise self._error(f"units must be a positive int, got {units!r}")
-        self.units = int(units)
+        self.units = positive_int(self, "units", units)
         self.activation = self._fusable_activation(activation, "activation")
         if recurrent_activation is not None:
             self.recurrent_activation = self._fusable_activation(recurrent_activation, "recurrent_activation")

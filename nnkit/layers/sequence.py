@@ -11,7 +11,7 @@ from nnkit import activations as nnactivations
 from nnkit import functional as F
 from nnkit import initializers as nninitializers
 from nnkit import ops
-from nnkit.layers.arguments import non_negative_pair, positive_int
+from nnkit.layers.arguments import non_negative_pair, positive_int_1d
 from nnkit.layers.base import Layer
 from nnkit.layers.input_spec import InputSpec
 from nnkit.layers.pooling import GlobalPooling
@@ -52,11 +52,11 @@ class Conv1D(Layer):
         if data_format not in (None, "channels_last"):
             raise self._error(f"only data_format='channels_last' (batch, steps, features) is supported, got "
                               f"{data_format!r}")
-        self.filters = positive_int(self, "filters", filters)
-        self.kernel_size = positive_int(self, "kernel_size", kernel_size)
-        self.strides = positive_int(self, "strides", strides)
-        self.dilation_rate = positive_int(self, "dilation_rate", dilation_rate)
-        self.groups = positive_int(self, "groups", groups)
+        self.filters = positive_int_1d(self, "filters", filters)
+        self.kernel_size = positive_int_1d(self, "kernel_size", kernel_size)
+        self.strides = positive_int_1d(self, "strides", strides)
+        self.dilation_rate = positive_int_1d(self, "dilation_rate", dilation_rate)
+        self.groups = positive_int_1d(self, "groups", groups)
         self.padding = padding.lower() if isinstance(padding, str) else padding
         if self.padding not in ("valid", "same", "causal"):
             raise self._error(f"unknown padding {padding!r}; valid choices: valid, same, causal")
@@ -123,8 +123,8 @@ class _Pooling1D(Layer):
         super().__init__(**kwargs)
         if data_format not in (None, "channels_last"):
             raise self._error(f"only data_format='channels_last' is supported, got {data_format!r}")
-        self.pool_size = positive_int(self, "pool_size", pool_size)
-        self.strides = self.pool_size if strides is None else positive_int(self, "strides", strides)
+        self.pool_size = positive_int_1d(self, "pool_size", pool_size)
+        self.strides = self.pool_size if strides is None else positive_int_1d(self, "strides", strides)
         self.padding = padding.lower() if isinstance(padding, str) else padding
         if self.padding not in ("valid", "same"):
             raise self._error(f"unknown padding {padding!r}; valid choices: valid, same")
@@ -258,7 +258,7 @@ class UpSampling1D(Layer):
 
     def __init__(self, size=2, **kwargs):
         super().__init__(**kwargs)
-        self.size = positive_int(self, "size", size)
+        self.size = positive_int_1d(self, "size", size)
         self.input_spec = InputSpec(ndim=3)
 
     def call(self, inputs):

@@ -120,7 +120,7 @@ def test_preprocessing_bad_arguments():
         Resizing(2, 2, interpolation="area")
     with pytest.raises(NotImplementedError, match="antialias=True is not implemented"):
         Resizing(2, 2, antialias=True)
-    with pytest.raises(ValueError, match="height must be a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"CenterCrop .*expected height to be a positive integer below 2\*\*62, got 0"):
         CenterCrop(0, 2)
     with pytest.raises(ValueError, match=r"incompatible input shape \(2, 3\): expected rank 4, got rank 2"):
         Resizing(2, 2)(Tensor(np.zeros((2, 3), np.float32)))

@@ -405,7 +405,7 @@ def test_bad_input_names_the_layer(make, call, match):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(units=0), "units must be a positive int, got 0"),
+    (dict(units=0), r"expected units to be a positive integer below 2\*\*62, got 0"),
     (dict(units=4, dropout=1.0), r"dropout must be a number in \[0, 1\), got 1.0"),
     (dict(units=4, recurrent_dropout=-0.1), r"recurrent_dropout must be a number in \[0, 1\)"),
     (dict(units=4, activation="nope"), "activation: unknown activation 'nope'"),
