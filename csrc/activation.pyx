@@ -11,11 +11,7 @@ false for NaN), and its gradient is ``g`` where ``y > 0``, else exactly 0.
 """
 from cython cimport floating
 from cython.parallel cimport parallel
-from team cimport share_start, share_stop, team_size
-
-
-cdef enum:
-    PARALLEL_MIN_ELEMENTS = 65536  # below this, waking the team costs more than it saves
+from team cimport share_start, share_stop
 
 
 # The loops work on raw pointers with unconditional loads, so gcc turns the
@@ -65,7 +61,7 @@ cdef void _relu_backward(const floating* g, const floating* y, floating* out, Py
         out[i] = v if y[i] > 0 else 0
 
 
-def bias_relu(const floating[:, ::1] x, const floating[::1] bias, floating[:, ::1] out, bint relu):
+def bias_relu(const floating[:, ::1] x, const floating[::1] bias, floating[:, ::1] out, bint relu, int nthreads):
     """out = relu(x + bias) row by row (either part optional); ``out`` may alias ``x``.
 
     Parameters
@@ -77,19 +73,18 @@ def bias_relu(const floating[:, ::1] x, const floating[::1] bias, floating[:, ::
     """
     cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], start, stop
     cdef const floating* b = NULL
-    cdef int team = team_size(rows * cols, PARALLEL_MIN_ELEMENTS)
     if rows == 0 or cols == 0:
         return
     if bias is not None:
         b = &bias[0]
-    with nogil, parallel(num_threads=team):
+    with nogil, parallel(num_threads=nthreads):
         start = share_start(rows)
         stop = share_stop(rows)
         if stop > start:
             _bias_relu_flat(&x[start, 0], b, cols, &out[start, 0], (stop - start) * cols, relu)
 
 
-def relu_backward(const floating[::1] g, const floating[::1] y, floating[::1] out):
+def relu_backward(const floating[::1] g, const floating[::1] y, floating[::1] out, int nthreads):
     """out = g where y > 0, else 0 (``y`` is the ReLU's output or input: same sign test).
 
     Parameters
@@ -98,10 +93,9 @@ def relu_backward(const floating[::1] g, const floating[::1] y, floating[::1] ou
     out : (n,), OUT; may alias ``g``
     """
     cdef Py_ssize_t n = g.shape[0], start, stop
-    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
-    with nogil, parallel(num_threads=team):
+    with nogil, parallel(num_threads=nthreads):
         start = share_start(n)
         stop = share_stop(n)
         if stop > start:

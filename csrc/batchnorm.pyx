@@ -19,7 +19,6 @@ from libc.math cimport sqrt
 from libc.stdlib cimport free, malloc
 
 from denormal cimport nnkit_flush_denormals
-from team cimport team_size
 
 # A block holds at most this many elements (16 KiB of float32): both passes
 # over it stay in L1.  At most MAX_BLOCK_ROWS rows, so that a block sum in
@@ -27,7 +26,6 @@ from team cimport team_size
 cdef enum:
     BLOCK_ELEMENTS = 4096
     MAX_BLOCK_ROWS = 256
-    PARALLEL_MIN_ELEMENTS = 32768  # see team_size; the chunks, hence the results, stay the same
 
 
 cdef inline Py_ssize_t _block_rows(Py_ssize_t C) noexcept nogil:
@@ -213,7 +211,7 @@ cdef inline Py_ssize_t _row_chunks(Py_ssize_t M) noexcept nogil:
 
 def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma,
                              const floating[::1] beta, double eps, floating[:, ::1] y,
-                             floating[::1] mean, floating[::1] invstd, floating[::1] variance):
+                             floating[::1] mean, floating[::1] invstd, floating[::1] variance, int nthreads):
     """Batch-statistics normalisation forward.
 
     Parameters
@@ -246,7 +244,7 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
         free(scale)
         raise MemoryError("batch_norm: out of memory for partial sums")
     try:
-        with nogil, parallel(num_threads=team_size(M * C, PARALLEL_MIN_ELEMENTS)):
+        with nogil, parallel(num_threads=nthreads):
             nnkit_flush_denormals()
             work = <floating*>malloc(2 * C * sizeof(floating))
             tmp = <double*>malloc(2 * C * sizeof(double))
@@ -277,7 +275,7 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
                 variance[c] = <floating>var
                 invstd[c] = <floating>(1 / sqrt(var + eps))
                 scale[c] = <floating>(gamma[c] / sqrt(var + eps))
-            with parallel(num_threads=team_size(M * C, PARALLEL_MIN_ELEMENTS)):
+            with parallel(num_threads=nthreads):
                 nnkit_flush_denormals()
                 for t in prange(chunks, schedule='static'):
                     r0 = _chunk(M, chunks, t)
@@ -291,7 +289,7 @@ def batch_norm_forward_train(const floating[:, ::1] x, const floating[::1] gamma
 def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
                         const floating[::1] mean, const floating[::1] invstd,
                         const floating[::1] gamma, floating[:, ::1] dx,
-                        floating[::1] dgamma, floating[::1] dbeta):
+                        floating[::1] dgamma, floating[::1] dbeta, int nthreads):
     """Batch-statistics normalisation backward (through the batch mean and variance).
 
     Parameters
@@ -321,7 +319,7 @@ def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
         free(coef)
         raise MemoryError("batch_norm: out of memory for partial sums")
     try:
-        with nogil, parallel(num_threads=team_size(M * C, PARALLEL_MIN_ELEMENTS)):
+        with nogil, parallel(num_threads=nthreads):
             nnkit_flush_denormals()
             work = <floating*>malloc(2 * C * sizeof(floating))
             for t in prange(T, schedule='static'):
@@ -346,7 +344,7 @@ def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
                 dgamma[c] = <floating>(sdyx * invstd[c])
                 coef[c] = gamma[c] * invstd[c] / M      # the reference's rounding steps
                 coef[C + c] = invstd[c] * dgamma[c]
-            with parallel(num_threads=team_size(M * C, PARALLEL_MIN_ELEMENTS)):
+            with parallel(num_threads=nthreads):
                 nnkit_flush_denormals()
                 for t in prange(chunks, schedule='static'):
                     r0 = _chunk(M, chunks, t)
@@ -360,7 +358,7 @@ def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
 
 def batch_norm_inference(const floating[:, ::1] x, const floating[::1] gamma,
                          const floating[::1] beta, const floating[::1] mean,
-                         const floating[::1] var, double eps, floating[:, ::1] y):
+                         const floating[::1] var, double eps, floating[:, ::1] y, int nthreads):
     """Normalisation with given statistics: ``(x - mean) / sqrt(var + eps) * gamma + beta``.
 
     Parameters
@@ -384,7 +382,7 @@ def batch_norm_inference(const floating[:, ::1] x, const floating[::1] gamma,
     with nogil:
         for c in range(C):
             scale[c] = <floating>(gamma[c] / sqrt(<double>var[c] + eps))
-        with parallel(num_threads=team_size(M * C, PARALLEL_MIN_ELEMENTS)):
+        with parallel(num_threads=nthreads):
             nnkit_flush_denormals()
             for t in prange(chunks, schedule='static'):
                 r0 = _chunk(M, chunks, t)

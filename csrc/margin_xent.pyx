@@ -17,11 +17,7 @@ from libc.stdint cimport int64_t
 
 from denormal cimport nnkit_flush_denormals
 from rowmath cimport _exp_sum, _max
-from team cimport team_size
 
-
-cdef enum:
-    PARALLEL_MIN_ELEMENTS = 32768  # cosines
 
 # How the target cosine c = cos(theta) becomes its logit z (the values of
 # nnkit.backend.reference.margin_xent.MARGINS).
@@ -119,7 +115,7 @@ cdef inline floating _margin_row(const floating* c, floating* g, Py_ssize_t K, P
 
 def margin_cross_entropy_forward(const floating[:, ::1] cosines, const int64_t[::1] labels,
                                  double s, int margin, double m1, double m2, double m3,
-                                 double sin_floor, floating[::1] loss, floating[:, ::1] dcosines):
+                                 double sin_floor, floating[::1] loss, floating[:, ::1] dcosines, int nthreads):
     """Margin-penalised scaled softmax cross-entropy and its gradient, in one pass.
 
     Parameters
@@ -144,7 +140,7 @@ def margin_cross_entropy_forward(const floating[:, ::1] cosines, const int64_t[:
     cdef Target t
     if N == 0:
         return
-    with nogil, parallel(num_threads=team_size(N * K, PARALLEL_MIN_ELEMENTS)):
+    with nogil, parallel(num_threads=nthreads):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             y = labels[i]
@@ -154,7 +150,7 @@ def margin_cross_entropy_forward(const floating[:, ::1] cosines, const int64_t[:
 
 
 def margin_cross_entropy_backward(const floating[::1] dloss, const floating[:, ::1] dcosines,
-                                  floating[:, ::1] out):
+                                  floating[:, ::1] out, int nthreads):
     """Chain rule through the per-row loss: ``out = dloss[:, None] * dcosines``.
 
     Parameters
@@ -170,7 +166,7 @@ def margin_cross_entropy_backward(const floating[::1] dloss, const floating[:, :
     cdef floating g
     if N == 0:
         return
-    with nogil, parallel(num_threads=team_size(N * K, PARALLEL_MIN_ELEMENTS)):
+    with nogil, parallel(num_threads=nthreads):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             g = dloss[i]

@@ -13,11 +13,7 @@ checked shapes, dtypes and contiguity.
 from cython cimport floating
 from cython.parallel cimport parallel
 from libc.math cimport fabs, fabsf, pow, powf, sqrt, sqrtf
-from team cimport share_start, share_stop, team_size
-
-
-cdef enum:
-    PARALLEL_MIN_ELEMENTS = 65536  # below this, waking the team costs more than it saves
+from team cimport share_start, share_stop
 
 
 cdef inline floating _root(floating x) noexcept nogil:
@@ -110,7 +106,7 @@ cdef void _adagrad(floating* w, const floating* g, floating* acc, Py_ssize_t n, 
 
 
 def rmsprop_update(floating[::1] w, const floating[::1] g, floating[::1] v, floating[::1] avg,
-                   floating[::1] mom, double lr, double rho, double momentum, double epsilon):
+                   floating[::1] mom, double lr, double rho, double momentum, double epsilon, int nthreads):
     """One RMSprop step in place: v = rho v + (1-rho) g^2; [avg = rho avg + (1-rho) g];
     step = lr g / sqrt(v [- avg^2] + eps); [mom = momentum mom + step; step = mom]; w -= step.
 
@@ -124,14 +120,13 @@ def rmsprop_update(floating[::1] w, const floating[::1] g, floating[::1] v, floa
     cdef Py_ssize_t n = w.shape[0], start, stop
     cdef floating* a = NULL
     cdef floating* p = NULL
-    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
     if avg is not None:
         a = &avg[0]
     if mom is not None:
         p = &mom[0]
-    with nogil, parallel(num_threads=team):
+    with nogil, parallel(num_threads=nthreads):
         start = share_start(n)
         stop = share_stop(n)
         if stop > start:
@@ -141,7 +136,7 @@ def rmsprop_update(floating[::1] w, const floating[::1] g, floating[::1] v, floa
 
 
 def sgd_update(floating[::1] w, const floating[::1] g, floating[::1] velocity, double lr, double momentum,
-               bint nesterov):
+               bint nesterov, int nthreads):
     """One SGD step in place: w -= lr g; with ``velocity``: v = momentum v - lr g and w += v
     (Nesterov: w += momentum v - lr g).
 
@@ -153,12 +148,11 @@ def sgd_update(floating[::1] w, const floating[::1] g, floating[::1] velocity, d
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
     cdef floating* vel = NULL
-    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
     if velocity is not None:
         vel = &velocity[0]
-    with nogil, parallel(num_threads=team):
+    with nogil, parallel(num_threads=nthreads):
         start = share_start(n)
         stop = share_stop(n)
         if stop > start:
@@ -166,7 +160,7 @@ def sgd_update(floating[::1] w, const floating[::1] g, floating[::1] velocity, d
                  <floating>momentum, nesterov)
 
 
-def adagrad_update(floating[::1] w, const floating[::1] g, floating[::1] acc, double lr, double epsilon):
+def adagrad_update(floating[::1] w, const floating[::1] g, floating[::1] acc, double lr, double epsilon, int nthreads):
     """One Adagrad step in place: acc += g^2; w -= lr g / sqrt(acc + eps).
 
     Parameters
@@ -175,10 +169,9 @@ def adagrad_update(floating[::1] w, const floating[::1] g, floating[::1] acc, do
     g : (n,), IN
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
-    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
-    with nogil, parallel(num_threads=team):
+    with nogil, parallel(num_threads=nthreads):
         start = share_start(n)
         stop = share_stop(n)
         if stop > start:
@@ -186,7 +179,7 @@ def adagrad_update(floating[::1] w, const floating[::1] g, floating[::1] acc, do
 
 
 def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] v, floating[::1] vhat,
-                double alpha, double beta_1, double beta_2, double epsilon):
+                double alpha, double beta_1, double beta_2, double epsilon, int nthreads):
     """One Adam step in place: m += (1-b1)(g-m); v += (1-b2)(g^2-v); [vhat = max(vhat, v)];
     w -= alpha m / (sqrt(v or vhat) + eps).
 
@@ -199,12 +192,11 @@ def adam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floatin
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
     cdef floating* vh = NULL
-    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
     if vhat is not None:
         vh = &vhat[0]
-    with nogil, parallel(num_threads=team):
+    with nogil, parallel(num_threads=nthreads):
         start = share_start(n)
         stop = share_stop(n)
         if stop > start:
@@ -285,7 +277,7 @@ cdef void _ftrl(floating* w, const floating* g, floating* acc, floating* linear,
 
 
 def nadam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] v, double beta_1,
-                 double beta_2, double a, double b, double lr, double bias_2, double epsilon):
+                 double beta_2, double a, double b, double lr, double bias_2, double epsilon, int nthreads):
     """One Nadam step in place: m += (1-b1)(g-m); v += (1-b2)(g^2-v);
     w -= lr (a m + b g) / (sqrt(v / bias_2) + eps).
 
@@ -296,10 +288,9 @@ def nadam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floati
     a, b, bias_2 : the optimizer's momentum-schedule coefficients and 1 - b2^t
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
-    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
-    with nogil, parallel(num_threads=team):
+    with nogil, parallel(num_threads=nthreads):
         start = share_start(n)
         stop = share_stop(n)
         if stop > start:
@@ -309,7 +300,7 @@ def nadam_update(floating[::1] w, const floating[::1] g, floating[::1] m, floati
 
 
 def adamax_update(floating[::1] w, const floating[::1] g, floating[::1] m, floating[::1] u, double lr,
-                  double beta_1, double beta_2, double bias_1, double epsilon):
+                  double beta_1, double beta_2, double bias_1, double epsilon, int nthreads):
     """One Adamax step in place: m += (1-b1)(g-m); u = max(b2 u, |g|); w -= lr m / (bias_1 (u + eps)).
 
     Parameters
@@ -319,10 +310,9 @@ def adamax_update(floating[::1] w, const floating[::1] g, floating[::1] m, float
     bias_1 : 1 - b1^t
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
-    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
-    with nogil, parallel(num_threads=team):
+    with nogil, parallel(num_threads=nthreads):
         start = share_start(n)
         stop = share_stop(n)
         if stop > start:
@@ -331,7 +321,7 @@ def adamax_update(floating[::1] w, const floating[::1] g, floating[::1] m, float
 
 
 def adadelta_update(floating[::1] w, const floating[::1] g, floating[::1] acc_grad, floating[::1] acc_delta,
-                    double lr, double rho, double epsilon):
+                    double lr, double rho, double epsilon, int nthreads):
     """One Adadelta step in place: acc_grad = rho acc_grad + (1-rho) g^2;
     delta = -sqrt(acc_delta + eps) g / sqrt(acc_grad + eps); acc_delta = rho acc_delta + (1-rho) delta^2;
     w += lr delta.
@@ -342,10 +332,9 @@ def adadelta_update(floating[::1] w, const floating[::1] g, floating[::1] acc_gr
     g : (n,), IN
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
-    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
-    with nogil, parallel(num_threads=team):
+    with nogil, parallel(num_threads=nthreads):
         start = share_start(n)
         stop = share_stop(n)
         if stop > start:
@@ -354,7 +343,7 @@ def adadelta_update(floating[::1] w, const floating[::1] g, floating[::1] acc_gr
 
 
 def lion_update(floating[::1] w, const floating[::1] g, floating[::1] m, double lr, double beta_1,
-                double beta_2):
+                double beta_2, int nthreads):
     """One Lion step in place: w -= lr sign(b1 m + (1-b1) g); m = b2 m + (1-b2) g.
 
     Parameters
@@ -363,10 +352,9 @@ def lion_update(floating[::1] w, const floating[::1] g, floating[::1] m, double 
     g : (n,), IN
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
-    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
-    with nogil, parallel(num_threads=team):
+    with nogil, parallel(num_threads=nthreads):
         start = share_start(n)
         stop = share_stop(n)
         if stop > start:
@@ -375,7 +363,7 @@ def lion_update(floating[::1] w, const floating[::1] g, floating[::1] m, double 
 
 
 def ftrl_update(floating[::1] w, const floating[::1] g, floating[::1] acc, floating[::1] linear, double lr,
-                double power, double l1, double l2, double shrinkage):
+                double power, double l1, double l2, double shrinkage, int nthreads):
     """One FTRL step in place: new = acc + g^2; linear += g + 2 shrinkage w - (new^p - acc^p) / lr w;
     w = (clip(linear, -l1, l1) - linear) / (new^p / lr + 2 l2); acc = new.
 
@@ -387,10 +375,9 @@ def ftrl_update(floating[::1] w, const floating[::1] g, floating[::1] acc, float
     l2 : the L2 strength plus beta / (2 lr)
     """
     cdef Py_ssize_t n = w.shape[0], start, stop
-    cdef int team = team_size(n, PARALLEL_MIN_ELEMENTS)
     if n == 0:
         return
-    with nogil, parallel(num_threads=team):
+    with nogil, parallel(num_threads=nthreads):
         start = share_start(n)
         stop = share_stop(n)
         if stop > start:

@@ -16,7 +16,6 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 from denormal cimport nnkit_flush_denormals
-from team cimport team_size
 
 
 cdef struct Geometry:
@@ -33,10 +32,6 @@ cdef Geometry _geometry(const Py_ssize_t* image, const Py_ssize_t* out,
     g.sh, g.sw = strides
     g.top, g.left, g.right = padding[0][0], padding[1][0], padding[1][1]
     return g
-
-
-cdef enum:
-    PARALLEL_MIN_ELEMENTS = 32768  # input elements
 
 
 cdef inline void _window(const Geometry* g, Py_ssize_t oh, Py_ssize_t ow,
@@ -116,7 +111,7 @@ cdef Py_ssize_t _max_backward_image(const Geometry* g, const floating* dy,
 
 
 def max_pool2d_forward(const floating[:, :, :, ::1] x, pool_size, strides, padding,
-                       floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmax):
+                       floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmax, int nthreads):
     """Max pooling forward.
 
     Parameters
@@ -140,7 +135,7 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x, pool_size, strides, paddi
     cdef bint narrow = floating is float and (g.ph - 1) * g.W + g.pw <= INT32_MAX
     if g.N == 0 or g.C == 0:
         return
-    with nogil, parallel(num_threads=team_size(g.N * g.H * g.W * g.C, PARALLEL_MIN_ELEMENTS)):
+    with nogil, parallel(num_threads=nthreads):
         nnkit_flush_denormals()
         best = malloc(g.C * sizeof(int64_t))
         for row in prange(g.N * g.OH, schedule='static'):
@@ -160,7 +155,7 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x, pool_size, strides, paddi
 
 
 def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::1] argmax,
-                        floating[:, :, :, ::1] dx):
+                        floating[:, :, :, ::1] dx, int nthreads):
     """Max pooling backward: ``dx[n, argmax, c] += dy`` (windows may overlap).
 
     Parameters
@@ -184,7 +179,7 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, 
     g.OH, g.OW = dy.shape[1], dy.shape[2]
     if g.N == 0 or g.C == 0:
         return 0
-    with nogil, parallel(num_threads=team_size(g.N * g.H * g.W * g.C, PARALLEL_MIN_ELEMENTS)):
+    with nogil, parallel(num_threads=nthreads):
         nnkit_flush_denormals()
         for n in prange(g.N, schedule='static'):
             bad += _max_backward_image(&g, &dy[n, 0, 0, 0], &argmax[n, 0, 0, 0], &dx[n, 0, 0, 0])
@@ -386,11 +381,11 @@ cdef void _avg_running_backward_image(const Geometry* g, const floating* dy, flo
 
 
 def avg_pool2d_running_forward(const floating[:, :, :, ::1] x, pool_size, strides, padding,
-                               floating[:, :, :, ::1] y):
+                               floating[:, :, :, ::1] y, int nthreads):
     """As `avg_pool2d_forward`, by running sums: linear in the input whatever the window (for wide windows)."""
     cdef Geometry g = _geometry(x.shape, y.shape, pool_size, strides, padding)
     cdef Py_ssize_t t, rows = g.N * g.OH, failed = 0
-    cdef int team = team_size(g.N * g.H * g.W * g.C, PARALLEL_MIN_ELEMENTS)
+    cdef int team = nthreads  # at most one thread per output row
     cdef floating* mid = NULL
     cdef floating* acc = NULL
     if g.N == 0 or g.C == 0:
@@ -413,7 +408,7 @@ def avg_pool2d_running_forward(const floating[:, :, :, ::1] x, pool_size, stride
 
 
 def avg_pool2d_running_backward(const floating[:, :, :, ::1] dy, pool_size, strides, padding,
-                                floating[:, :, :, ::1] dx):
+                                floating[:, :, :, ::1] dx, int nthreads):
     """As `avg_pool2d_backward`, by running sums (the adjoint of `avg_pool2d_running_forward`)."""
     cdef Geometry g = _geometry(dx.shape, dy.shape, pool_size, strides, padding)
     cdef Py_ssize_t n, failed = 0
@@ -424,7 +419,7 @@ def avg_pool2d_running_backward(const floating[:, :, :, ::1] dy, pool_size, stri
     if g.H * g.W == 0 or g.OH * g.OW == 0:
         memset(&dx[0, 0, 0, 0], 0, g.N * g.H * g.W * g.C * sizeof(floating))
         return
-    with nogil, parallel(num_threads=team_size(g.N * g.H * g.W * g.C, PARALLEL_MIN_ELEMENTS)):
+    with nogil, parallel(num_threads=nthreads):
         nnkit_flush_denormals()
         share = <floating*>malloc(g.OW * g.C * sizeof(floating))
         spread = <floating*>malloc(g.OH * g.W * g.C * sizeof(floating))
@@ -440,7 +435,7 @@ def avg_pool2d_running_backward(const floating[:, :, :, ::1] dy, pool_size, stri
 
 
 def avg_pool2d_forward(const floating[:, :, :, ::1] x, pool_size, strides, padding,
-                       floating[:, :, :, ::1] y):
+                       floating[:, :, :, ::1] y, int nthreads):
     """Average pooling forward over the real (unpadded) elements of each window.
 
     Parameters
@@ -460,7 +455,7 @@ def avg_pool2d_forward(const floating[:, :, :, ::1] x, pool_size, strides, paddi
     cdef floating* sums = NULL
     if g.N == 0 or g.C == 0:
         return
-    with nogil, parallel(num_threads=team_size(g.N * g.H * g.W * g.C, PARALLEL_MIN_ELEMENTS)):
+    with nogil, parallel(num_threads=nthreads):
         nnkit_flush_denormals()
         cols = <floating*>calloc((g.left + g.W + g.right) * g.C, sizeof(floating))
         sums = <floating*>malloc(_avg_span(&g) * sizeof(floating))
@@ -478,7 +473,7 @@ def avg_pool2d_forward(const floating[:, :, :, ::1] x, pool_size, strides, paddi
 
 
 def avg_pool2d_backward(const floating[:, :, :, ::1] dy, pool_size, strides, padding,
-                        floating[:, :, :, ::1] dx):
+                        floating[:, :, :, ::1] dx, int nthreads):
     """Average pooling backward: each ``dy / count`` spread over its window's real elements.
 
     Parameters
@@ -495,7 +490,7 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dy, pool_size, strides, pad
     cdef floating* share = NULL
     if g.N == 0 or g.C == 0:
         return
-    with nogil, parallel(num_threads=team_size(g.N * g.H * g.W * g.C, PARALLEL_MIN_ELEMENTS)):
+    with nogil, parallel(num_threads=nthreads):
         nnkit_flush_denormals()
         share = <floating*>malloc(g.C * sizeof(floating))
         for n in prange(g.N, schedule='static'):

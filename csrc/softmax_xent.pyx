@@ -14,11 +14,6 @@ from libc.stdint cimport int64_t
 
 from denormal cimport nnkit_flush_denormals
 from rowmath cimport _max, _softmax_row, _sum
-from team cimport team_size
-
-
-cdef enum:
-    PARALLEL_MIN_ELEMENTS = 32768  # logits
 
 
 cdef inline floating _dense_loss(const floating* z, const floating* t, Py_ssize_t K,
@@ -74,7 +69,7 @@ cdef floating _dense_loss_by_terms(const floating* z, const floating* t, Py_ssiz
 
 def softmax_cross_entropy_forward_labels(const floating[:, ::1] logits,
                                          const int64_t[::1] labels, double label_smoothing,
-                                         floating[::1] loss, floating[:, ::1] probs):
+                                         floating[::1] loss, floating[:, ::1] probs, int nthreads):
     """Softmax and cross-entropy against integer class labels.
 
     Parameters
@@ -94,7 +89,7 @@ def softmax_cross_entropy_forward_labels(const floating[:, ::1] logits,
     cdef floating ls = <floating>label_smoothing, m, logsum
     if N == 0:
         return
-    with nogil, parallel(num_threads=team_size(N * K, PARALLEL_MIN_ELEMENTS)):
+    with nogil, parallel(num_threads=nthreads):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             m = _max(&logits[i, 0], K)
@@ -106,7 +101,7 @@ def softmax_cross_entropy_forward_labels(const floating[:, ::1] logits,
 
 def softmax_cross_entropy_forward_dense(const floating[:, ::1] logits,
                                         const floating[:, ::1] target, double label_smoothing,
-                                        floating[::1] loss, floating[:, ::1] probs):
+                                        floating[::1] loss, floating[:, ::1] probs, int nthreads):
     """Softmax and cross-entropy against dense (N, K) target probabilities.
 
     Parameters
@@ -126,7 +121,7 @@ def softmax_cross_entropy_forward_dense(const floating[:, ::1] logits,
     cdef floating ls = <floating>label_smoothing, m, logsum
     if N == 0:
         return
-    with nogil, parallel(num_threads=team_size(N * K, PARALLEL_MIN_ELEMENTS)):
+    with nogil, parallel(num_threads=nthreads):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             m = _max(&logits[i, 0], K)
@@ -139,7 +134,7 @@ def softmax_cross_entropy_forward_dense(const floating[:, ::1] logits,
 def softmax_cross_entropy_backward_labels(const floating[::1] dloss,
                                           const floating[:, ::1] probs,
                                           const int64_t[::1] labels, double label_smoothing,
-                                          floating[:, ::1] dlogits):
+                                          floating[:, ::1] dlogits, int nthreads):
     """Gradient with respect to the logits, integer labels:
     ``dloss[:, None] * (probs - ((1 - ls) * onehot + ls / K))``.
 
@@ -161,7 +156,7 @@ def softmax_cross_entropy_backward_labels(const floating[::1] dloss,
     cdef floating* out
     if N == 0:
         return
-    with nogil, parallel(num_threads=team_size(N * K, PARALLEL_MIN_ELEMENTS)):
+    with nogil, parallel(num_threads=nthreads):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             g = dloss[i]
@@ -176,7 +171,7 @@ def softmax_cross_entropy_backward_labels(const floating[::1] dloss,
 def softmax_cross_entropy_backward_dense(const floating[::1] dloss,
                                          const floating[:, ::1] probs,
                                          const floating[:, ::1] target, double label_smoothing,
-                                         floating[:, ::1] dlogits):
+                                         floating[:, ::1] dlogits, int nthreads):
     """Gradient with respect to the logits, dense targets:
     ``dloss[:, None] * (probs - ((1 - ls) * target + ls / K))``.
 
@@ -197,7 +192,7 @@ def softmax_cross_entropy_backward_dense(const floating[::1] dloss,
     cdef floating* out
     if N == 0:
         return
-    with nogil, parallel(num_threads=team_size(N * K, PARALLEL_MIN_ELEMENTS)):
+    with nogil, parallel(num_threads=nthreads):
         nnkit_flush_denormals()
         for i in prange(N, schedule='static'):
             g = dloss[i]

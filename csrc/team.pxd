@@ -1,11 +1,6 @@
-# How an OpenMP loop over a flat range of elements is shared out.
+# How an OpenMP loop over a flat range of elements is shared out.  The team's size comes from the
+# Python wrapper (nnkit.threads.team() and the op's threshold), never from the kernel itself.
 cimport openmp
-
-
-cdef inline int team_size(Py_ssize_t elements, Py_ssize_t min_elements) noexcept nogil:
-    """All the threads, or just the calling one below ``min_elements`` (waking the team would cost more than
-    it saves)."""
-    return openmp.omp_get_max_threads() if elements >= min_elements else 1
 
 
 cdef inline Py_ssize_t share_start(Py_ssize_t n) noexcept nogil:

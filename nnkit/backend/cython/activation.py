@@ -1,4 +1,5 @@
 """Bias + ReLU epilogue and the ReLU gradient: checks here, the loops in ``csrc/activation.pyx``."""
+from nnkit import threads as _threads
 from nnkit._ext import activation as _ext
 
 from ..reference import activation as _reference
@@ -7,18 +8,26 @@ from ..twin import twin_of
 
 __all__ = ["bias_relu", "relu_backward"]
 
+# Elements below which one thread is quicker: about one flop per element, memory bound, so the team only pays
+# once the arrays outgrow a core's cache.
+_MIN_PARALLEL_ELEMENTS = 65536
+
+
+def _nthreads(elements):
+    return _threads.team() if elements >= _MIN_PARALLEL_ELEMENTS else 1
+
 
 @twin_of(_reference.bias_relu)
 def bias_relu(x, bias=None, relu=True, out=None):
     x, bias, out = check_bias_relu(x, bias, out)
     c = x.shape[-1]
     rows = x.size // c if c else 0
-    _ext.bias_relu(x.reshape(rows, c), bias, out.reshape(rows, c), relu)
+    _ext.bias_relu(x.reshape(rows, c), bias, out.reshape(rows, c), relu, _nthreads(x.size))
     return out
 
 
 @twin_of(_reference.relu_backward)
 def relu_backward(g, y, out=None):
     g, y, out = check_relu_backward(g, y, out)
-    _ext.relu_backward(g.reshape(-1), y.reshape(-1), out.reshape(-1))
+    _ext.relu_backward(g.reshape(-1), y.reshape(-1), out.reshape(-1), _nthreads(g.size))
     return out

@@ -1,6 +1,7 @@
 """Batch normalisation, channels-last: checks and outputs here, loops in ``csrc/batchnorm.pyx``."""
 import numpy as np
 
+from nnkit import threads as _threads
 from nnkit._ext import batchnorm as _ext
 
 from ..reference import batchnorm as _reference
@@ -9,6 +10,14 @@ from ..twin import twin_of
 from ..validate import as_rows
 
 __all__ = ["batch_norm_forward_train", "batch_norm_backward", "batch_norm_inference"]
+
+# Elements below which one thread is quicker: each pass is a few flops per element, less than waking the team
+# costs.  The row chunks (hence the results) do not depend on the team.
+_MIN_PARALLEL_ELEMENTS = 32768
+
+
+def _nthreads(elements):
+    return _threads.team() if elements >= _MIN_PARALLEL_ELEMENTS else 1
 
 
 def _rows(a):
@@ -21,7 +30,7 @@ def batch_norm_forward_train(x, gamma, beta, eps):
     x, gamma, beta, eps = check_train(x, gamma, beta, eps)
     y = np.empty_like(x)
     mean, invstd, var = np.empty_like(gamma), np.empty_like(gamma), np.empty_like(gamma)
-    _ext.batch_norm_forward_train(_rows(x), gamma, beta, eps, _rows(y), mean, invstd, var)
+    _ext.batch_norm_forward_train(_rows(x), gamma, beta, eps, _rows(y), mean, invstd, var, _nthreads(x.size))
     return y, mean, invstd, var
 
 
@@ -31,7 +40,7 @@ def batch_norm_backward(dy, x, mean, invstd, gamma):
     dx = np.empty_like(x)
     dgamma = np.empty_like(gamma)
     dbeta = np.empty_like(gamma)
-    _ext.batch_norm_backward(_rows(dy), _rows(x), mean, invstd, gamma, _rows(dx), dgamma, dbeta)
+    _ext.batch_norm_backward(_rows(dy), _rows(x), mean, invstd, gamma, _rows(dx), dgamma, dbeta, _nthreads(x.size))
     return dx, dgamma, dbeta
 
 
@@ -39,5 +48,5 @@ def batch_norm_backward(dy, x, mean, invstd, gamma):
 def batch_norm_inference(x, gamma, beta, mean, var, eps):
     x, gamma, beta, mean, var, eps = check_inference(x, gamma, beta, mean, var, eps)
     y = np.empty_like(x)
-    _ext.batch_norm_inference(_rows(x), gamma, beta, mean, var, eps, _rows(y))
+    _ext.batch_norm_inference(_rows(x), gamma, beta, mean, var, eps, _rows(y), _nthreads(x.size))
     return y

@@ -1,6 +1,7 @@
 """Fused angular-margin softmax cross-entropy: checks and outputs here, loops in ``csrc/margin_xent.pyx``."""
 import numpy as np
 
+from nnkit import threads as _threads
 from nnkit._ext import margin_xent as _ext
 
 from ..reference import margin_xent as _reference
@@ -9,6 +10,14 @@ from ..twin import twin_of
 
 __all__ = ["margin_cross_entropy_forward", "margin_cross_entropy_backward"]
 
+# Cosines below which one thread is quicker: as for softmax_xent, an exp per element is less work than waking
+# the team for small heads.
+_MIN_PARALLEL_ELEMENTS = 32768
+
+
+def _nthreads(elements):
+    return _threads.team() if elements >= _MIN_PARALLEL_ELEMENTS else 1
+
 
 @twin_of(_reference.margin_cross_entropy_forward)
 def margin_cross_entropy_forward(cosines, labels, s, margin="combined", m1=1.0, m2=0.0, m3=0.0):
@@ -16,7 +25,7 @@ def margin_cross_entropy_forward(cosines, labels, s, margin="combined", m1=1.0, 
     loss = np.empty(cosines.shape[0], dtype=cosines.dtype)
     dcosines = np.empty_like(cosines)
     _ext.margin_cross_entropy_forward(cosines, labels, s, code, m1, m2, m3, sin_floor(cosines.dtype),
-                                      loss, dcosines)
+                                      loss, dcosines, _nthreads(cosines.size))
     return loss, dcosines
 
 
@@ -24,5 +33,5 @@ def margin_cross_entropy_forward(cosines, labels, s, margin="combined", m1=1.0, 
 def margin_cross_entropy_backward(dloss, dcosines):
     dloss, dcosines = check_backward(dloss, dcosines)
     out = np.empty_like(dcosines)
-    _ext.margin_cross_entropy_backward(dloss, dcosines, out)
+    _ext.margin_cross_entropy_backward(dloss, dcosines, out, _nthreads(out.size))
     return out

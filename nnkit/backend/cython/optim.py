@@ -3,6 +3,7 @@ import inspect
 
 import numpy as np
 
+from nnkit import threads as _threads
 from nnkit._ext import optim as _ext
 
 from ..reference import optim as _reference
@@ -11,6 +12,14 @@ from ..twin import twin_of
 
 __all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "nadam_update", "adamax_update",
            "adadelta_update", "lion_update", "ftrl_update"]
+
+# Weights below which one thread is quicker: an update is a few flops per weight, memory bound, so the team only
+# pays once a layer's weights and state outgrow a core's cache.
+_MIN_PARALLEL_ELEMENTS = 65536
+
+
+def _nthreads(elements):
+    return _threads.team() if elements >= _MIN_PARALLEL_ELEMENTS else 1
 
 
 def _flat(a):
@@ -34,7 +43,8 @@ def _fused(name, nstate):
         check_state(name, w, g=g, **dict(zip(state_names, state)))
         if not _in_place(w, *state):
             return reference(w, g, *args)
-        kernel(_flat(w), np.ascontiguousarray(g).reshape(-1), *map(_flat, state), *map(float, scalars))
+        kernel(_flat(w), np.ascontiguousarray(g).reshape(-1), *map(_flat, state), *map(float, scalars),
+               _nthreads(w.size))
 
     update.__name__ = update.__qualname__ = name
     update.__signature__ = signature  # the named arguments, for help() and the twin test

@@ -1,6 +1,7 @@
 """2-D max and average pooling, NHWC: checks and outputs here, loops in ``csrc/pool.pyx``."""
 import numpy as np
 
+from nnkit import threads as _threads
 from nnkit._ext import pool as _ext
 
 from ..reference import pool as _reference
@@ -13,6 +14,14 @@ __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "a
 # with the window; shorter ones the window-by-window kernels, faster for them (measured: benchmarks/test_bench_pool.py).
 _RUNNING_SUM_MIN_WINDOW = 8
 
+# Input elements below which one thread is quicker: a pooling pass reads each element a few times at most, so
+# a smaller image is done before a woken team would be.
+_MIN_PARALLEL_ELEMENTS = 32768
+
+
+def _nthreads(elements):
+    return _threads.team() if elements >= _MIN_PARALLEL_ELEMENTS else 1
+
 
 def _running(pool):
     return max(pool) > _RUNNING_SUM_MIN_WINDOW
@@ -24,7 +33,7 @@ def max_pool2d_forward(x, pool_size, strides, padding):
     shape = (x.shape[0], oh, ow, x.shape[3])
     y = np.empty(shape, dtype=x.dtype)
     argmax = np.empty(shape, dtype=np.int64)
-    _ext.max_pool2d_forward(x, pool, strides, pads, y, argmax)
+    _ext.max_pool2d_forward(x, pool, strides, pads, y, argmax, _nthreads(x.size))
     return y, argmax
 
 
@@ -32,7 +41,7 @@ def max_pool2d_forward(x, pool_size, strides, padding):
 def max_pool2d_backward(dy, argmax, x_shape):
     dy, argmax, x_shape = check_max_backward(dy, argmax, x_shape, check_range=False)
     dx = np.empty(x_shape, dtype=dy.dtype)
-    if _ext.max_pool2d_backward(dy, argmax, dx):  # the kernel range-checks as it scatters
+    if _ext.max_pool2d_backward(dy, argmax, dx, _nthreads(dx.size)):  # the kernel range-checks as it scatters
         argmax_range(argmax, x_shape)
     return dx
 
@@ -41,7 +50,8 @@ def max_pool2d_backward(dy, argmax, x_shape):
 def avg_pool2d_forward(x, pool_size, strides, padding):
     x, pool, strides, pads, (oh, ow) = check_forward("avg_pool2d", x, pool_size, strides, padding)
     y = np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
-    (_ext.avg_pool2d_running_forward if _running(pool) else _ext.avg_pool2d_forward)(x, pool, strides, pads, y)
+    kernel = _ext.avg_pool2d_running_forward if _running(pool) else _ext.avg_pool2d_forward
+    kernel(x, pool, strides, pads, y, _nthreads(x.size))
     return y
 
 
@@ -49,5 +59,6 @@ def avg_pool2d_forward(x, pool_size, strides, padding):
 def avg_pool2d_backward(dy, x_shape, pool_size, strides, padding):
     dy, x_shape, pool, strides, pads = check_avg_backward(dy, x_shape, pool_size, strides, padding)
     dx = np.empty(x_shape, dtype=dy.dtype)
-    (_ext.avg_pool2d_running_backward if _running(pool) else _ext.avg_pool2d_backward)(dy, pool, strides, pads, dx)
+    kernel = _ext.avg_pool2d_running_backward if _running(pool) else _ext.avg_pool2d_backward
+    kernel(dy, pool, strides, pads, dx, _nthreads(dx.size))
     return dx

@@ -81,13 +81,14 @@ def prepare_bias_relu(shape, dtype, bias, relu):
     c = shape[-1] if shape else 1
     rows = int(np.prod(shape)) // c if c else 0
     b0 = None if bias is None else activation.check_bias_relu(np.empty(shape, dtype), bias, None)[1]
+    parallel = rows * c >= activation._MIN_PARALLEL_ELEMENTS
     kernel = _specialized(_act.bias_relu, dtype)
 
     def run(x, bias):
         if bias is not b0 or not _fits(x, shape, dtype):
             return activation.bias_relu(x, bias, relu, out=x)
         flat = x.reshape(rows, c)
-        kernel(flat, bias, flat, relu)
+        kernel(flat, bias, flat, relu, _threads.team() if parallel else 1)
         return x
     return run
 
@@ -112,26 +113,29 @@ def _prepare_pool(op, x_shape, dtype, pool_size, strides, padding):
     x_shape, dtype = tuple(x_shape), np.dtype(dtype)
     _, pool_size, strides, pads, (oh, ow) = check_forward(op, np.empty(x_shape, dtype), pool_size, strides,
                                                           padding)
-    return x_shape, dtype, (x_shape[0], oh, ow, x_shape[3]), (pool_size, strides, pads)
+    parallel = int(np.prod(x_shape)) >= pool._MIN_PARALLEL_ELEMENTS
+    return x_shape, dtype, (x_shape[0], oh, ow, x_shape[3]), (pool_size, strides, pads), parallel
 
 
 def prepare_max_pool2d_forward(x_shape, dtype, pool_size, strides, padding):
     """``run(x)``: ``pool.max_pool2d_forward(x, pool_size, strides, padding)[0]`` (the argmax unused)."""
-    x_shape, dtype, y_shape, geometry = _prepare_pool("max_pool2d", x_shape, dtype, pool_size, strides, padding)
+    x_shape, dtype, y_shape, geometry, parallel = _prepare_pool("max_pool2d", x_shape, dtype, pool_size, strides,
+                                                                padding)
     kernel = _specialized(_pool.max_pool2d_forward, dtype)
 
     def run(x):
         if not _fits(x, x_shape, dtype):
             return pool.max_pool2d_forward(x, pool_size, strides, padding)[0]
         y = np.empty(y_shape, dtype)
-        kernel(x, *geometry, y, np.empty(y_shape, np.int64))
+        kernel(x, *geometry, y, np.empty(y_shape, np.int64), _threads.team() if parallel else 1)
         return y
     return run
 
 
 def prepare_avg_pool2d_forward(x_shape, dtype, pool_size, strides, padding):
     """``run(x)``: ``pool.avg_pool2d_forward(x, pool_size, strides, padding)``."""
-    x_shape, dtype, y_shape, geometry = _prepare_pool("avg_pool2d", x_shape, dtype, pool_size, strides, padding)
+    x_shape, dtype, y_shape, geometry, parallel = _prepare_pool("avg_pool2d", x_shape, dtype, pool_size, strides,
+                                                                padding)
     kernel = _specialized(_pool.avg_pool2d_running_forward if pool._running(geometry[0]) else
                           _pool.avg_pool2d_forward, dtype)
 
@@ -139,6 +143,6 @@ def prepare_avg_pool2d_forward(x_shape, dtype, pool_size, strides, padding):
         if not _fits(x, x_shape, dtype):
             return pool.avg_pool2d_forward(x, pool_size, strides, padding)
         y = np.empty(y_shape, dtype)
-        kernel(x, *geometry, y)
+        kernel(x, *geometry, y, _threads.team() if parallel else 1)
         return y
     return run

@@ -1,6 +1,7 @@
 """Fused softmax + cross-entropy: checks and outputs here, loops in ``csrc/softmax_xent.pyx``."""
 import numpy as np
 
+from nnkit import threads as _threads
 from nnkit._ext import softmax_xent as _ext
 
 from ..reference import softmax_xent as _reference
@@ -8,6 +9,14 @@ from ..reference.softmax_xent import check_backward, check_forward
 from ..twin import twin_of
 
 __all__ = ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward"]
+
+# Logits below which one thread is quicker: a row costs an exp per logit, and a typical classifier head (batch
+# 64, 10 classes) is far too small to pay for waking the team.
+_MIN_PARALLEL_ELEMENTS = 32768
+
+
+def _nthreads(elements):
+    return _threads.team() if elements >= _MIN_PARALLEL_ELEMENTS else 1
 
 
 @twin_of(_reference.softmax_cross_entropy_forward)
@@ -17,7 +26,7 @@ def softmax_cross_entropy_forward(logits, target, label_smoothing=0.0):
     probs = np.empty_like(logits)
     kernel = (_ext.softmax_cross_entropy_forward_labels if target.ndim == 1
               else _ext.softmax_cross_entropy_forward_dense)
-    kernel(logits, target, ls, loss, probs)
+    kernel(logits, target, ls, loss, probs, _nthreads(logits.size))
     return loss, probs
 
 
@@ -27,5 +36,5 @@ def softmax_cross_entropy_backward(dloss, probs, target, label_smoothing=0.0):
     dlogits = np.empty_like(probs)
     kernel = (_ext.softmax_cross_entropy_backward_labels if target.ndim == 1
               else _ext.softmax_cross_entropy_backward_dense)
-    kernel(dloss, probs, target, ls, dlogits)
+    kernel(dloss, probs, target, ls, dlogits, _nthreads(probs.size))
     return dlogits
