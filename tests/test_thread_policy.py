@@ -58,7 +58,7 @@ def adaptive(monkeypatch):
 def test_the_team_shrinks_while_others_are_busy_and_grows_back(adaptive):
     decide, _ = adaptive
     assert decide(1.0) == 1
-    assert omp.get_num_threads() == 1  # the kernels that size their team in C follow
+    assert omp.get_num_threads() == 1  # OpenMP's own default follows (a region that names no team reads it)
     assert nnkit.get_num_threads() == 2  # what was asked for stays what was asked for
     assert threads.team() == 1  # between readings, the last decision holds
     assert decide(0.1) == 2 and omp.get_num_threads() == 2

@@ -39,13 +39,15 @@ def kernel_calls(elements):
 
     side = max(18, int(np.sqrt(elements / 16)))  # 18: room for two 9-wide windows
     img = _f32(rng, 1, side, side, 16)
-    for window in ((2, 2), (9, 9)):  # 9: the running-sum kernels
-        y, argmax = cy.max_pool2d_forward(img, window, window, ((0, 0), (0, 0)))
-        add("pool", f"max_pool2d_forward/{window[0]}")(lambda w=window: cy.max_pool2d_forward(img, w, w, ((0, 0), (0, 0))))
-        add("pool", f"avg_pool2d_forward/{window[0]}")(lambda w=window: (cy.avg_pool2d_forward(img, w, w, ((0, 0), (0, 0))),))
-        add("pool", f"avg_pool2d_backward/{window[0]}")(
-            lambda w=window, dy=y: (cy.avg_pool2d_backward(dy, img.shape, w, w, ((0, 0), (0, 0))),))
-        if window == (2, 2):
+    valid = ((0, 0), (0, 0))
+    for k in (2, 9):  # 9: the running-sum kernels
+        window = (k, k)
+        y, argmax = cy.max_pool2d_forward(img, window, window, valid)
+        add("pool", f"max_pool2d_forward/{k}")(lambda w=window: cy.max_pool2d_forward(img, w, w, valid))
+        add("pool", f"avg_pool2d_forward/{k}")(lambda w=window: (cy.avg_pool2d_forward(img, w, w, valid),))
+        add("pool", f"avg_pool2d_backward/{k}")(
+            lambda w=window, dy=y: (cy.avg_pool2d_backward(dy, img.shape, w, w, valid),))
+        if k == 2:
             add("pool", "max_pool2d_backward")(lambda dy=y, a=argmax: (cy.max_pool2d_backward(dy, a, img.shape),))
 
     rows = max(2, elements // 64)
