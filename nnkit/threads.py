@@ -127,7 +127,7 @@ def _use_team(n):
     global _team
     if n != _team:
         from nnkit._ext import threads as omp
-        omp.set_num_threads(n)  # the kernels that size their team in C read OpenMP's count
+        omp.set_num_threads(n)  # parallel regions that name no team (BLAS-free helpers) read OpenMP's count
         if n > _team:
             omp.flush_denormals()
         _team = n

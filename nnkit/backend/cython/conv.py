@@ -34,7 +34,7 @@ __all__ = ["conv2d_forward", "conv2d_backward", "im2col", "col2im",
 
 _workspace_limit = 64 * 2**20
 # Each thread's column buffer is written by im2col and read straight back by its
-# GEMM while still in that core's cache (measured: benchmarks/test_bench_conv.py).
+# GEMM while still in that core's cache (measured: `nnkit bench --only conv`).
 _CACHE_CHUNK_BYTES = 1 * 2**20
 # ... and holds at most this many output pixels (few-channel layers, whose rows are
 # short, otherwise get chunks whose GEMM output no longer fits beside the columns).

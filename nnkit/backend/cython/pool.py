@@ -11,7 +11,7 @@ from ..twin import twin_of
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"]
 
 # Average pooling windows longer than this (on either axis) take the running-sum kernels, whose cost does not grow
-# with the window; shorter ones the window-by-window kernels, faster for them (measured: benchmarks/test_bench_pool.py).
+# with the window; shorter ones the window-by-window kernels, faster for them (measured: `nnkit bench --only pool`).
 _RUNNING_SUM_MIN_WINDOW = 8
 
 # Input elements below which one thread is quicker: a pooling pass reads each element a few times at most, so
