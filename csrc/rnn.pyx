@@ -308,6 +308,8 @@ cdef void _forward_rows(int cell, floating* gates, const floating* rk, const flo
         for i in range(n):
             b = b0 + i
             z = gates + (b * T + t) * GU
+            if cell == GRU_BEFORE and aux != NULL:  # every step's r*h, zeros where masked: dR sums them all
+                memcpy(aux + (b * T + t) * U, q + i * U, U * sizeof(floating))
             if mask != NULL and not mask[b * T + t]:  # the state carries over; the output is it or zeros
                 if zero_output:
                     memset(y + b * ldy + s * U, 0, U * sizeof(floating))
@@ -321,8 +323,6 @@ cdef void _forward_rows(int cell, floating* gates, const floating* rk, const flo
                 _gru_row(z, rec + i * GU, bias_in, bias_rec, h + i * ldy,
                          aux + (b * T + t) * U if aux != NULL else local_aux, U, act, ract)
             elif cell == GRU_BEFORE:
-                if aux != NULL:
-                    memcpy(aux + (b * T + t) * U, q + i * U, U * sizeof(floating))
                 _gru_before_state(z, rec + i * GU + 2 * U, bias_in, h + i * ldy, U, act)
             else:
                 _simple_row(z, rec + i * GU, bias_in, h + i * ldy, U, act)
