@@ -86,6 +86,12 @@ def team():
     return _team
 
 
+def team_above(work, min_work):
+    """``team()`` for a kernel call of ``work`` units, or 1 below ``min_work`` (waking the team would cost more
+    than it saves): every kernel wrapper's thread count, each with its family's threshold."""
+    return team() if work >= min_work else 1
+
+
 def team_for(n, cores, others_busy):
     """The rule: ``n`` threads asked for, ``cores`` available, ``others_busy`` cores used by other processes."""
     if others_busy < BUSY_CORES:

@@ -13,21 +13,19 @@ __all__ = ["bias_relu", "relu_backward"]
 _MIN_PARALLEL_ELEMENTS = 65536
 
 
-def _nthreads(elements):
-    return _threads.team() if elements >= _MIN_PARALLEL_ELEMENTS else 1
-
-
 @twin_of(_reference.bias_relu)
 def bias_relu(x, bias=None, relu=True, out=None):
     x, bias, out = check_bias_relu(x, bias, out)
     c = x.shape[-1]
     rows = x.size // c if c else 0
-    _ext.bias_relu(x.reshape(rows, c), bias, out.reshape(rows, c), relu, _nthreads(x.size))
+    nthreads = _threads.team_above(x.size, _MIN_PARALLEL_ELEMENTS)
+    _ext.bias_relu(x.reshape(rows, c), bias, out.reshape(rows, c), relu, nthreads)
     return out
 
 
 @twin_of(_reference.relu_backward)
 def relu_backward(g, y, out=None):
     g, y, out = check_relu_backward(g, y, out)
-    _ext.relu_backward(g.reshape(-1), y.reshape(-1), out.reshape(-1), _nthreads(g.size))
+    nthreads = _threads.team_above(g.size, _MIN_PARALLEL_ELEMENTS)
+    _ext.relu_backward(g.reshape(-1), y.reshape(-1), out.reshape(-1), nthreads)
     return out

@@ -14,7 +14,7 @@ _MIN_PARALLEL_PIXELS = 16384  # output pixels x channels below which one thread 
 
 
 def _nthreads(batch, work):
-    return max(1, min(batch, _threads.team() if work >= _MIN_PARALLEL_PIXELS else 1))
+    return max(1, min(batch, _threads.team_above(work, _MIN_PARALLEL_PIXELS)))
 
 
 @twin_of(_reference.affine_forward)

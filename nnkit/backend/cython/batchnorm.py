@@ -16,10 +16,6 @@ __all__ = ["batch_norm_forward_train", "batch_norm_backward", "batch_norm_infere
 _MIN_PARALLEL_ELEMENTS = 32768
 
 
-def _nthreads(elements):
-    return _threads.team() if elements >= _MIN_PARALLEL_ELEMENTS else 1
-
-
 def _rows(a):
     """The (M, C) view of a C-contiguous (..., C) array."""
     return as_rows(a) if a.ndim != 2 else a
@@ -30,7 +26,8 @@ def batch_norm_forward_train(x, gamma, beta, eps):
     x, gamma, beta, eps = check_train(x, gamma, beta, eps)
     y = np.empty_like(x)
     mean, invstd, var = np.empty_like(gamma), np.empty_like(gamma), np.empty_like(gamma)
-    _ext.batch_norm_forward_train(_rows(x), gamma, beta, eps, _rows(y), mean, invstd, var, _nthreads(x.size))
+    nthreads = _threads.team_above(x.size, _MIN_PARALLEL_ELEMENTS)
+    _ext.batch_norm_forward_train(_rows(x), gamma, beta, eps, _rows(y), mean, invstd, var, nthreads)
     return y, mean, invstd, var
 
 
@@ -40,7 +37,8 @@ def batch_norm_backward(dy, x, mean, invstd, gamma):
     dx = np.empty_like(x)
     dgamma = np.empty_like(gamma)
     dbeta = np.empty_like(gamma)
-    _ext.batch_norm_backward(_rows(dy), _rows(x), mean, invstd, gamma, _rows(dx), dgamma, dbeta, _nthreads(x.size))
+    nthreads = _threads.team_above(x.size, _MIN_PARALLEL_ELEMENTS)
+    _ext.batch_norm_backward(_rows(dy), _rows(x), mean, invstd, gamma, _rows(dx), dgamma, dbeta, nthreads)
     return dx, dgamma, dbeta
 
 
@@ -48,5 +46,6 @@ def batch_norm_backward(dy, x, mean, invstd, gamma):
 def batch_norm_inference(x, gamma, beta, mean, var, eps):
     x, gamma, beta, mean, var, eps = check_inference(x, gamma, beta, mean, var, eps)
     y = np.empty_like(x)
-    _ext.batch_norm_inference(_rows(x), gamma, beta, mean, var, eps, _rows(y), _nthreads(x.size))
+    nthreads = _threads.team_above(x.size, _MIN_PARALLEL_ELEMENTS)
+    _ext.batch_norm_inference(_rows(x), gamma, beta, mean, var, eps, _rows(y), nthreads)
     return y

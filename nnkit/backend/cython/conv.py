@@ -116,7 +116,7 @@ def _plan(x, w_shape, out_size, strides, dilation, backward):
     """
     n, oh = x.shape[0], out_size[0]
     flop = 2 * n * oh * out_size[1] * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3]
-    nthreads = _threads.team() if flop >= _MIN_PARALLEL_FLOP else 1
+    nthreads = _threads.team_above(flop, _MIN_PARALLEL_FLOP)
     row_bytes = out_size[1] * w_shape[0] * w_shape[1] * x.shape[3] * x.itemsize
     cap = max(1, min(min(_workspace_limit // nthreads, _CACHE_CHUNK_BYTES) // row_bytes,
                      _CHUNK_PIXELS // out_size[1]))
@@ -140,7 +140,7 @@ def _plan(x, w_shape, out_size, strides, dilation, backward):
 
 def _copy_threads(nbytes):
     """OpenMP threads for a pure copy (im2col, col2im) of ``nbytes``."""
-    return _threads.team() if nbytes >= _MIN_PARALLEL_FLOP else 1
+    return _threads.team_above(nbytes, _MIN_PARALLEL_FLOP)
 
 
 def _geometry(strides, padding, dilation):
@@ -223,7 +223,7 @@ def _winograd_plan(x, out_shape):
     chunk = max(16, min(128, _WINOGRAD_CHUNK_BYTES // (16 * (x.shape[3] + f) * x.itemsize)))
     tiles = n * -(-oh // 2) * -(-ow // 2)
     flop = 2 * n * oh * ow * f * 9 * x.shape[3]
-    threads = _threads.team() if flop >= _MIN_PARALLEL_FLOP else 1
+    threads = _threads.team_above(flop, _MIN_PARALLEL_FLOP)
     return chunk, min(threads, -(-tiles // chunk))
 
 

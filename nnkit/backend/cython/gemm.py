@@ -20,7 +20,7 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None):
     accumulate = out is not None
     if out is None:
         out = np.empty((m, n), dtype=a.dtype)
-    nthreads = _threads.team() if m * n * k >= _MIN_PARALLEL_MACS else 1
+    nthreads = _threads.team_above(m * n * k, _MIN_PARALLEL_MACS)
     _ext.matmul(a, b, out, trans_a, trans_b, accumulate, nthreads)
     return out
 
@@ -31,6 +31,6 @@ def batched_matmul(a, b, trans_a=False, trans_b=False, out=None):
     accumulate = out is not None
     if out is None:
         out = np.empty((g, m, n), dtype=a.dtype)
-    nthreads = _threads.team() if g * m * n * k >= _MIN_PARALLEL_MACS else 1
+    nthreads = _threads.team_above(g * m * n * k, _MIN_PARALLEL_MACS)
     _ext.batched_matmul(a, b, out, trans_a, trans_b, accumulate, nthreads)
     return out

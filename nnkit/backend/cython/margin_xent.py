@@ -15,17 +15,13 @@ __all__ = ["margin_cross_entropy_forward", "margin_cross_entropy_backward"]
 _MIN_PARALLEL_ELEMENTS = 32768
 
 
-def _nthreads(elements):
-    return _threads.team() if elements >= _MIN_PARALLEL_ELEMENTS else 1
-
-
 @twin_of(_reference.margin_cross_entropy_forward)
 def margin_cross_entropy_forward(cosines, labels, s, margin="combined", m1=1.0, m2=0.0, m3=0.0):
     cosines, labels, s, code, m1, m2, m3 = check_forward(cosines, labels, s, margin, m1, m2, m3)
     loss = np.empty(cosines.shape[0], dtype=cosines.dtype)
     dcosines = np.empty_like(cosines)
     _ext.margin_cross_entropy_forward(cosines, labels, s, code, m1, m2, m3, sin_floor(cosines.dtype),
-                                      loss, dcosines, _nthreads(cosines.size))
+                                      loss, dcosines, _threads.team_above(cosines.size, _MIN_PARALLEL_ELEMENTS))
     return loss, dcosines
 
 
@@ -33,5 +29,5 @@ def margin_cross_entropy_forward(cosines, labels, s, margin="combined", m1=1.0, 
 def margin_cross_entropy_backward(dloss, dcosines):
     dloss, dcosines = check_backward(dloss, dcosines)
     out = np.empty_like(dcosines)
-    _ext.margin_cross_entropy_backward(dloss, dcosines, out, _nthreads(out.size))
+    _ext.margin_cross_entropy_backward(dloss, dcosines, out, _threads.team_above(out.size, _MIN_PARALLEL_ELEMENTS))
     return out

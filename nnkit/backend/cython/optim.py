@@ -18,10 +18,6 @@ __all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "nad
 _MIN_PARALLEL_ELEMENTS = 65536
 
 
-def _nthreads(elements):
-    return _threads.team() if elements >= _MIN_PARALLEL_ELEMENTS else 1
-
-
 def _flat(a):
     return None if a is None else a.reshape(-1)
 
@@ -44,7 +40,7 @@ def _fused(name, nstate):
         if not _in_place(w, *state):
             return reference(w, g, *args)
         kernel(_flat(w), np.ascontiguousarray(g).reshape(-1), *map(_flat, state), *map(float, scalars),
-               _nthreads(w.size))
+               _threads.team_above(w.size, _MIN_PARALLEL_ELEMENTS))
 
     update.__name__ = update.__qualname__ = name
     update.__signature__ = signature  # the named arguments, for help() and the twin test

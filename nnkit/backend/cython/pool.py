@@ -19,10 +19,6 @@ _RUNNING_SUM_MIN_WINDOW = 8
 _MIN_PARALLEL_ELEMENTS = 32768
 
 
-def _nthreads(elements):
-    return _threads.team() if elements >= _MIN_PARALLEL_ELEMENTS else 1
-
-
 def _running(pool):
     return max(pool) > _RUNNING_SUM_MIN_WINDOW
 
@@ -33,7 +29,7 @@ def max_pool2d_forward(x, pool_size, strides, padding):
     shape = (x.shape[0], oh, ow, x.shape[3])
     y = np.empty(shape, dtype=x.dtype)
     argmax = np.empty(shape, dtype=np.int64)
-    _ext.max_pool2d_forward(x, pool, strides, pads, y, argmax, _nthreads(x.size))
+    _ext.max_pool2d_forward(x, pool, strides, pads, y, argmax, _threads.team_above(x.size, _MIN_PARALLEL_ELEMENTS))
     return y, argmax
 
 
@@ -41,7 +37,8 @@ def max_pool2d_forward(x, pool_size, strides, padding):
 def max_pool2d_backward(dy, argmax, x_shape):
     dy, argmax, x_shape = check_max_backward(dy, argmax, x_shape, check_range=False)
     dx = np.empty(x_shape, dtype=dy.dtype)
-    if _ext.max_pool2d_backward(dy, argmax, dx, _nthreads(dx.size)):  # the kernel range-checks as it scatters
+    nthreads = _threads.team_above(dx.size, _MIN_PARALLEL_ELEMENTS)
+    if _ext.max_pool2d_backward(dy, argmax, dx, nthreads):  # the kernel range-checks as it scatters
         argmax_range(argmax, x_shape)
     return dx
 
@@ -51,7 +48,7 @@ def avg_pool2d_forward(x, pool_size, strides, padding):
     x, pool, strides, pads, (oh, ow) = check_forward("avg_pool2d", x, pool_size, strides, padding)
     y = np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
     kernel = _ext.avg_pool2d_running_forward if _running(pool) else _ext.avg_pool2d_forward
-    kernel(x, pool, strides, pads, y, _nthreads(x.size))
+    kernel(x, pool, strides, pads, y, _threads.team_above(x.size, _MIN_PARALLEL_ELEMENTS))
     return y
 
 
@@ -60,5 +57,5 @@ def avg_pool2d_backward(dy, x_shape, pool_size, strides, padding):
     dy, x_shape, pool, strides, pads = check_avg_backward(dy, x_shape, pool_size, strides, padding)
     dx = np.empty(x_shape, dtype=dy.dtype)
     kernel = _ext.avg_pool2d_running_backward if _running(pool) else _ext.avg_pool2d_backward
-    kernel(dy, pool, strides, pads, dx, _nthreads(dx.size))
+    kernel(dy, pool, strides, pads, dx, _threads.team_above(dx.size, _MIN_PARALLEL_ELEMENTS))
     return dx

@@ -26,13 +26,9 @@ _MIN_ROWS_PER_THREAD = 8
 _SIMPLE, _LSTM, _GRU, _GRU_BEFORE = range(4)
 
 
-def _nthreads(macs):
-    return _threads.team() if macs >= _MIN_PARALLEL_MACS else 1
-
-
 def _loop_threads(batch, macs):
     """Workers for the time loop: each takes a block of batch rows through every step."""
-    return max(1, min(_nthreads(macs), batch // _MIN_ROWS_PER_THREAD))
+    return max(1, min(_threads.team_above(macs, _MIN_PARALLEL_MACS), batch // _MIN_ROWS_PER_THREAD))
 
 
 def _empty(ndim, dtype):
@@ -43,7 +39,7 @@ def _matmul(a, b, c, trans_a=False, trans_b=False, accumulate=False):
     """c = op(a) op(b) on 2-D views with unit stride along rows (column slices of C-contiguous arrays)."""
     m, n = c.shape
     k = a.shape[0] if trans_a else a.shape[1]
-    _ext.matmul_strided(a, b, c, trans_a, trans_b, accumulate, _nthreads(m * n * k))
+    _ext.matmul_strided(a, b, c, trans_a, trans_b, accumulate, _threads.team_above(m * n * k, _MIN_PARALLEL_MACS))
 
 
 def _forward(op, x, states, kernel, recurrent_kernel, bias, mask, go_backwards, activation, recurrent_activation,

@@ -15,10 +15,6 @@ __all__ = ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward"]
 _MIN_PARALLEL_ELEMENTS = 32768
 
 
-def _nthreads(elements):
-    return _threads.team() if elements >= _MIN_PARALLEL_ELEMENTS else 1
-
-
 @twin_of(_reference.softmax_cross_entropy_forward)
 def softmax_cross_entropy_forward(logits, target, label_smoothing=0.0):
     logits, target, ls = check_forward(logits, target, label_smoothing)
@@ -26,7 +22,7 @@ def softmax_cross_entropy_forward(logits, target, label_smoothing=0.0):
     probs = np.empty_like(logits)
     kernel = (_ext.softmax_cross_entropy_forward_labels if target.ndim == 1
               else _ext.softmax_cross_entropy_forward_dense)
-    kernel(logits, target, ls, loss, probs, _nthreads(logits.size))
+    kernel(logits, target, ls, loss, probs, _threads.team_above(logits.size, _MIN_PARALLEL_ELEMENTS))
     return loss, probs
 
 
@@ -36,5 +32,5 @@ def softmax_cross_entropy_backward(dloss, probs, target, label_smoothing=0.0):
     dlogits = np.empty_like(probs)
     kernel = (_ext.softmax_cross_entropy_backward_labels if target.ndim == 1
               else _ext.softmax_cross_entropy_backward_dense)
-    kernel(dloss, probs, target, ls, dlogits, _nthreads(probs.size))
+    kernel(dloss, probs, target, ls, dlogits, _threads.team_above(probs.size, _MIN_PARALLEL_ELEMENTS))
     return dlogits
