@@ -1,4 +1,6 @@
-# Row-major GEMM on top of scipy's nogil Fortran BLAS.
+# Row-major GEMM on top of a Fortran BLAS: scipy's (OpenBLAS, always there), or
+# another with the same Fortran ABI (Intel MKL) whose sgemm_/dgemm_ addresses
+# nnkit.backend.cython.blas installs into each module at import (`use_blas`).
 #
 # C (m x n) = alpha * op(A) @ op(B) + beta * C, all row-major with leading
 # dimensions lda/ldb/ldc.  A row-major matrix is its column-major transpose, so
@@ -20,6 +22,20 @@ cdef extern from *:
     Py_ssize_t nnkit_blas_int_max
     int INT_MAX
 
+ctypedef void (*sgemm_fn)(char*, char*, int*, int*, int*, float*, float*, int*, float*, int*, float*, float*,
+                          int*) noexcept nogil
+ctypedef void (*dgemm_fn)(char*, char*, int*, int*, int*, double*, double*, int*, double*, int*, double*, double*,
+                          int*) noexcept nogil
+
+cdef extern from *:
+    """
+    /* The BLAS this module calls: NULL means scipy's (each module has its own copy, set by use_blas). */
+    static void *nnkit_sgemm = NULL;
+    static void *nnkit_dgemm = NULL;
+    """
+    void *nnkit_sgemm
+    void *nnkit_dgemm
+
 
 cdef inline void blas_gemm(bint trans_a, bint trans_b, int m, int n, int k,
                            floating alpha, const floating* a, int lda,
@@ -28,11 +44,16 @@ cdef inline void blas_gemm(bint trans_a, bint trans_b, int m, int n, int k,
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
     if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda,
-              &beta, c, &ldc)
+        if nnkit_sgemm != NULL:
+            (<sgemm_fn>nnkit_sgemm)(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda, &beta, c, &ldc)
+        else:
+            sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda, &beta, c, &ldc)
     else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda,
-              &beta, c, &ldc)
+        if nnkit_dgemm != NULL:
+            (<dgemm_fn>nnkit_dgemm)(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda, &beta, c,
+                                    &ldc)
+        else:
+            dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda, &beta, c, &ldc)
 
 
 cdef inline int fit_ld(Py_ssize_t ld, Py_ssize_t row_length) noexcept nogil:
@@ -91,3 +112,11 @@ cdef inline Py_ssize_t set_blas_int_max(Py_ssize_t limit) noexcept nogil:
     cdef Py_ssize_t previous = nnkit_blas_int_max
     nnkit_blas_int_max = min(max(limit, 1), <Py_ssize_t>INT_MAX)
     return previous
+
+
+cdef inline void use_blas(size_t sgemm_address, size_t dgemm_address) noexcept nogil:
+    """Call the Fortran sgemm_/dgemm_ at these addresses from now on (0, 0: scipy's again).  Only between
+    kernel calls: nnkit.backend.cython.blas installs them at import, before any kernel runs."""
+    global nnkit_sgemm, nnkit_dgemm
+    nnkit_sgemm = <void*>sgemm_address
+    nnkit_dgemm = <void*>dgemm_address

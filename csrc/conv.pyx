@@ -31,7 +31,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc
 
-from blas cimport set_blas_int_max
+from blas cimport set_blas_int_max, use_blas
 from conv_depthwise cimport depthwise_backward, depthwise_forward
 from conv_geometry cimport ConvGeometry, conv_geometry
 from conv_im2col cimport col2im_row, im2col_backward_chunk, im2col_forward_chunk, im2col_row, phase_count
@@ -267,3 +267,9 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] dx, Py_ssize_t kh
 def _set_blas_int_max(Py_ssize_t limit):
     """Tests only: cut this module's GEMMs at ``limit`` instead of INT_MAX; returns the previous limit."""
     return set_blas_int_max(limit)
+
+
+def _use_blas(size_t sgemm_address, size_t dgemm_address):
+    """This module's GEMMs call the Fortran sgemm_/dgemm_ at these addresses (0, 0: scipy's); see
+    nnkit.backend.cython.blas, the one caller."""
+    use_blas(sgemm_address, dgemm_address)

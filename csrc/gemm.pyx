@@ -11,7 +11,7 @@ OpenMP one, so no idle pool spins on the cores the kernels need.
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 
-from blas cimport gemm, set_blas_int_max
+from blas cimport gemm, set_blas_int_max, use_blas
 from denormal cimport nnkit_flush_denormals
 from team cimport share_start, share_stop
 
@@ -99,3 +99,9 @@ def batched_matmul(const floating[:, :, ::1] a, const floating[:, :, ::1] b, flo
 def _set_blas_int_max(Py_ssize_t limit):
     """Tests only: cut this module's GEMMs at ``limit`` instead of INT_MAX; returns the previous limit."""
     return set_blas_int_max(limit)
+
+
+def _use_blas(size_t sgemm_address, size_t dgemm_address):
+    """This module's GEMMs call the Fortran sgemm_/dgemm_ at these addresses (0, 0: scipy's); see
+    nnkit.backend.cython.blas, the one caller."""
+    use_blas(sgemm_address, dgemm_address)

@@ -23,7 +23,7 @@ from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
-from blas cimport gemm
+from blas cimport gemm, use_blas
 from denormal cimport nnkit_flush_denormals
 from rowmath cimport _exp
 from team cimport share_start, share_stop
@@ -526,3 +526,9 @@ def matmul_strided(const floating[:, :] a, const floating[:, :] b, floating[:, :
             else:
                 gemm(trans_a, trans_b, m, stop - start, k, 1, pa, lda, pb + (start * ldb if trans_b else start),
                      ldb, beta, pc + start, ldc)
+
+
+def _use_blas(size_t sgemm_address, size_t dgemm_address):
+    """This module's GEMMs call the Fortran sgemm_/dgemm_ at these addresses (0, 0: scipy's); see
+    nnkit.backend.cython.blas, the one caller."""
+    use_blas(sgemm_address, dgemm_address)

@@ -33,7 +33,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport calloc, free, malloc
 
-from blas cimport gemm, set_blas_int_max
+from blas cimport gemm, set_blas_int_max, use_blas
 from conv_geometry cimport ConvGeometry, conv_geometry
 from denormal cimport nnkit_flush_denormals
 
@@ -304,3 +304,9 @@ def conv3x3_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, 
 def _set_blas_int_max(Py_ssize_t limit):
     """Tests only: cut this module's GEMMs at ``limit`` instead of INT_MAX; returns the previous limit."""
     return set_blas_int_max(limit)
+
+
+def _use_blas(size_t sgemm_address, size_t dgemm_address):
+    """This module's GEMMs call the Fortran sgemm_/dgemm_ at these addresses (0, 0: scipy's); see
+    nnkit.backend.cython.blas, the one caller."""
+    use_blas(sgemm_address, dgemm_address)

@@ -11,7 +11,7 @@ from nnkit import memory as _memory
 _memory.apply_default()  # before any large array exists: freed arrays are reused, not page-faulted in again
 
 from nnkit import functional, image, ops  # noqa: E402
-from nnkit.backend import get_backend, set_backend
+from nnkit.backend import blas_info, get_backend, set_backend
 from nnkit.random import set_seed
 from nnkit.tensor import Tensor, backward_rules, enable_grad, is_grad_enabled, no_grad
 from nnkit.threads import get_num_threads, set_num_threads

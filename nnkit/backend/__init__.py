@@ -24,7 +24,8 @@ batchnorm   batch_norm_forward_train, batch_norm_backward, batch_norm_inference
 softmax_xent softmax_cross_entropy_forward, softmax_cross_entropy_backward
 margin_xent  margin_cross_entropy_forward, margin_cross_entropy_backward (ArcFace, CosFace,
              SphereFace and combined angular margins on a cosine matrix, loss and gradient in one pass)
-gemm        matmul, batched_matmul (OpenMP-blocked single-threaded BLAS calls)
+gemm        matmul, batched_matmul (OpenMP-blocked single-threaded BLAS calls: MKL when installed,
+            else scipy's OpenBLAS; blas_info() says which)
 activation  bias_relu (a layer's epilogue), relu_backward
 affine      affine_forward, affine_backward (projective image resampling, Keras's
             affine_transform: rotation, zoom, translation)
@@ -50,6 +51,13 @@ def set_backend(name):
         raise ValueError(f"set_backend: unknown backend {name!r}; valid choices: {sorted(BACKENDS)}")
     _current = (name, importlib.import_module(BACKENDS[name]))
     threads.get_num_threads()  # the thread pools are configured before any kernel runs
+
+
+def blas_info():
+    """The BLAS the Cython kernels' GEMMs call, and why: ``{'name': 'mkl' or 'openblas', 'library', 'reason'}``
+    (``nnkit.backend.cython.blas`` chooses, at its import; ``NNKIT_BLAS`` overrides)."""
+    from nnkit.backend.cython.blas import blas_info as info
+    return info()
 
 
 def get_backend():

@@ -4,6 +4,7 @@ import json
 import os
 import platform
 
+from nnkit.backend import blas_info
 from nnkit.bench import runner
 from nnkit.io.atomic import atomic_write_text
 from nnkit.threads import available_cores
@@ -72,13 +73,14 @@ def main(argv=None):
     if not cases:
         raise SystemExit(f"nnkit bench: no case matches --only {args.only!r}; groups: {', '.join(groups(every))}")
     with_torch = not args.no_torch and runner.torch_available()
+    blas = blas_info()
     print(f"nnkit bench on {platform.machine()} with {os.cpu_count()} cores; threads {threads} (a fixed team); "
-          f"PyTorch {'on' if with_torch else 'not installed / off'} (in worker processes)")
+          f"BLAS {blas['name']}; PyTorch {'on' if with_torch else 'not installed / off'} (in worker processes)")
     print(runner.HEADER)
     rounds = 1 if args.quick else args.rounds
     rows = runner.run(cases, threads=threads, rounds=rounds, with_torch=with_torch)
     meta = {"machine": platform.machine(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "threads": threads, "torch": with_torch}
+            "threads": threads, "torch": with_torch, "blas": blas}
     result = {"meta": meta, "rows": rows}
     if args.scaling:
         result["scaling"] = runner.run_scaling(cases, threads, rounds=rounds)

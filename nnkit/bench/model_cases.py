@@ -21,6 +21,9 @@ def lenet5_layers():
             L.Dense(120, activation="relu"), L.Dense(84, activation="relu"), L.Dense(10)]
 
 
+MLP_SIZES = (784, 512, 512, 10)
+
+
 def mlp_layers():
     return [L.Flatten(), L.Dense(512, activation="relu"), L.Dense(512, activation="relu"), L.Dense(10)]
 
@@ -69,9 +72,17 @@ def _data(batch, shape):
     return rng.standard_normal((batch,) + shape).astype(np.float32), rng.integers(0, 10, batch)
 
 
-def train_case(name, make_layers, make_torch, shape, batch=64, optimizer="sgd", jax_name=None):
+def dense_step_flops(batch, sizes):
+    """The GEMM flops of one training step of a dense stack (``sizes``: features in, then each layer's
+    units): forward and weight gradients, and input gradients for every layer but the first."""
+    macs = [n_in * n_out for n_in, n_out in zip(sizes, sizes[1:])]
+    return 2.0 * batch * (2 * sum(macs) + sum(macs[1:]))
+
+
+def train_case(name, make_layers, make_torch, shape, batch=64, optimizer="sgd", jax_name=None, dense_sizes=None):
     """``optimizer``: "sgd" (lr 0.01, no momentum) or "adam" (Keras' defaults), in every framework;
-    ``jax_name``: the network in ``nnkit.bench.jax_cases`` (a JAX column when JAX is installed)."""
+    ``jax_name``: the network in ``nnkit.bench.jax_cases`` (a JAX column when JAX is installed);
+    ``dense_sizes``: for a dense stack, its sizes, so the row is set against the sgemm roofline."""
     x, y = _data(batch, shape)
 
     def nnkit_fn(backend):
@@ -96,7 +107,9 @@ def train_case(name, make_layers, make_torch, shape, batch=64, optimizer="sgd", 
 
     suffix = "" if optimizer == "sgd" else f" {optimizer}"
     others = {"jax": jax_train_step(jax_name, batch, optimizer)} if jax_name else {}
-    return Case(f"train step {name} b{batch}{suffix}", "model", 0.0, batch, nnkit_fn, torch_fn, others=others)
+    flops = dense_step_flops(batch, dense_sizes) if dense_sizes else 0.0
+    return Case(f"train step {name} b{batch}{suffix}", "model", flops, batch, nnkit_fn, torch_fn,
+                gemm_bound=bool(dense_sizes), others=others)
 
 
 def inference_case(name, make_layers, make_torch, shape):
@@ -145,8 +158,9 @@ def inference_case(name, make_layers, make_torch, shape):
 def model_cases():
     return [
         train_case("LeNet-5 28x28x1", lenet5_layers, torch_lenet5, (28, 28, 1), jax_name="lenet5"),
-        train_case("MLP 784-512-512-10", mlp_layers, torch_mlp, (28, 28, 1), jax_name="mlp"),
-        train_case("MLP 784-512-512-10", mlp_layers, torch_mlp, (28, 28, 1), optimizer="adam", jax_name="mlp"),
+        train_case("MLP 784-512-512-10", mlp_layers, torch_mlp, (28, 28, 1), jax_name="mlp", dense_sizes=MLP_SIZES),
+        train_case("MLP 784-512-512-10", mlp_layers, torch_mlp, (28, 28, 1), optimizer="adam", jax_name="mlp",
+                   dense_sizes=MLP_SIZES),
         train_case("VGG block 32x32x3", vgg_block_layers, torch_vgg_block, (32, 32, 3), jax_name="vgg_block"),
         train_case("Keras example 100x100x3", keras_example_layers, torch_keras_example, (100, 100, 3),
                    jax_name="keras_example"),

@@ -1,27 +1,24 @@
-"""The sgemm roofline: GFLOP/s of the BLAS that nnkit's kernels call.
+"""The sgemm roofline: GFLOP/s of the sgemm nnkit's kernels call, at the row's thread count.
 
-nnkit's Cython GEMMs go through scipy's BLAS (scipy.linalg.cython_blas), so
-the roofline is scipy.linalg.blas.sgemm on square float32 matrices.
+That is the BLAS ``nnkit.backend.cython.blas`` chose (MKL or scipy's
+OpenBLAS) on square float32 matrices, split over the OpenMP team the way the
+kernels split their GEMMs (one single-threaded BLAS call per block of rows).
 """
 import numpy as np
-from scipy.linalg import blas
-from threadpoolctl import threadpool_limits
 
+from nnkit.backend.cython import gemm
 from nnkit.bench.timing import compare
 
 
 def sgemm_gflops(threads, n=1024, rounds=5):
-    """GFLOP/s of the BLAS sgemm on ``threads`` threads (its own pool, as a user would run it)."""
+    """GFLOP/s of an n x n x n float32 product through nnkit's GEMM kernel on ``threads`` threads."""
     rng = np.random.default_rng(0)
-    a = np.asfortranarray(rng.standard_normal((n, n), dtype=np.float32))
-    b = np.asfortranarray(rng.standard_normal((n, n), dtype=np.float32))
-    c = np.zeros((n, n), np.float32, order="F")
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    c = np.zeros((n, n), np.float32)
 
     def run():
-        blas.sgemm(1.0, a, b, c=c, overwrite_c=True)
+        gemm._ext.matmul(a, b, c, False, False, False, threads)  # the exact team, not the adaptive one
 
-    # nnkit keeps the BLAS pool at one thread (its kernels thread by OpenMP); the roofline
-    # is the BLAS at full strength on the same number of threads.
-    with threadpool_limits(limits=threads, user_api="blas"):
-        seconds = compare({"sgemm": run}, rounds=rounds, warmup=1)["sgemm"]
+    seconds = compare({"sgemm": run}, rounds=rounds, warmup=1)["sgemm"]
     return 2.0 * n ** 3 / seconds / 1e9

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+import nnkit
 from nnkit.bench import cli, runner
 from nnkit.bench.timing import compare
 
@@ -69,3 +70,17 @@ def test_format_row_handles_missing_values():
     row = {"case": "x", "threads": 1, "ms": 1.0, "items_per_s": 10.0, "gflops": None,
            "vs_numpy": 2.0, "vs_torch": None, "roofline": None}
     assert "2.00x" in runner.format_row(row)
+
+
+def test_dense_step_flops_counts_the_gemms_of_a_training_step():
+    from nnkit.bench.model_cases import dense_step_flops
+    # 3 -> 4 -> 5, batch 2: forward 2*2*(12+20), weight gradients the same, input gradient of the second layer only
+    assert dense_step_flops(2, (3, 4, 5)) == 2 * 2 * (12 + 20) * 2 + 2 * 2 * 20
+
+
+def test_the_header_and_json_name_the_blas(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert cli.main(["--quick", "--only", "dense", "--threads", "1", "--no-torch", "--json", str(out)]) == 0
+    blas = nnkit.blas_info()
+    assert f"BLAS {blas['name']};" in capsys.readouterr().out
+    assert json.loads(out.read_text())["meta"]["blas"] == blas
