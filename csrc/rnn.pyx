@@ -25,7 +25,6 @@ from libc.string cimport memcpy, memset
 
 from blas cimport gemm, use_blas
 from denormal cimport nnkit_flush_denormals
-from rowmath cimport _exp
 from team cimport share_start, share_stop
 
 cdef extern from *:
@@ -53,28 +52,32 @@ cdef enum:  # the activations, in reference.rnn.ACTIVATIONS order
 
 # ----------------------------------------------------------------------------- activations over a row
 
+cdef extern from "vecmath.h" nogil:
+    void nnkit_sigmoid_f32(float* v, Py_ssize_t n)
+    void nnkit_sigmoid_f64(double* v, Py_ssize_t n)
+    void nnkit_tanh_f32(float* v, Py_ssize_t n)
+    void nnkit_tanh_f64(double* v, Py_ssize_t n)
+
+
 cdef void _activate(int code, floating* v, Py_ssize_t n) noexcept nogil:
-    """v[:n] = act(v[:n]) in place; one branch-free loop per activation so that each vectorises."""
+    """v[:n] = act(v[:n]) in place; one branch-free loop per activation so that each vectorises (sigmoid and
+    tanh, the costly ones, for the widest vectors the CPU has: vecmath.h)."""
     cdef Py_ssize_t k
-    cdef floating a, e, t
-    cdef floating one = 1, zero = 0, lo = -87.0 if floating is float else -708.0  # _exp's domain
+    cdef floating a
+    cdef floating one = 1, zero = 0
     if code == RELU:
         for k in range(n):
             v[k] = v[k] if v[k] > zero else zero
-    elif code == SIGMOID:  # 1 / (1 + exp(-v)), the exponent kept in _exp's domain (NaN passes through)
-        for k in range(n):
-            a = -v[k]
-            a = lo if a < lo else a
-            a = -lo if a > -lo else a
-            v[k] = one / (one + _exp(a))
-    elif code == TANH:  # sign(v) (1 - e) / (1 + e) with e = exp(-2|v|) <= 1: never overflows
-        for k in range(n):
-            a = v[k] if v[k] < zero else -v[k]
-            a = a + a
-            a = lo if a < lo else a
-            e = _exp(a)
-            t = (one - e) / (one + e)
-            v[k] = -t if v[k] < zero else t
+    elif code == SIGMOID:
+        if floating is float:
+            nnkit_sigmoid_f32(v, n)
+        else:
+            nnkit_sigmoid_f64(v, n)
+    elif code == TANH:
+        if floating is float:
+            nnkit_tanh_f32(v, n)
+        else:
+            nnkit_tanh_f64(v, n)
     elif code == HARD_SIGMOID:
         for k in range(n):
             a = v[k] * <floating>(1.0 / 6.0) + <floating>0.5
@@ -532,3 +535,9 @@ def _use_blas(size_t sgemm_address, size_t dgemm_address):
     """This module's GEMMs call the Fortran sgemm_/dgemm_ at these addresses (0, 0: scipy's); see
     nnkit.backend.cython.blas, the one caller."""
     use_blas(sgemm_address, dgemm_address)
+
+
+def _activation_run(int code, floating[::1] v):
+    """Tests only: ``_activate`` in place over v (codes as reference.rnn.ACTIVATIONS)."""
+    if v.shape[0]:
+        _activate(code, &v[0], v.shape[0])

@@ -2,52 +2,23 @@
 # a vectorisable exp, and a row's max and sum with eight independent accumulators.
 #
 # Without -ffast-math gcc neither vectorises libm's exp nor reorders a float
-# sum, so these carry their own exp (Cephes' range reduction and polynomial,
-# within 2 ulp; written so gcc vectorises the loops that call it).
+# sum: the exp is vecmath.h's (written so gcc vectorises the loops that call
+# it), the sums keep eight independent accumulators.
 from cython cimport floating
 from libc.math cimport log, logf
-from libc.stdint cimport int32_t, int64_t
 
 
-cdef union Bits32:
-    float f
-    int32_t i
-
-
-cdef union Bits64:
-    double f
-    int64_t i
+cdef extern from "vecmath.h" nogil:
+    float nnkit_expf(float x)
+    double nnkit_exp(double x)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
-    """exp(x) for -87 <= x <= 88 (float) / -708 <= x <= 709 (double); NaN in, NaN out.
-
-    x = n ln2 + r with |r| <= ln2 / 2 (n rounded by the 1.5 * 2**mantissa
-    trick, ln2 split in two for an exact product), exp(r) by Cephes'
-    polynomial (float) or Pade form (double), 2**n built in the exponent bits.
-    """
-    cdef floating n, r, rr, p, q
-    cdef Bits32 b32
-    cdef Bits64 b64
+    """exp(x) for -87 <= x <= 88 (float) / -708 <= x <= 709 (double); NaN in, NaN out (vecmath.h)."""
     if floating is float:
-        n = (x * <float>1.44269504088896341 + <float>12582912.0) - <float>12582912.0
-        r = x - n * <float>0.693359375 - n * <float>-2.12194440e-4
-        rr = r * r
-        p = (((((<float>1.9875691500e-4 * r + <float>1.3981999507e-3) * r
-                + <float>8.3334519073e-3) * r + <float>4.1665795894e-2) * r
-              + <float>1.6666665459e-1) * r + <float>5.0000001201e-1) * rr + r + 1
-        b32.i = (<int32_t>n + 127) << 23
-        return p * b32.f
+        return nnkit_expf(x)
     else:
-        n = (x * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0
-        r = x - n * 6.93145751953125e-1 - n * 1.42860682030941723212e-6
-        rr = r * r
-        p = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr
-                 + 9.99999999999999999910e-1)
-        q = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr
-             + 2.27265548208155028766e-1) * rr + 2.00000000000000000009e0
-        b64.i = <int64_t>(<int32_t>n + 1023) << 52
-        return (1 + 2 * (p / (q - p))) * b64.f
+        return nnkit_exp(x)
 
 
 cdef inline floating _max(const floating* a, Py_ssize_t K) noexcept nogil:
