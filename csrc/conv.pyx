@@ -9,6 +9,8 @@ IM2COL_T   ``conv_im2col_t.pxd``: the same with transposed columns
 POINTWISE  ``conv_pointwise.pxd``: 1x1, stride 1, no padding: the input itself
            is the column matrix.
 DEPTHWISE  ``conv_depthwise.pxd``: groups == C, a direct channels-last loop.
+DIRECT     ``conv_direct.pxd`` (forward only): stride 1, one group, few
+           channels and filters: 16 output pixels per multiply-add, no columns.
 
 All of them (and Winograd, ``winograd.pyx``) read one ``ConvGeometry``
 (``conv_geometry.pxd``).  This file holds the entry points and the driver the
@@ -33,6 +35,7 @@ from libc.stdlib cimport free, malloc
 
 from blas cimport set_blas_int_max, use_blas
 from conv_depthwise cimport depthwise_backward, depthwise_forward
+from conv_direct cimport direct_forward
 from conv_geometry cimport ConvGeometry, conv_geometry
 from conv_im2col cimport col2im_row, im2col_backward_chunk, im2col_forward_chunk, im2col_row, phase_count
 from conv_im2col_t cimport im2col_t_backward_chunk, im2col_t_forward_chunk
@@ -45,8 +48,10 @@ cdef enum Algorithm:
     ALGO_POINTWISE = 1
     ALGO_DEPTHWISE = 2
     ALGO_IM2COL_T = 3
+    ALGO_DIRECT = 4
 
-IM2COL, POINTWISE, DEPTHWISE, IM2COL_T = ALGO_IM2COL, ALGO_POINTWISE, ALGO_DEPTHWISE, ALGO_IM2COL_T
+IM2COL, POINTWISE, DEPTHWISE, IM2COL_T, DIRECT = (ALGO_IM2COL, ALGO_POINTWISE, ALGO_DEPTHWISE, ALGO_IM2COL_T,
+                                                  ALGO_DIRECT)
 
 
 # ------------------------------------------------------------------------- im2col + GEMM, a chunk per task
@@ -167,7 +172,8 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     groups : int
     algorithm : int
         ``IM2COL``, ``IM2COL_T`` (groups == 1), ``POINTWISE`` (1x1, stride 1,
-        no padding) or ``DEPTHWISE`` (groups == C).
+        no padding), ``DEPTHWISE`` (groups == C) or ``DIRECT`` (stride 1, no
+        dilation, groups == 1).
     chunk_rows : int
         Output rows (n, oh) per task, at least 1; each thread's column buffer
         holds ``chunk_rows * OW * KH * KW * C`` values.
@@ -189,6 +195,8 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     with nogil:
         if algorithm == ALGO_DEPTHWISE:
             depthwise_forward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g)
+        elif algorithm == ALGO_DIRECT:
+            status = direct_forward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g)
         else:
             status = gemm_forward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], chunk_rows, &g,
                                   algorithm)
@@ -221,6 +229,8 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     cdef floating* dwp = NULL if dw is None else &dw[0, 0, 0, 0]
     cdef floating* dbp = NULL if db is None else &db[0]
     cdef int status = 0
+    if algorithm == ALGO_DIRECT:
+        raise ValueError("conv2d_backward: DIRECT is a forward algorithm (its backward pass is im2col's)")
     with nogil:
         if algorithm == ALGO_DEPTHWISE:
             status = depthwise_backward(&dy[0, 0, 0, 0], &x[0, 0, 0, 0], &w[0, 0, 0, 0], dxp, dwp, dbp, &g)

@@ -19,6 +19,7 @@ from nnkit.backend.reference import conv as ref
 
 BACKENDS = [pytest.param(ref, id="numpy"), pytest.param(cy, id="cython")]
 ALGORITHMS = {"im2col": kernels.IM2COL, "im2col_t": kernels.IM2COL_T, "pointwise": kernels.POINTWISE,
+              "direct": kernels.DIRECT,
               "depthwise": kernels.DEPTHWISE}
 
 
@@ -159,6 +160,8 @@ def test_every_algorithm_matches_reference(case, algorithm, nthreads, workspace)
         assume(w.shape[:2] == (1, 1) and strides == (1, 1) and padding == ((0, 0), (0, 0)))
     if algorithm == "depthwise":
         assume(groups == x.shape[3])
+    if algorithm == "direct":  # forward only; its backward pass runs im2col
+        assume(strides == (1, 1) and dilation == (1, 1) and groups == 1)
     y_ref = ref.conv2d_forward(x, w, b, *geom)
     dy = case["rng"].standard_normal(y_ref.shape).astype(dtype)
     expected = ref.conv2d_backward(dy, x, w, *geom)
@@ -168,6 +171,61 @@ def test_every_algorithm_matches_reference(case, algorithm, nthreads, workspace)
     assert_close(y, y_ref, dtype, "y")
     for name, g, e in zip(("dx", "dw", "db"), got, expected):
         assert_close(g, e, dtype, name)
+
+
+@st.composite
+def direct_cases(draw):
+    """Stride-1 convolutions for the direct forward: both of its kernels (F a multiple of 8: over filters,
+    8 or 16 at a time; other F: over pixels, 16 at a time, filters in blocks of 8/4/2/1), rows shorter and
+    longer than a block, every padding up to the kernel's size, rows entirely in the padding."""
+    c = draw(st.integers(1, 8))
+    f = draw(st.integers(1, 20) | st.sampled_from([8, 16, 24, 32, 48]))
+    kh, kw = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    padding = ((draw(st.integers(0, kh)), draw(st.integers(0, kh))), (draw(st.integers(0, kw)), draw(st.integers(0, kw))))
+    n, h, w = draw(st.integers(1, 3)), draw(st.integers(1, 12)), draw(st.integers(1, 40))
+    assume(out_size(h, kh, 1, padding[0], 1) > 0 and out_size(w, kw, 1, padding[1], 1) > 0)
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    wt = rng.standard_normal((kh, kw, c, f)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype) if draw(st.booleans()) else None
+    return dict(x=x, w=wt, b=b, geom=((1, 1), padding, (1, 1), 1), dtype=dtype, rng=rng)
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=direct_cases(), layout=st.sampled_from(["c", "strided"]), nthreads=st.sampled_from([1, 2, 3]))
+def test_direct_forward_matches_reference(case, layout, nthreads):
+    """The direct forward against the reference, on any thread count; the same bits on 1 and 3 threads."""
+    x, w, b, geom, dtype = case["x"], case["w"], case["b"], case["geom"], case["dtype"]
+    y_ref = ref.conv2d_forward(x, w, b, *geom)
+    with cython_settings(nthreads, algorithm=kernels.DIRECT):
+        y = cy.conv2d_forward(relayout(x, layout), relayout(w, layout), b, *geom)
+    with cython_settings(1, algorithm=kernels.DIRECT):
+        y1 = cy.conv2d_forward(x, w, b, *geom)
+    assert_close(y, y_ref, dtype, "y")
+    np.testing.assert_array_equal(y, y1)
+
+
+def test_direct_is_picked_for_few_channels_at_stride_one_and_its_backward_is_im2col():
+    same = ((2, 2), (2, 2))
+    assert cy._algorithm((64, 28, 28, 1), (5, 5, 1, 6), (1, 1), same, (1, 1), 1) == kernels.DIRECT  # LeNet conv1
+    assert cy._algorithm((64, 14, 14, 6), (5, 5, 6, 16), (1, 1), same, (1, 1), 1) == kernels.DIRECT  # LeNet conv2
+    assert cy._algorithm((8, 32, 32, 3), (3, 3, 3, 64), (1, 1), same, (1, 1), 1) == kernels.DIRECT  # RGB input
+    for x_shape, w_shape, strides, dilation, groups in [
+        ((8, 32, 32, 3), (3, 3, 3, 64), (2, 2), (1, 1), 1),  # strided
+        ((8, 32, 32, 3), (3, 3, 3, 64), (1, 1), (2, 2), 1),  # dilated
+        ((8, 32, 32, 8), (3, 3, 4, 8), (1, 1), (1, 1), 2),  # grouped
+        ((8, 32, 32, 8), (3, 3, 8, 64), (1, 1), (1, 1), 1),  # 8 x 64: im2col's GEMM is faster
+    ]:
+        assert cy._algorithm(x_shape, w_shape, strides, same, dilation, groups) != kernels.DIRECT
+    assert cy._backward_algorithm(kernels.DIRECT, (64, 28, 28, 1)) == kernels.IM2COL_T
+    assert cy._backward_algorithm(kernels.DIRECT, (64, 14, 14, 6)) == kernels.IM2COL
+
+
+def test_the_direct_kernel_refuses_a_backward_pass():
+    x, w, dy = np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 2)), np.ones((1, 2, 2, 2))
+    with pytest.raises(ValueError, match="conv2d_backward: DIRECT is a forward algorithm"):
+        kernels.conv2d_backward(dy, x, w, None, np.empty_like(w), None, 1, 1, 0, 0, 1, 1, 1, kernels.DIRECT, 1, 1)
 
 
 @st.composite
