@@ -4,6 +4,7 @@ The choice is made once per process, at import, so each setting runs in a
 subprocess.  Both BLAS must give the same products (float32 rounding apart)
 through every kernel module that calls sgemm/dgemm.
 """
+import os
 import pathlib
 import re
 import subprocess
@@ -39,7 +40,7 @@ json.dump(out, sys.stdout)
 
 
 def run_with(setting, code=PRODUCTS):
-    env = {"NNKIT_BLAS": setting, "PATH": "/usr/bin:/bin"}
+    env = dict(os.environ, NNKIT_BLAS=setting)  # the rest kept: an ASan run's LD_PRELOAD, say
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
 
 
