@@ -49,55 +49,48 @@ static inline double nnkit_exp(double x) {
 }
 
 /* v[:n] = 1 / (1 + exp(-v)), the exponent clamped into exp's domain (NaN passes through). */
-NNKIT_CLONES static void nnkit_sigmoid_f32(float *v, ptrdiff_t n) {
-    for (ptrdiff_t k = 0; k < n; k++) {
-        float a = -v[k];
-        a = a < -87.0f ? -87.0f : a;
-        a = a > 87.0f ? 87.0f : a;
-        v[k] = 1.0f / (1.0f + nnkit_expf(a));
+#define NNKIT_SIGMOID(NAME, T, EXP, LIMIT)                                                                   \
+    NNKIT_CLONES static void NAME(T *v, ptrdiff_t n) {                                                       \
+        for (ptrdiff_t k = 0; k < n; k++) {                                                                  \
+            T a = -v[k];                                                                                     \
+            a = a < -(LIMIT) ? -(LIMIT) : a;                                                                 \
+            a = a > (LIMIT) ? (LIMIT) : a;                                                                   \
+            v[k] = (T)1 / ((T)1 + EXP(a));                                                                   \
+        }                                                                                                    \
     }
+
+NNKIT_SIGMOID(nnkit_sigmoid_f32, float, nnkit_expf, 87.0f)
+NNKIT_SIGMOID(nnkit_sigmoid_f64, double, nnkit_exp, 708.0)
+
+/* tanh(x) for |x| < 0.625 (z = x * x): Cephes' odd polynomial (float) and rational form (double). */
+static inline float nnkit_tanh_small_f32(float x, float z) {
+    return ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z
+            - 3.33332819422e-1f) * z * x + x;
 }
 
-NNKIT_CLONES static void nnkit_sigmoid_f64(double *v, ptrdiff_t n) {
-    for (ptrdiff_t k = 0; k < n; k++) {
-        double a = -v[k];
-        a = a < -708.0 ? -708.0 : a;
-        a = a > 708.0 ? 708.0 : a;
-        v[k] = 1.0 / (1.0 + nnkit_exp(a));
-    }
+static inline double nnkit_tanh_small_f64(double x, double z) {
+    double p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z - 1.61468768441708447952e3;
+    double q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z + 4.84406305325125486048e3;
+    return x + x * z * (p / q);
 }
 
-/* v[:n] = tanh(v): near 0 (|v| < 0.625) Cephes' odd polynomial (float) or rational form (double);
- * elsewhere sign(v) (1 - e) / (1 + e), e = exp(-2|v|) <= 1, which never overflows (and which near 0
- * would lose all relative precision: 1 - e cancels).  Both computed, one kept: the loop vectorises. */
-NNKIT_CLONES static void nnkit_tanh_f32(float *v, ptrdiff_t n) {
-    for (ptrdiff_t k = 0; k < n; k++) {
-        float x = v[k], z = x * x;
-        float a = x < 0.0f ? x : -x;
-        a = a + a;
-        a = a < -87.0f ? -87.0f : a;
-        float e = nnkit_expf(a);
-        float t = (1.0f - e) / (1.0f + e);
-        float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z
-                        + 1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
-        t = x < 0.0f ? -t : t;
-        v[k] = z < 0.390625f ? small : t;
+/* v[:n] = tanh(v): near 0 (|v| < 0.625) the small form above; elsewhere sign(v) (1 - e) / (1 + e),
+ * e = exp(-2|v|) <= 1, which never overflows (and which near 0 would lose all relative precision: 1 - e
+ * cancels).  Both computed, one kept: the loop vectorises. */
+#define NNKIT_TANH(NAME, T, EXP, LIMIT, SMALL)                                                               \
+    NNKIT_CLONES static void NAME(T *v, ptrdiff_t n) {                                                       \
+        for (ptrdiff_t k = 0; k < n; k++) {                                                                  \
+            T x = v[k], z = x * x;                                                                           \
+            T a = x < (T)0 ? x : -x;                                                                         \
+            a = a + a;                                                                                       \
+            a = a < -(LIMIT) ? -(LIMIT) : a;                                                                 \
+            T e = EXP(a);                                                                                    \
+            T t = ((T)1 - e) / ((T)1 + e);                                                                   \
+            t = x < (T)0 ? -t : t;                                                                           \
+            v[k] = z < (T)0.390625 ? SMALL(x, z) : t;                                                        \
+        }                                                                                                    \
     }
-}
 
-NNKIT_CLONES static void nnkit_tanh_f64(double *v, ptrdiff_t n) {
-    for (ptrdiff_t k = 0; k < n; k++) {
-        double x = v[k], z = x * x;
-        double a = x < 0.0 ? x : -x;
-        a = a + a;
-        a = a < -708.0 ? -708.0 : a;
-        double e = nnkit_exp(a);
-        double t = (1.0 - e) / (1.0 + e);
-        double p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z - 1.61468768441708447952e3;
-        double q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z + 4.84406305325125486048e3;
-        double small = x + x * z * (p / q);
-        t = x < 0.0 ? -t : t;
-        v[k] = z < 0.390625 ? small : t;
-    }
-}
+NNKIT_TANH(nnkit_tanh_f32, float, nnkit_expf, 87.0f, nnkit_tanh_small_f32)
+NNKIT_TANH(nnkit_tanh_f64, double, nnkit_exp, 708.0, nnkit_tanh_small_f64)
 #endif
