@@ -314,6 +314,22 @@ class Linear(Function):
             return dx, dw
         return dx, dw, (g2.sum(axis=0) if need[2] else None)
 
+    def backward_sgd(self, g, lr):
+        """``backward``, with plain SGD's step for the weight taken inside it: ``w += x^T (-lr g)``, one GEMM
+        into the weight, so no weight gradient is made and no update pass reads it back.  Returns ``(dx, db)``
+        (None where not needed); ``dx`` is computed from the weight before its step, as ``backward`` does.
+
+        The rounding differs from ``w - lr (x^T g)``: the rate scales ``g`` before the product instead of the
+        product after it (a relative error of a few float epsilons of the step, not of the weight)."""
+        need = self.needs_input_grad
+        g2 = as_rows(g)
+        if self.relu:
+            g2 = self.kernels.relu_backward(g2, self.y)
+        dx = self.kernels.matmul(g2, self.w, trans_b=True).reshape(self.x.shape) if need[0] else None
+        if need[1]:
+            self.kernels.matmul(as_rows(self.x), g2 * g2.dtype.type(-lr), trans_a=True, out=self.w)
+        return dx, (g2.sum(axis=0) if self.has_bias and need[2] else None)
+
 
 def linear(x, w, b=None, activation=None):
     """``activation(x @ w + b)`` over the last axis of ``x``; ``w`` is (in_features, out_features).

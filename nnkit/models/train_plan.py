@@ -32,6 +32,7 @@ from nnkit import ops
 from nnkit import random as nnrandom
 from nnkit.layers import (Activation, Add, AveragePooling2D, BatchNormalization, Conv2D, Dense, DepthwiseConv2D,
                           Dropout, Flatten, GlobalAveragePooling2D, MaxPooling2D, ReLU)
+from nnkit.models.plan_loss import loss_on_arrays
 from nnkit.models.walk import creates_masks, traced_graph
 from nnkit.tensor import Tensor, grad_ready_hook
 
@@ -62,53 +63,90 @@ def plan_training(model, x):
             return None
         need_x = any(needs_grad[k] for k in call.input_keys)
         needs_grad[call.output_keys[0]] = need_x or any(w.requires_grad for w in call.layer.trainable_weights)
-        wiring.append((step, call.input_keys, call.output_keys[0], need_x))
-    uses = {}  # id(weight) -> how many steps pass back a gradient for it (a shared layer: several)
+        wiring.append((step, call.input_keys, call.output_keys[0], need_x, getattr(step, "sgd_inside", False)))
+    uses, weights = {}, {}  # id(weight) -> how many steps pass back a gradient for it (a shared layer: several)
     for call in calls:
         for w in call.layer.trainable_weights:
             uses[id(w)] = uses.get(id(w), 0) + 1
-    return TrainingPlan(model, wiring, output_keys[0], uses)
+            weights[id(w)] = w
+    return TrainingPlan(model, wiring, output_keys[0], uses, list(weights.values()))
 
 
 class TrainingPlan:
-    """``forward(x) -> (y_pred Tensor, record)``; after ``loss.backward()``,
-    ``backward(y_pred, record) -> {id(weight): gradient}``.
+    """``forward(x) -> (y_pred Tensor, record)``; after ``loss.backward()`` (or with the head's gradient set by
+    ``nnkit.models.plan_loss``), ``backward(y_pred, record) -> {id(weight): gradient}``.
 
     Inside an ``on_grad_ready`` block, backward sets each weight's ``.grad`` and reports it as soon as its
     gradient is final (its last use passed back), as the eager backward does: data-parallel training
     all-reduces those gradients while the earlier layers' backward still runs.
+
+    ``backward(..., sgd=(optimizer, lr))`` takes plain SGD's step inside the backward instead (see
+    ``can_step_sgd``): each weight is stepped as soon as its gradient is known, a dense kernel by the GEMM
+    that would have made its gradient.
     """
 
-    def __init__(self, model, wiring, output_key, uses):
+    def __init__(self, model, wiring, output_key, uses, weights):
         self.model, self.wiring, self.output_key, self.uses = model, wiring, output_key, uses
+        self.weights = weights  # every weight a step passes back a gradient for
+        self.input_key = id(model.inputs[0])
 
     def forward(self, x):
-        values = {id(self.model.inputs[0]): x}
+        values = {self.input_key: x}
         tape = []
-        for step, in_keys, out_key, need_x in self.wiring:
+        for step, in_keys, out_key, need_x, sgd_inside in self.wiring:
             out, back = step([values[k] for k in in_keys], need_x)
             values[out_key] = out
-            tape.append((back, in_keys, out_key))
+            tape.append((back, in_keys, out_key, sgd_inside))
         y_pred = values[self.output_key]
         if isinstance(y_pred, Tensor):  # an output activation applied in Tensor land: backward starts below it
             return y_pred, (tape, y_pred._ctx.parents[0])
         y_pred = Tensor(y_pred, requires_grad=True)
         return y_pred, (tape, y_pred)
 
-    def backward(self, y_pred, record):
-        """The weights' gradients, from the loss's gradient at the plan's last array back through the tape."""
+    @staticmethod
+    def loss(compiled, y_true, y_pred, record, sample_weight):
+        """The compiled loss's value when the plan knows it (``nnkit.models.plan_loss``), its gradient set
+        where the planned backward starts; else None (``compute_loss`` and ``loss.backward()`` do it)."""
+        head = record[1]
+        known = loss_on_arrays(compiled, y_true, y_pred, head, sample_weight)
+        if known is None:
+            return None
+        value, head.grad = known
+        return value
+
+    def can_step_sgd(self, trainable):
+        """Whether ``backward`` may take plain SGD's step inside itself for the weights ``trainable`` (a set of
+        ids): each weight used by one step only (a shared one gets its gradient in parts, and an earlier part
+        must see the weight before the step), the weights the plan passes gradients back for exactly these, and
+        each one a writable C-contiguous array the GEMM can add into."""
+        if any(n != 1 for n in self.uses.values()):
+            return False
+        live = [w for w in self.weights if w.requires_grad]
+        return len(live) == len(trainable) and all(id(w) in trainable and w.data.flags.c_contiguous
+                                                   and w.data.flags.writeable for w in live)
+
+    def backward(self, y_pred, record, sgd=None):
+        """The weights' gradients, from the loss's gradient at the plan's last array back through the tape.
+
+        With ``sgd=(optimizer, lr)`` (see ``can_step_sgd``) each weight is stepped instead, as soon as its gradient
+        is known (every weight of ``can_step_sgd``'s check gets one), and no gradient is returned."""
         tape, head = record
         grads, weights = {self.output_key: head.grad}, {}
         ready = grad_ready_hook()
         left = dict(self.uses) if ready is not None else None
-        for back, in_keys, out_key in reversed(tape):
+        for back, in_keys, out_key, sgd_inside in reversed(tape):
             g = grads.pop(out_key, None)
             if g is None:
                 continue
-            dxs, dws = back(g)
+            dxs, dws = back(g, sgd[1]) if sgd is not None and sgd_inside else back(g)
             for key, dx in zip(in_keys, dxs):
                 if dx is not None:
                     grads[key] = dx if key not in grads else grads[key] + dx
+            if sgd is not None:
+                for w, dw in dws:
+                    if dw is not None:
+                        sgd[0].plain_sgd_step(w.data, dw, sgd[1])
+                continue
             for w, dw in dws:
                 if dw is not None:
                     weights[id(w)] = dw if id(w) not in weights else weights[id(w)] + dw
@@ -155,6 +193,7 @@ def _with_activation(layer, is_output, step, fuse=True):
         def tensor_head(xs, need_x):
             pre, back = step(xs, need_x)
             return act(Tensor(pre, requires_grad=True)), back
+        tensor_head.sgd_inside = getattr(step, "sgd_inside", False)
         return tensor_head
     cls, params = tail
 
@@ -162,7 +201,8 @@ def _with_activation(layer, is_output, step, fuse=True):
         pre, back = step(xs, need_x)
         fn = cls()
         out = fn.forward(pre, **params)
-        return out, lambda g: back(fn.backward(g)[0])
+        return out, lambda g, *lr: back(fn.backward(g)[0], *lr)
+    activated.sgd_inside = getattr(step, "sgd_inside", False)
     return activated
 
 
@@ -175,7 +215,14 @@ def _dense(layer, call, is_output):
         fn.needs_input_grad = _needs(need_x, kernel, bias)
         params = (kernel.data,) if bias is None else (kernel.data, bias.data)
         out = fn.forward(xs[0], *params, relu=relu)
-        return out, lambda g: _split(fn.backward(g), kernel, bias)
+
+        def back(g, lr=None):
+            if lr is None:
+                return _split(fn.backward(g), kernel, bias)
+            dx, db = fn.backward_sgd(g, lr)  # the kernel stepped in place: only the bias's gradient is left
+            return [dx], [] if bias is None else [(bias, db)]
+        return out, back
+    step.sgd_inside = True  # its backward takes plain SGD's rate (TrainingPlan.backward)
     return _with_activation(layer, is_output, step)
 
 

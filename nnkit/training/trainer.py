@@ -40,7 +40,7 @@ from nnkit.callbacks.nan import TerminateOnNaN
 from nnkit.callbacks.progress import ProgbarLogger
 from nnkit.data.structure import batch_size as count_samples
 from nnkit.data.structure import leaves, unpack_x_y_sample_weight
-from nnkit.tensor import Tensor, no_grad
+from nnkit.tensor import Tensor, grad_ready_hook, no_grad
 
 from . import serialize
 from .class_weight import check_class_weight, with_class_weight
@@ -75,6 +75,11 @@ def _per_sample_shapes(x):
 
 def _by_weight(grads, weights):
     return [grads.get(id(w)) for w in weights]
+
+
+def _clear_grads(weights):
+    for w in weights:
+        w.grad = None
 
 
 def _check_initial_epoch(op, initial_epoch, epochs):
@@ -295,25 +300,54 @@ class Trainer:
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         weights = self.trainable_weights
-        plan = self._training_plan(x)
-        self.zero_grad()
+        _clear_grads(weights)
+        plan = self._training_plan(x, weights)
         if plan is None:
-            y_pred = self(x, training=True)
-        else:  # the same ops on arrays, without the per-op Tensor graph (nnkit.models.train_plan)
-            y_pred, tape = plan.forward(x)
+            return self._finish_step(x, y, self(x, training=True), sample_weight, weights)
+        # the same ops on arrays, without the per-op Tensor graph (nnkit.models.train_plan)
+        y_pred, record = plan.forward(x)
+        value = None
+        if self._compiled_loss is not None and not self._custom_step("compute_loss") and not self.losses:
+            value = plan.loss(self._compiled_loss, y, y_pred, record, sample_weight)  # known losses, on arrays
+        if value is None:
+            return self._finish_step(x, y, y_pred, sample_weight, weights, plan, record)
+        self._loss_tracker.update_state(value, count_samples(y_pred))
+        lr = self._plain_sgd_rate(plan, weights)
+        if lr is None:
+            grads = _by_weight(plan.backward(y_pred, record), weights)
+            if self._accept_update(value):
+                self.optimizer.apply_gradients(zip(grads, weights))
+        elif self._accept_update(value):  # taken from the loss, before the backward that would step
+            plan.backward(y_pred, record, sgd=(self.optimizer, lr))
+            if weights:
+                self.optimizer.iterations += 1  # as apply_gradients counts a step
+        _clear_grads(weights)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def _finish_step(self, x, y, y_pred, sample_weight, weights, plan=None, record=None):
+        """``train_step`` from the forward on: the loss through ``compute_loss`` and the Tensor graph."""
         loss = self.compute_loss(x, y, y_pred, sample_weight)
         value = float(loss.data)
         self._loss_tracker.update_state(value, count_samples(y_pred))
         if loss.requires_grad:
             loss.backward()
-        grads = [w.grad for w in weights] if plan is None else _by_weight(plan.backward(y_pred, tape), weights)
+        grads = [w.grad for w in weights] if plan is None else _by_weight(plan.backward(y_pred, record), weights)
         if self._accept_update(value):
             self.optimizer.apply_gradients(zip(grads, weights))
-        self.zero_grad()
+        _clear_grads(weights)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
-    def _training_plan(self, x):
-        """A compiled training plan for inputs like ``x``, or None (eager); see ``nnkit.models.train_plan``."""
+    def _plain_sgd_rate(self, plan, weights):
+        """The rate when the plan may take the optimizer's step inside its backward (plain SGD, one process,
+        nobody waiting for the gradients themselves), else None."""
+        if self._distributed is not None or grad_ready_hook() is not None:
+            return None
+        lr = self.optimizer.plain_sgd_rate(weights)
+        return lr if lr is not None and plan.can_step_sgd({id(w) for w in weights}) else None
+
+    def _training_plan(self, x, weights=None):
+        """A compiled training plan for inputs like ``x`` and these trainable ``weights``, or None (eager); see
+        ``nnkit.models.train_plan``."""
         return None
 
     def test_step(self, data):
