@@ -546,16 +546,18 @@ class Trainer:
         need_targets = need_targets and self._compiled_loss is not None and not custom
         if need_targets and not source.has_targets:
             raise ValueError(f"{op}: no targets: pass y (or a source whose samples include targets)")
-        stateful = _stateful_layers(self)
-        x, y, _ = source.take(np.arange(min(_trial_batch_size(stateful), source.num_samples)))
-        # The trial forward depends only on the per-sample input signature: repeated
-        # train_on_batch calls with the same kind of batch skip it (targets are still checked).
-        shapes = tuple((np.shape(a)[1:], np.asarray(a).dtype) for a in leaves(x))
+        # The trial forward depends only on the per-sample input signature: repeated train_on_batch calls with
+        # the same kind of batch skip it (targets are still checked).  In-memory arrays show their signature as
+        # they are; other sources show it in the trial samples.
+        in_memory = isinstance(source, nndata.ArraySource)
+        trial = None if in_memory else self._trial_batch(source)
+        shapes = tuple((np.shape(a)[1:], np.asarray(a).dtype) for a in leaves(source.x if in_memory else trial[1]))
         signature = (id(self._compiled_loss), tuple(map(id, self.layers)), shapes)
         cached = getattr(self, "_preflight_cache", None)
         if cached is not None and cached[0] == signature:
             out_shapes = cached[1]
         else:
+            stateful, x, _ = trial or self._trial_batch(source)
             try:
                 kept = [layer.states for layer in stateful]
                 try:
@@ -575,8 +577,13 @@ class Trainer:
             out_shapes = [o.shape for o in outs]
             self._preflight_cache = (signature, out_shapes)
         if need_targets:
-            targets = source.y if isinstance(source, nndata.ArraySource) else y
-            self._compiled_loss.check_targets(op, targets, out_shapes)
+            self._compiled_loss.check_targets(op, source.y if in_memory else trial[2], out_shapes)
+
+    def _trial_batch(self, source):
+        """``(stateful layers, x, y)``: the preflight's few samples (as many as a stateful layer needs)."""
+        stateful = _stateful_layers(self)
+        x, y, _ = source.take(np.arange(min(_trial_batch_size(stateful), source.num_samples)))
+        return stateful, x, y
 
     def _first_layer_hint(self):
         layers = getattr(self, "layers", None) or []
