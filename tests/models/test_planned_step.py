@@ -51,6 +51,9 @@ KNOWN = {
                                                                                      label_smoothing=0.1), ONE_HOT),
     "categorical, softmax head, by name": (lambda: mlp("softmax"), "categorical_crossentropy", ONE_HOT),
     "float64": (lambda: mlp(dtype="float64"), losses.SparseCategoricalCrossentropy(from_logits=True), LABELS),
+    "mse": (lambda: mlp(), "mse", ONE_HOT),
+    "mse, one output, targets (n,)": (lambda: Sequential([Input(shape=(8,)), layers.Dense(5, activation="relu"),
+                                                          layers.Dense(1)]), losses.MeanSquaredError(), X[:, 0]),
 }
 
 
@@ -77,7 +80,7 @@ def test_known_losses_on_arrays_give_the_eager_bits(case, monkeypatch):
     ("an added loss", lambda: Sequential([Input(shape=(8,)), layers.Dense(6), layers.ActivityRegularization(l2=0.1),
                                           layers.Dense(4)]),
      losses.SparseCategoricalCrossentropy(from_logits=True), {}),
-    ("mse", lambda: mlp(), "mse", {}),
+    ("mse on a softmax head", lambda: mlp("softmax"), "mse", {}),
 ])
 def test_other_losses_and_weights_keep_compute_loss_and_the_eager_bits(case, make, loss, fit_args, monkeypatch):
     y = ONE_HOT if loss == "mse" else LABELS
@@ -100,6 +103,21 @@ def test_a_custom_compute_loss_runs_every_step(monkeypatch):
     model.compile("adam", losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(X, LABELS, epochs=1, batch_size=8, verbose=0)
     assert len(seen) == 3
+
+
+def test_targets_that_do_not_fit_raise_the_eager_error(monkeypatch):
+    for loss, y in (("mse", ONE_HOT[:, :3]), ("categorical_crossentropy", ONE_HOT[:, :3])):
+        errors = []
+        for eager in (True, False):
+            monkeypatch.setenv("NNKIT_EAGER", "1" if eager else "0")
+            model = mlp()
+            model.compile("sgd", loss)
+            model.train_on_batch(X, ONE_HOT)
+            batch = iter([(X[:8], y[:8])])  # a generator's batches are checked as they arrive: by the loss
+            with pytest.raises(ValueError) as error:
+                model.fit(lambda: batch, epochs=1, verbose=0)
+            errors.append(str(error.value))
+        assert errors[0] == errors[1]
 
 
 def test_bad_labels_raise_the_loss_error_through_the_plan(monkeypatch):
