@@ -77,6 +77,11 @@ def _by_weight(grads, weights):
     return [grads.get(id(w)) for w in weights]
 
 
+def _plus(planned, direct):
+    """The plan's gradients plus any a custom loss gave a weight directly (a penalty on it)."""
+    return [p if d is None else (d if p is None else p + d) for p, d in zip(planned, direct)]
+
+
 def _clear_grads(weights):
     for w in weights:
         w.grad = None
@@ -303,44 +308,43 @@ class Trainer:
         _clear_grads(weights)
         plan = self._training_plan(x, weights)
         if plan is None:
-            return self._finish_step(x, y, self(x, training=True), sample_weight, weights)
-        # the same ops on arrays, without the per-op Tensor graph (nnkit.models.train_plan)
-        y_pred, record = plan.forward(x)
-        value = None
-        if self._compiled_loss is not None and not self._custom_step("compute_loss") and not self.losses:
-            value = plan.loss(self._compiled_loss, y, y_pred, record, sample_weight)  # known losses, on arrays
+            y_pred = self(x, training=True)
+        else:  # the same ops on arrays, without the per-op Tensor graph (nnkit.models.train_plan)
+            y_pred, record = plan.forward(x)
+        loss, value = None, None if plan is None else self._planned_loss(plan, y, y_pred, record, sample_weight)
         if value is None:
-            return self._finish_step(x, y, y_pred, sample_weight, weights, plan, record)
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
+            value = float(loss.data)
         self._loss_tracker.update_state(value, count_samples(y_pred))
-        lr = self._plain_sgd_rate(plan, weights)
-        if lr is None:
-            grads = _by_weight(plan.backward(y_pred, record), weights)
+        if loss is not None and loss.requires_grad:
+            loss.backward()
+        lr = None if plan is None else self._plain_sgd_rate(plan, weights)
+        if lr is not None:
+            if self._accept_update(value):  # taken from the loss, before the backward that takes the step
+                plan.backward(y_pred, record, sgd=(self.optimizer, lr))
+                if weights:
+                    self.optimizer.iterations += 1  # as apply_gradients counts a step
+        else:
+            grads = [w.grad for w in weights]  # all of them without a plan; with one, what the loss gave directly
+            if plan is not None:
+                grads = _plus(_by_weight(plan.backward(y_pred, record), weights), grads)
             if self._accept_update(value):
                 self.optimizer.apply_gradients(zip(grads, weights))
-        elif self._accept_update(value):  # taken from the loss, before the backward that would step
-            plan.backward(y_pred, record, sgd=(self.optimizer, lr))
-            if weights:
-                self.optimizer.iterations += 1  # as apply_gradients counts a step
         _clear_grads(weights)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
-    def _finish_step(self, x, y, y_pred, sample_weight, weights, plan=None, record=None):
-        """``train_step`` from the forward on: the loss through ``compute_loss`` and the Tensor graph."""
-        loss = self.compute_loss(x, y, y_pred, sample_weight)
-        value = float(loss.data)
-        self._loss_tracker.update_state(value, count_samples(y_pred))
-        if loss.requires_grad:
-            loss.backward()
-        grads = [w.grad for w in weights] if plan is None else _by_weight(plan.backward(y_pred, record), weights)
-        if self._accept_update(value):
-            self.optimizer.apply_gradients(zip(grads, weights))
-        _clear_grads(weights)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+    def _planned_loss(self, plan, y, y_pred, record, sample_weight):
+        """The loss value when the plan computes it on arrays (``nnkit.models.plan_loss``; its gradient is then
+        set for the planned backward), or None (``compute_loss`` and ``loss.backward()``)."""
+        if self._compiled_loss is None or self._custom_step("compute_loss") or self.losses:
+            return None
+        return plan.loss(self._compiled_loss, y, y_pred, record, sample_weight)
 
     def _plain_sgd_rate(self, plan, weights):
         """The rate when the plan may take the optimizer's step inside its backward (plain SGD, one process,
         nobody waiting for the gradients themselves), else None."""
-        if self._distributed is not None or grad_ready_hook() is not None:
+        if self._distributed is not None or grad_ready_hook() is not None or \
+                any(w.grad is not None for w in weights):  # a gradient the loss gave a weight directly
             return None
         lr = self.optimizer.plain_sgd_rate(weights)
         return lr if lr is not None and plan.can_step_sgd({id(w) for w in weights}) else None

@@ -105,6 +105,29 @@ def test_a_custom_compute_loss_runs_every_step(monkeypatch):
     assert len(seen) == 3
 
 
+@pytest.mark.parametrize("optimizer", [lambda: optimizers.Adam(0.1), lambda: optimizers.SGD(0.1)])
+def test_a_penalty_a_custom_compute_loss_puts_on_a_weight_reaches_it(optimizer, monkeypatch):
+    """The loss's own gradient for a weight adds to the plan's (its summation order may differ: rounding)."""
+    class Penalized(Sequential):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            kernel = self.layers[0].kernel
+            return super().compute_loss(x, y, y_pred, sample_weight, training) + 10.0 * nnkit.ops.sum(kernel * kernel)
+
+    def run(eager):
+        monkeypatch.setenv("NNKIT_EAGER", "1" if eager else "0")
+        nnkit.layers.clear_session()
+        nnkit.set_seed(0)
+        model = Penalized([Input(shape=(8,)), layers.Dense(3), layers.Dense(2)])
+        model.compile(optimizer(), "mse")
+        history = model.fit(X, ONE_HOT[:, :2], epochs=3, batch_size=8, verbose=0)
+        return model, history
+    (eager, h_eager), (planned, h_plan) = run(True), run(False)
+    assert any(v is not None for v in planned._plans.values())
+    np.testing.assert_allclose(h_plan.history["loss"], h_eager.history["loss"], rtol=1e-5)
+    for a, b in zip(eager.weights, planned.weights):
+        np.testing.assert_allclose(b.data, a.data, rtol=1e-5, atol=1e-6)
+
+
 def test_targets_that_do_not_fit_raise_the_eager_error(monkeypatch):
     for loss, y in (("mse", ONE_HOT[:, :3]), ("categorical_crossentropy", ONE_HOT[:, :3])):
         errors = []
