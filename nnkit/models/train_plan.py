@@ -8,12 +8,22 @@ signature, keeps one step per layer instead.  A step runs the *same*
 planned step computes exactly what the eager step computes: the same kernels
 on the same arrays in the same order, hence the same bits.
 
-Only the loss stays in Tensor land: the plan's output becomes a Tensor that
-``Model.compute_loss`` reduces, and its gradient (``loss.backward()``) starts
-the planned backward.  So every loss, reduction, sample and class weight
-behaves as in the eager step; an output layer's non-fused activation (a
-softmax head) is applied there too, so that cross-entropy still reads its
-logits.
+The plan's output becomes a Tensor; an output layer's non-fused activation (a
+softmax head) is applied to it in Tensor land, so that cross-entropy still
+reads its logits.  The common losses the plan computes itself, on arrays, with
+the same Functions (``loss``, ``nnkit.models.plan_loss``); any other loss,
+reduction, sample or class weight goes through ``Model.compute_loss``, and its
+gradient (``loss.backward()``) starts the planned backward.
+
+With plain SGD the optimizer's step can be taken inside the backward
+(``backward(..., sgd=...)``, ``can_step_sgd``): each weight is stepped as soon
+as its gradient is final, by the optimizer's own kernel, except a dense
+layer's kernel, which one GEMM steps in place (``Linear.backward_sgd``: no
+gradient array, no update pass; rounding within an ulp of the weight).
+
+The cache key (``Model._training_plan``) holds the trainable weights: a plan
+passes gradients back only as far as one is needed, so unfreezing a layer needs
+a new plan.
 
 A model trains through a plan when every layer with weights has a training
 planner below (the common image and dense layers; a layer without weights
