@@ -9,7 +9,10 @@ As in Keras 3, the loops only loop: one step happens in ``train_step``,
 ``test_step`` or ``predict_step``, which are public and may be overridden;
 ``compute_loss`` and ``compute_metrics`` are the pieces they use.  The
 default ``train_step`` hands the gradients to the optimizer through one call,
-``optimizer.apply_gradients(zip(grads, weights))``.
+``optimizer.apply_gradients(zip(grads, weights))`` — except plain SGD through
+a training plan, whose step the plan takes inside its backward
+(``Optimizer.plain_sgd_rate``; an optimizer whose ``apply_gradients`` or update
+is its own, such as a wrapper's, always gets the call).
 
 Epochs, batches and the data stream are described in ``nnkit.data.stream``.
 Everything is checked before the first update: argument ranges, lengths of
@@ -302,6 +305,10 @@ class Trainer:
         weights))`` (where a wrapper may all-reduce, clip or accumulate them),
         and the metrics are updated.  Returns the logs.  Override it (Keras 3
         style) to train differently; ``fit`` runs whatever it does.
+
+        Through a training plan (``nnkit.models.train_plan``) the plan may compute the loss itself (the
+        same bits) and, for plain SGD, take the update inside its backward; whether to update is decided
+        from the loss value first (``_accept_update``), as always.
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         weights = self.trainable_weights
