@@ -229,8 +229,7 @@ def _dense(layer, call, is_output):
         def back(g, lr=None):
             if lr is None:
                 return _split(fn.backward(g), kernel, bias)
-            dx, db = fn.backward_sgd(g, lr)  # the kernel stepped in place: only the bias's gradient is left
-            return [dx], [] if bias is None else [(bias, db)]
+            return [fn.backward_sgd(g, lr)], []  # the kernel and bias stepped in place
         return out, back
     step.sgd_inside = True  # its backward takes plain SGD's rate (TrainingPlan.backward)
     return _with_activation(layer, is_output, step)
