@@ -78,7 +78,7 @@ def _fused_activation(op, activation):
 class Conv2d(Function):
     def forward(self, x, w, *bias, strides, padding, dilation, groups, relu):
         self.kernels = backend.current()
-        self.x, self.w, self.b, self.has_bias, self.relu = x, w, bias[0] if bias else None, bool(bias), relu
+        self.x, self.w, self.has_bias, self.relu = x, w, bool(bias), relu
         self.geometry = dict(strides=strides, padding=padding, dilation=dilation, groups=groups)
         if not relu:
             return self.kernels.conv2d_forward(x, w, bias[0] if bias else None, **self.geometry)
