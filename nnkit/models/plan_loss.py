@@ -44,9 +44,12 @@ def loss_on_arrays(compiled, y_true, y_pred, head, sample_weight):
     tape = compute(loss, y_true, y_pred, read.data)
     if tape is None:
         return None
-    mean = ops.Mean()  # the reduction, then the gradient back through the recorded Functions in reverse
-    value = mean.forward(tape[-1][1], axis=None, keepdims=False)
-    (g,) = mean.backward(np.ones_like(value))  # as Tensor.backward seeds a scalar loss
+    per_sample = tape[-1][1]
+    value = ops.Mean().forward(per_sample, axis=None, keepdims=False)  # the reduction
+    # its gradient, as Mean.backward computes it from Tensor.backward's seed of 1: 1 / N in the loss's dtype
+    # (without Mean.backward's broadcast view, the slowest part of a small step's loss); then back through the
+    # recorded Functions in reverse
+    g = np.full(per_sample.shape, value.dtype.type(1) / per_sample.size, value.dtype)
     for fn, _ in reversed(tape):
         g = fn.backward(g)[0]
     return float(value), g
