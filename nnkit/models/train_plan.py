@@ -42,6 +42,7 @@ from nnkit import ops
 from nnkit import random as nnrandom
 from nnkit.layers import (Activation, Add, AveragePooling2D, BatchNormalization, Conv2D, Dense, DepthwiseConv2D,
                           Dropout, Flatten, GlobalAveragePooling2D, MaxPooling2D, ReLU)
+from nnkit.layers.base import Layer
 from nnkit.models.plan_loss import loss_on_arrays
 from nnkit.models.walk import creates_masks, traced_graph
 from nnkit.tensor import Tensor, grad_ready_hook
@@ -99,6 +100,8 @@ class TrainingPlan:
         self.model, self.wiring, self.output_key, self.uses = model, wiring, output_key, uses
         self.weights = weights  # every weight a step passes back a gradient for
         self.input_key = id(model.inputs[0])
+        self.layers = list(model._walk())  # as the plan sees them (a change to the layers makes a new plan)
+        self.single_use = all(n == 1 for n in uses.values())
 
     def forward(self, x):
         values = {self.input_key: x}
@@ -124,12 +127,18 @@ class TrainingPlan:
         value, head.grad = known
         return value
 
+    def adds_losses(self):
+        """Whether ``model.losses`` holds anything now: a weight penalty or an ``add_loss`` of the last call."""
+        if type(self.model).losses is not Layer.losses:
+            return bool(self.model.losses)  # the model's own definition
+        return any(layer._weight_penalties or layer.__dict__.get("_added_losses") for layer in self.layers)
+
     def can_step_sgd(self, trainable):
         """Whether ``backward`` may take plain SGD's step inside itself for the weights ``trainable`` (a set of
         ids): each weight used by one step only (a shared one gets its gradient in parts, and an earlier part
         must see the weight before the step), the weights the plan passes gradients back for exactly these, and
         each one a writable C-contiguous array the GEMM can add into."""
-        if any(n != 1 for n in self.uses.values()):
+        if not self.single_use:
             return False
         live = [w for w in self.weights if w.requires_grad]
         return len(live) == len(trainable) and all(id(w) in trainable and w.data.flags.c_contiguous

@@ -343,7 +343,7 @@ class Trainer:
     def _planned_loss(self, plan, y, y_pred, record, sample_weight):
         """The loss value when the plan computes it on arrays (``nnkit.models.plan_loss``; its gradient is then
         set for the planned backward), or None (``compute_loss`` and ``loss.backward()``)."""
-        if self._compiled_loss is None or self._custom_step("compute_loss") or self.losses:
+        if self._compiled_loss is None or self._custom_step("compute_loss") or plan.adds_losses():
             return None
         return plan.loss(self._compiled_loss, y, y_pred, record, sample_weight)
 
