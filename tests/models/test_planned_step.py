@@ -166,12 +166,13 @@ def fused_steps(monkeypatch, run):
     return len(calls)
 
 
-def sgd_mlp():
-    return Sequential([Input(shape=(8,)), layers.Dense(16, activation="relu"), layers.Dense(12, activation="tanh"),
-                       layers.BatchNormalization(), layers.Dense(4, use_bias=False)])
+def sgd_mlp(dtype="float32"):
+    return Sequential([Input(shape=(8,), dtype=dtype), layers.Dense(16, activation="relu"),
+                       layers.Dense(12, activation="tanh"), layers.BatchNormalization(), layers.Dense(4, use_bias=False)])
 
 
-def test_plain_sgd_in_the_backward_matches_the_eager_step_within_rounding(monkeypatch):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_plain_sgd_in_the_backward_matches_the_eager_step_within_rounding(dtype, monkeypatch):
     """One step: a dense layer stepped by ``w += x^T (-lr g)`` and ``b += 1^T (-lr g)`` differs from
     ``w - lr (x^T g)`` by at most one rounding of the weight and a few float32 epsilons of the step; the
     batch-norm weights, stepped by the optimizer's own kernel, are the same bits."""
@@ -179,10 +180,10 @@ def test_plain_sgd_in_the_backward_matches_the_eager_step_within_rounding(monkey
         monkeypatch.setenv("NNKIT_EAGER", "1" if eager else "0")
         nnkit.layers.clear_session()
         nnkit.set_seed(0)
-        model = sgd_mlp()
+        model = sgd_mlp(dtype)
         model.compile(optimizers.SGD(0.3), losses.SparseCategoricalCrossentropy(from_logits=True))
         before = [w.data.copy() for w in model.weights]
-        model.train_on_batch(X, LABELS)
+        model.train_on_batch(X.astype(dtype), LABELS)
         return model, before
     (eager, before), (planned, _) = one_step(True), one_step(False)
     assert fused_steps(monkeypatch, one_step) == 3  # the three dense layers
@@ -219,6 +220,25 @@ def test_plain_sgd_training_follows_the_eager_run(monkeypatch):
     np.testing.assert_allclose(h_plan.history["loss"], h_eager.history["loss"], rtol=1e-5)
     for a, b in zip(eager.weights, planned.weights):
         np.testing.assert_allclose(b.data, a.data, rtol=1e-4, atol=1e-5)
+
+
+def test_plain_sgd_trains_a_conv_net_with_a_softmax_head_as_eager(monkeypatch):
+    """LeNet-5 (convolutions stepped by the optimizer's kernel, dense layers inside the GEMMs, the loss read
+    from the softmax head's logits on arrays)."""
+    images = rng.random((6, 28, 28, 1)).astype(np.float32)
+
+    def run(eager):
+        monkeypatch.setenv("NNKIT_EAGER", "1" if eager else "0")
+        nnkit.layers.clear_session()
+        nnkit.set_seed(0)
+        model = nnkit.models.lenet5()
+        model.compile(optimizers.SGD(0.05), losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+        return model, model.fit(images, LABELS[:6], epochs=3, batch_size=3, shuffle=False, verbose=0)
+    (eager, h_eager), (planned, h_plan) = run(True), run(False)
+    assert fused_steps(monkeypatch, run) == 3 * 6  # its three dense layers, six steps
+    np.testing.assert_allclose(h_plan.history["loss"], h_eager.history["loss"], rtol=1e-5)
+    for a, b in zip(eager.weights, planned.weights):
+        np.testing.assert_allclose(b.data, a.data, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("setup", ["momentum", "weight decay", "clipnorm", "ema", "constraint", "shared layer",
