@@ -141,8 +141,7 @@ class TrainingPlan:
         if not self.single_use:
             return False
         live = [w for w in self.weights if w.requires_grad]
-        return len(live) == len(trainable) and all(id(w) in trainable and w.data.flags.c_contiguous
-                                                   and w.data.flags.writeable for w in live)
+        return len(live) == len(trainable) and all(id(w) in trainable and _addable(w.data.flags) for w in live)
 
     def backward(self, y_pred, record, sgd=None):
         """The weights' gradients, from the loss's gradient at the plan's last array back through the tape.
@@ -182,6 +181,10 @@ class TrainingPlan:
                 if not left[id(w)] and id(w) in weights:
                     w.grad = weights[id(w)]
                     ready(w)
+
+
+def _addable(flags):
+    return flags.c_contiguous and flags.writeable
 
 
 # -- one planner per layer type: planner(layer, call, is_output) -> step(inputs, need_input_grad) -> (out, back) ---
