@@ -168,7 +168,8 @@ def fused_steps(monkeypatch, run):
 
 def sgd_mlp(dtype="float32"):
     return Sequential([Input(shape=(8,), dtype=dtype), layers.Dense(16, activation="relu"),
-                       layers.Dense(12, activation="tanh"), layers.BatchNormalization(), layers.Dense(4, use_bias=False)])
+                       layers.Dense(12, activation="tanh"), layers.BatchNormalization(),
+                       layers.Dense(4, use_bias=False)])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
