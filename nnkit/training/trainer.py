@@ -318,7 +318,8 @@ class Trainer:
             y_pred = self(x, training=True)
         else:  # the same ops on arrays, without the per-op Tensor graph (nnkit.models.train_plan)
             y_pred, record = plan.forward(x)
-        loss, value = None, None if plan is None else self._planned_loss(plan, y, y_pred, record, sample_weight)
+        loss = None
+        value = None if plan is None else self._planned_loss(plan, y, y_pred, record, sample_weight)
         if value is None:
             loss = self.compute_loss(x, y, y_pred, sample_weight)
             value = float(loss.data)
