@@ -327,8 +327,9 @@ class Linear(Function):
             g2 = self.kernels.relu_backward(g2, self.y)
         dx = self.kernels.matmul(g2, self.w, trans_b=True).reshape(self.x.shape) if need[0] else None
         step_b = self.has_bias and need[2]
-        if need[1] or step_b:
-            scaled = g2 * g2.dtype.type(-lr)
+        if need[1] or step_b:  # relu_backward's fresh array is ours to scale in place
+            rate = g2.dtype.type(-lr)
+            scaled = np.multiply(g2, rate, out=g2) if self.relu else g2 * rate
             if need[1]:
                 self.kernels.matmul(as_rows(self.x), scaled, trans_a=True, out=self.w)
             if step_b:
