@@ -296,7 +296,7 @@ class Linear(Function):
             raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the "
                              f"weight expects {w.shape[0]} (shape {w.shape})")
         self.kernels = backend.current()
-        self.x, self.w, self.has_bias, self.relu = x, w, bool(bias), relu
+        self.x, self.w, self.b, self.has_bias, self.relu = x, w, bias[0] if bias else None, bool(bias), relu
         y = self.kernels.matmul(as_rows(x), w)
         if bias or relu:  # one pass over the fresh GEMM output, in place
             self.kernels.bias_relu(y, bias[0] if bias else None, relu, out=y)
@@ -313,6 +313,28 @@ class Linear(Function):
         if not self.has_bias:
             return dx, dw
         return dx, dw, (g2.sum(axis=0) if need[2] else None)
+
+    def backward_sgd(self, g, lr):
+        """``backward``, with plain SGD's step taken inside it: ``w += x^T (-lr g)`` and ``b += 1^T (-lr g)``,
+        GEMMs into the weights, so no gradient array is made and no update pass reads one back.  Returns ``dx``
+        (None where not needed), computed from the weight before its step, as ``backward`` does.
+
+        The rounding differs from ``w - lr (x^T g)``: the rate scales ``g`` before the product instead of the
+        product after it (a relative error of a few float epsilons of the step, not of the weight)."""
+        need = self.needs_input_grad
+        g2 = as_rows(g)
+        if self.relu:
+            g2 = self.kernels.relu_backward(g2, self.y)
+        dx = self.kernels.matmul(g2, self.w, trans_b=True).reshape(self.x.shape) if need[0] else None
+        step_b = self.has_bias and need[2]
+        if need[1] or step_b:  # relu_backward's fresh array is ours to scale in place
+            rate = g2.dtype.type(-lr)
+            scaled = np.multiply(g2, rate, out=g2) if self.relu else g2 * rate
+            if need[1]:
+                self.kernels.matmul(as_rows(self.x), scaled, trans_a=True, out=self.w)
+            if step_b:
+                self.kernels.matmul(np.ones((1, len(scaled)), scaled.dtype), scaled, out=self.b.reshape(1, -1))
+        return dx
 
 
 def linear(x, w, b=None, activation=None):

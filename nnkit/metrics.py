@@ -185,6 +185,10 @@ class Mean(Metric):
         self.count = 0.0
 
     def update_state(self, values, sample_weight=None):
+        if type(values) is float and type(sample_weight) is int:  # a batch's loss and size: the same doubles
+            self.total += values * sample_weight
+            self.count += float(sample_weight)
+            return
         v = np.asarray(_np(values), dtype=np.float64)
         w = _weights(self.name, sample_weight, v)
         self.total += float((v * w).sum())

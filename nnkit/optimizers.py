@@ -178,6 +178,12 @@ class Optimizer:
     def _update(self, w, g, lr, slots):
         raise NotImplementedError
 
+    def plain_sgd_rate(self, weights):
+        """The rate ``lr`` when ``apply_gradients`` on ``weights`` would step each of them by plain ``w -= lr g``
+        and count one step, with nothing else to do, so the step may be taken inside a backward (a training plan
+        does); else None.  Only ``SGD`` says yes (``plain_sgd_step`` is then its one-weight step)."""
+        return None
+
     # -- config and state --------------------------------------------------------------------------
     def _hyper(self):
         return {}
@@ -277,6 +283,21 @@ class SGD(Optimizer):
 
     def _update(self, w, g, lr, slots):
         backend.current().sgd_update(w, g, slots.get("momentum"), lr, self.momentum, self.nesterov)  # one pass
+
+    def plain_sgd_rate(self, weights):
+        cls = type(self)
+        plain = (not self.momentum and not self.weight_decay and not self.use_ema and self.clipnorm is None
+                 and self.clipvalue is None and self.global_clipnorm is None
+                 and cls.apply_gradients is Optimizer.apply_gradients and cls._update is SGD._update
+                 and "apply_gradients" not in self.__dict__ and "_update" not in self.__dict__)
+        if not plain or any(constraints.attached(w) is not None for w in weights):
+            return None  # momentum, decay, clipping, EMA, a constraint, or a subclass's own update (a wrapper's)
+        _keyed(weights)  # apply_gradients' check: unique weight names
+        return self.learning_rate
+
+    def plain_sgd_step(self, w, g, lr):
+        """``w -= lr g`` in place for one weight array, exactly as ``apply_gradients`` steps it."""
+        self._update(w, g, lr, {})
 
     def _hyper(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}

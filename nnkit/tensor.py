@@ -100,6 +100,12 @@ class on_grad_ready(contextlib.ContextDecorator):
         return False
 
 
+def backward_rules_active():
+    """Whether a ``backward_rules`` block is open (code that computes gradients without a Tensor graph, such as
+    the training plans, must then leave it to ``Tensor.backward``)."""
+    return bool(_state.backward_rules)
+
+
 def grad_ready_hook():
     """The ``fn`` of the open ``on_grad_ready`` block, or None (for code that computes gradients without a
     Tensor graph, such as the training plans, to report them the same way)."""

@@ -26,7 +26,7 @@ from nnkit.models.plan import PLAN_CACHE_SIZE, InferencePlan
 from nnkit.models.summary import summary_text
 from nnkit.models.train_plan import plan_training
 from nnkit.models.walk import creates_masks, traced_graph
-from nnkit.tensor import Tensor, no_grad
+from nnkit.tensor import Tensor, backward_rules_active, no_grad
 from nnkit.training.trainer import Trainer
 
 
@@ -177,10 +177,13 @@ class Model(Trainer, Layer):
         cache[key] = plan  # most recently used last
         return plan
 
-    def _training_plan(self, x):
-        if not self._plans_allowed() or not isinstance(x, np.ndarray):
+    def _training_plan(self, x, weights=None):
+        if not self._plans_allowed() or not isinstance(x, np.ndarray) or backward_rules_active():
             return None
-        key = ("train", backend_name(), tuple(map(id, self.layers)), x.shape, x.dtype.str)
+        if weights is None:
+            weights = self.trainable_weights
+        # which weights train is part of the key: a plan passes gradients back only as far as one is needed
+        key = ("train", backend_name(), tuple(map(id, self.layers)), x.shape, x.dtype.str, tuple(map(id, weights)))
         cache = self.__dict__.setdefault("_plans", {})
         if key not in cache:
             while len(cache) >= PLAN_CACHE_SIZE:

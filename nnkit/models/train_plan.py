@@ -8,12 +8,22 @@ signature, keeps one step per layer instead.  A step runs the *same*
 planned step computes exactly what the eager step computes: the same kernels
 on the same arrays in the same order, hence the same bits.
 
-Only the loss stays in Tensor land: the plan's output becomes a Tensor that
-``Model.compute_loss`` reduces, and its gradient (``loss.backward()``) starts
-the planned backward.  So every loss, reduction, sample and class weight
-behaves as in the eager step; an output layer's non-fused activation (a
-softmax head) is applied there too, so that cross-entropy still reads its
-logits.
+The plan's output becomes a Tensor; an output layer's non-fused activation (a
+softmax head) is applied to it in Tensor land, so that cross-entropy still
+reads its logits.  The common losses the plan computes itself, on arrays, with
+the same Functions (``loss``, ``nnkit.models.plan_loss``); any other loss,
+reduction, sample or class weight goes through ``Model.compute_loss``, and its
+gradient (``loss.backward()``) starts the planned backward.
+
+With plain SGD the optimizer's step can be taken inside the backward
+(``backward(..., sgd=...)``, ``can_step_sgd``): each weight is stepped as soon
+as its gradient is final, by the optimizer's own kernel, except a dense
+layer's kernel, which one GEMM steps in place (``Linear.backward_sgd``: no
+gradient array, no update pass; rounding within an ulp of the weight).
+
+The cache key (``Model._training_plan``) holds the trainable weights: a plan
+passes gradients back only as far as one is needed, so unfreezing a layer needs
+a new plan.
 
 A model trains through a plan when every layer with weights has a training
 planner below (the common image and dense layers; a layer without weights
@@ -32,6 +42,8 @@ from nnkit import ops
 from nnkit import random as nnrandom
 from nnkit.layers import (Activation, Add, AveragePooling2D, BatchNormalization, Conv2D, Dense, DepthwiseConv2D,
                           Dropout, Flatten, GlobalAveragePooling2D, MaxPooling2D, ReLU)
+from nnkit.layers.base import Layer
+from nnkit.models.plan_loss import loss_on_arrays
 from nnkit.models.walk import creates_masks, traced_graph
 from nnkit.tensor import Tensor, grad_ready_hook
 
@@ -62,53 +74,97 @@ def plan_training(model, x):
             return None
         need_x = any(needs_grad[k] for k in call.input_keys)
         needs_grad[call.output_keys[0]] = need_x or any(w.requires_grad for w in call.layer.trainable_weights)
-        wiring.append((step, call.input_keys, call.output_keys[0], need_x))
-    uses = {}  # id(weight) -> how many steps pass back a gradient for it (a shared layer: several)
+        wiring.append((step, call.input_keys, call.output_keys[0], need_x, getattr(step, "sgd_inside", False)))
+    uses, weights = {}, {}  # id(weight) -> how many steps pass back a gradient for it (a shared layer: several)
     for call in calls:
         for w in call.layer.trainable_weights:
             uses[id(w)] = uses.get(id(w), 0) + 1
-    return TrainingPlan(model, wiring, output_keys[0], uses)
+            weights[id(w)] = w
+    return TrainingPlan(model, wiring, output_keys[0], uses, list(weights.values()))
 
 
 class TrainingPlan:
-    """``forward(x) -> (y_pred Tensor, record)``; after ``loss.backward()``,
-    ``backward(y_pred, record) -> {id(weight): gradient}``.
+    """``forward(x) -> (y_pred Tensor, record)``; after ``loss.backward()`` (or with the head's gradient set by
+    ``nnkit.models.plan_loss``), ``backward(y_pred, record) -> {id(weight): gradient}``.
 
     Inside an ``on_grad_ready`` block, backward sets each weight's ``.grad`` and reports it as soon as its
     gradient is final (its last use passed back), as the eager backward does: data-parallel training
     all-reduces those gradients while the earlier layers' backward still runs.
+
+    ``backward(..., sgd=(optimizer, lr))`` takes plain SGD's step inside the backward instead (see
+    ``can_step_sgd``): each weight is stepped as soon as its gradient is known, a dense kernel by the GEMM
+    that would have made its gradient.
     """
 
-    def __init__(self, model, wiring, output_key, uses):
+    def __init__(self, model, wiring, output_key, uses, weights):
         self.model, self.wiring, self.output_key, self.uses = model, wiring, output_key, uses
+        self.weights = weights  # every weight a step passes back a gradient for
+        self.input_key = id(model.inputs[0])
+        self.layers = list(model._walk())  # as the plan sees them (a change to the layers makes a new plan)
+        self.single_use = all(n == 1 for n in uses.values())
 
     def forward(self, x):
-        values = {id(self.model.inputs[0]): x}
+        values = {self.input_key: x}
         tape = []
-        for step, in_keys, out_key, need_x in self.wiring:
+        for step, in_keys, out_key, need_x, sgd_inside in self.wiring:
             out, back = step([values[k] for k in in_keys], need_x)
             values[out_key] = out
-            tape.append((back, in_keys, out_key))
+            tape.append((back, in_keys, out_key, sgd_inside))
         y_pred = values[self.output_key]
         if isinstance(y_pred, Tensor):  # an output activation applied in Tensor land: backward starts below it
             return y_pred, (tape, y_pred._ctx.parents[0])
         y_pred = Tensor(y_pred, requires_grad=True)
         return y_pred, (tape, y_pred)
 
-    def backward(self, y_pred, record):
-        """The weights' gradients, from the loss's gradient at the plan's last array back through the tape."""
+    @staticmethod
+    def loss(compiled, y_true, y_pred, record, sample_weight):
+        """The compiled loss's value when the plan knows it (``nnkit.models.plan_loss``), its gradient set
+        where the planned backward starts; else None (``compute_loss`` and ``loss.backward()`` do it)."""
+        head = record[1]
+        known = loss_on_arrays(compiled, y_true, y_pred, head, sample_weight)
+        if known is None:
+            return None
+        value, head.grad = known
+        return value
+
+    def adds_losses(self):
+        """Whether ``model.losses`` holds anything now: a weight penalty or an ``add_loss`` of the last call."""
+        if type(self.model).losses is not Layer.losses:
+            return bool(self.model.losses)  # the model's own definition
+        return any(layer._weight_penalties or layer.__dict__.get("_added_losses") for layer in self.layers)
+
+    def can_step_sgd(self, trainable):
+        """Whether ``backward`` may take plain SGD's step inside itself for the weights ``trainable`` (a set of
+        ids): each weight used by one step only (a shared one gets its gradient in parts, and an earlier part
+        must see the weight before the step), the weights the plan passes gradients back for exactly these, and
+        each one a writable C-contiguous array the GEMM can add into."""
+        if not self.single_use:
+            return False
+        live = [w for w in self.weights if w.requires_grad]
+        return len(live) == len(trainable) and all(id(w) in trainable and _addable(w.data.flags) for w in live)
+
+    def backward(self, y_pred, record, sgd=None):
+        """The weights' gradients, from the loss's gradient at the plan's last array back through the tape.
+
+        With ``sgd=(optimizer, lr)`` (see ``can_step_sgd``) each weight is stepped instead, as soon as its gradient
+        is known (every weight of ``can_step_sgd``'s check gets one), and no gradient is returned."""
         tape, head = record
         grads, weights = {self.output_key: head.grad}, {}
         ready = grad_ready_hook()
         left = dict(self.uses) if ready is not None else None
-        for back, in_keys, out_key in reversed(tape):
+        for back, in_keys, out_key, sgd_inside in reversed(tape):
             g = grads.pop(out_key, None)
             if g is None:
                 continue
-            dxs, dws = back(g)
+            dxs, dws = back(g, sgd[1]) if sgd is not None and sgd_inside else back(g)
             for key, dx in zip(in_keys, dxs):
                 if dx is not None:
                     grads[key] = dx if key not in grads else grads[key] + dx
+            if sgd is not None:
+                for w, dw in dws:
+                    if dw is not None:
+                        sgd[0].plain_sgd_step(w.data, dw, sgd[1])
+                continue
             for w, dw in dws:
                 if dw is not None:
                     weights[id(w)] = dw if id(w) not in weights else weights[id(w)] + dw
@@ -125,6 +181,10 @@ class TrainingPlan:
                 if not left[id(w)] and id(w) in weights:
                     w.grad = weights[id(w)]
                     ready(w)
+
+
+def _addable(flags):
+    return flags.c_contiguous and flags.writeable
 
 
 # -- one planner per layer type: planner(layer, call, is_output) -> step(inputs, need_input_grad) -> (out, back) ---
@@ -155,6 +215,7 @@ def _with_activation(layer, is_output, step, fuse=True):
         def tensor_head(xs, need_x):
             pre, back = step(xs, need_x)
             return act(Tensor(pre, requires_grad=True)), back
+        tensor_head.sgd_inside = getattr(step, "sgd_inside", False)
         return tensor_head
     cls, params = tail
 
@@ -162,7 +223,8 @@ def _with_activation(layer, is_output, step, fuse=True):
         pre, back = step(xs, need_x)
         fn = cls()
         out = fn.forward(pre, **params)
-        return out, lambda g: back(fn.backward(g)[0])
+        return out, lambda g, *lr: back(fn.backward(g)[0], *lr)
+    activated.sgd_inside = getattr(step, "sgd_inside", False)
     return activated
 
 
@@ -175,7 +237,13 @@ def _dense(layer, call, is_output):
         fn.needs_input_grad = _needs(need_x, kernel, bias)
         params = (kernel.data,) if bias is None else (kernel.data, bias.data)
         out = fn.forward(xs[0], *params, relu=relu)
-        return out, lambda g: _split(fn.backward(g), kernel, bias)
+
+        def back(g, lr=None):
+            if lr is None:
+                return _split(fn.backward(g), kernel, bias)
+            return [fn.backward_sgd(g, lr)], []  # the kernel and bias stepped in place
+        return out, back
+    step.sgd_inside = True  # its backward takes plain SGD's rate (TrainingPlan.backward)
     return _with_activation(layer, is_output, step)
 
 

@@ -9,7 +9,10 @@ As in Keras 3, the loops only loop: one step happens in ``train_step``,
 ``test_step`` or ``predict_step``, which are public and may be overridden;
 ``compute_loss`` and ``compute_metrics`` are the pieces they use.  The
 default ``train_step`` hands the gradients to the optimizer through one call,
-``optimizer.apply_gradients(zip(grads, weights))``.
+``optimizer.apply_gradients(zip(grads, weights))`` — except plain SGD through
+a training plan, whose step the plan takes inside its backward
+(``Optimizer.plain_sgd_rate``; an optimizer whose ``apply_gradients`` or update
+is its own, such as a wrapper's, always gets the call).
 
 Epochs, batches and the data stream are described in ``nnkit.data.stream``.
 Everything is checked before the first update: argument ranges, lengths of
@@ -40,7 +43,7 @@ from nnkit.callbacks.nan import TerminateOnNaN
 from nnkit.callbacks.progress import ProgbarLogger
 from nnkit.data.structure import batch_size as count_samples
 from nnkit.data.structure import leaves, unpack_x_y_sample_weight
-from nnkit.tensor import Tensor, no_grad
+from nnkit.tensor import Tensor, grad_ready_hook, no_grad
 
 from . import serialize
 from .class_weight import check_class_weight, with_class_weight
@@ -75,6 +78,16 @@ def _per_sample_shapes(x):
 
 def _by_weight(grads, weights):
     return [grads.get(id(w)) for w in weights]
+
+
+def _plus(planned, direct):
+    """The plan's gradients plus any a custom loss gave a weight directly (a penalty on it)."""
+    return [p if d is None else (d if p is None else p + d) for p, d in zip(planned, direct)]
+
+
+def _clear_grads(weights):
+    for w in weights:
+        w.grad = None
 
 
 def _check_initial_epoch(op, initial_epoch, epochs):
@@ -292,28 +305,61 @@ class Trainer:
         weights))`` (where a wrapper may all-reduce, clip or accumulate them),
         and the metrics are updated.  Returns the logs.  Override it (Keras 3
         style) to train differently; ``fit`` runs whatever it does.
+
+        Through a training plan (``nnkit.models.train_plan``) the plan may compute the loss itself (the
+        same bits) and, for plain SGD, take the update inside its backward; whether to update is decided
+        from the loss value first (``_accept_update``), as always.
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         weights = self.trainable_weights
-        plan = self._training_plan(x)
-        self.zero_grad()
+        _clear_grads(weights)
+        plan = self._training_plan(x, weights)
         if plan is None:
             y_pred = self(x, training=True)
         else:  # the same ops on arrays, without the per-op Tensor graph (nnkit.models.train_plan)
-            y_pred, tape = plan.forward(x)
-        loss = self.compute_loss(x, y, y_pred, sample_weight)
-        value = float(loss.data)
+            y_pred, record = plan.forward(x)
+        loss = None
+        value = None if plan is None else self._planned_loss(plan, y, y_pred, record, sample_weight)
+        if value is None:
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
+            value = float(loss.data)
         self._loss_tracker.update_state(value, count_samples(y_pred))
-        if loss.requires_grad:
+        if loss is not None and loss.requires_grad:
             loss.backward()
-        grads = [w.grad for w in weights] if plan is None else _by_weight(plan.backward(y_pred, tape), weights)
-        if self._accept_update(value):
-            self.optimizer.apply_gradients(zip(grads, weights))
-        self.zero_grad()
+        lr = None if plan is None else self._plain_sgd_rate(plan, weights)
+        if lr is not None:
+            if self._accept_update(value):  # taken from the loss, before the backward that takes the step
+                plan.backward(y_pred, record, sgd=(self.optimizer, lr))
+                if weights:
+                    self.optimizer.iterations += 1  # as apply_gradients counts a step
+        else:
+            grads = [w.grad for w in weights]  # all of them without a plan; with one, what the loss gave directly
+            if plan is not None:
+                grads = _plus(_by_weight(plan.backward(y_pred, record), weights), grads)
+            if self._accept_update(value):
+                self.optimizer.apply_gradients(zip(grads, weights))
+        _clear_grads(weights)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
-    def _training_plan(self, x):
-        """A compiled training plan for inputs like ``x``, or None (eager); see ``nnkit.models.train_plan``."""
+    def _planned_loss(self, plan, y, y_pred, record, sample_weight):
+        """The loss value when the plan computes it on arrays (``nnkit.models.plan_loss``; its gradient is then
+        set for the planned backward), or None (``compute_loss`` and ``loss.backward()``)."""
+        if self._compiled_loss is None or self._custom_step("compute_loss") or plan.adds_losses():
+            return None
+        return plan.loss(self._compiled_loss, y, y_pred, record, sample_weight)
+
+    def _plain_sgd_rate(self, plan, weights):
+        """The rate when the plan may take the optimizer's step inside its backward (plain SGD, one process,
+        nobody waiting for the gradients themselves), else None."""
+        if self._distributed is not None or grad_ready_hook() is not None or \
+                any(w.grad is not None for w in weights):  # a gradient the loss gave a weight directly
+            return None
+        lr = self.optimizer.plain_sgd_rate(weights)
+        return lr if lr is not None and plan.can_step_sgd({id(w) for w in weights}) else None
+
+    def _training_plan(self, x, weights=None):
+        """A compiled training plan for inputs like ``x`` and these trainable ``weights``, or None (eager); see
+        ``nnkit.models.train_plan``."""
         return None
 
     def test_step(self, data):
@@ -512,16 +558,18 @@ class Trainer:
         need_targets = need_targets and self._compiled_loss is not None and not custom
         if need_targets and not source.has_targets:
             raise ValueError(f"{op}: no targets: pass y (or a source whose samples include targets)")
-        stateful = _stateful_layers(self)
-        x, y, _ = source.take(np.arange(min(_trial_batch_size(stateful), source.num_samples)))
-        # The trial forward depends only on the per-sample input signature: repeated
-        # train_on_batch calls with the same kind of batch skip it (targets are still checked).
-        shapes = tuple((np.shape(a)[1:], np.asarray(a).dtype) for a in leaves(x))
+        # The trial forward depends only on the per-sample input signature: repeated train_on_batch calls with
+        # the same kind of batch skip it (targets are still checked).  In-memory arrays show their signature as
+        # they are; other sources show it in the trial samples.
+        in_memory = isinstance(source, nndata.ArraySource)
+        trial = None if in_memory else self._trial_batch(source)
+        shapes = tuple((np.shape(a)[1:], np.asarray(a).dtype) for a in leaves(source.x if in_memory else trial[1]))
         signature = (id(self._compiled_loss), tuple(map(id, self.layers)), shapes)
         cached = getattr(self, "_preflight_cache", None)
         if cached is not None and cached[0] == signature:
             out_shapes = cached[1]
         else:
+            stateful, x, _ = trial or self._trial_batch(source)
             try:
                 kept = [layer.states for layer in stateful]
                 try:
@@ -541,8 +589,13 @@ class Trainer:
             out_shapes = [o.shape for o in outs]
             self._preflight_cache = (signature, out_shapes)
         if need_targets:
-            targets = source.y if isinstance(source, nndata.ArraySource) else y
-            self._compiled_loss.check_targets(op, targets, out_shapes)
+            self._compiled_loss.check_targets(op, source.y if in_memory else trial[2], out_shapes)
+
+    def _trial_batch(self, source):
+        """``(stateful layers, x, y)``: the preflight's few samples (as many as a stateful layer needs)."""
+        stateful = _stateful_layers(self)
+        x, y, _ = source.take(np.arange(min(_trial_batch_size(stateful), source.num_samples)))
+        return stateful, x, y
 
     def _first_layer_hint(self):
         layers = getattr(self, "layers", None) or []

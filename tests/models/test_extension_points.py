@@ -54,7 +54,7 @@ def test_a_subclass_overriding_train_step_keeps_the_graph_and_fit_runs_it(tmp_pa
     assert model.steps == 8 and [list(e) for e in ends] == [["loss", "mae"]] * 2
     np.testing.assert_allclose(h.history["loss"], href.history["loss"], rtol=1e-6)  # metrics reset per epoch
     for a, b in zip(model.weights, reference.weights):
-        np.testing.assert_allclose(a.data, b.data, rtol=1e-6)
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-6, atol=1e-7)  # the plan steps plain SGD: rounding
 
 
 def test_custom_step_model_without_a_compiled_loss():

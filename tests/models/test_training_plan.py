@@ -103,6 +103,11 @@ def test_penalties_train_as_eager(monkeypatch):
         (a, ha), (b, hb) = run(True, build), run(False, build)
         plans = [v for k, v in b._plans.items() if k[0] == "train" and v is not None]
         assert bool(plans) == planned  # regularized weights train eagerly; an add_loss layer runs inside a plan
+        if planned:  # plain SGD: the plan steps the dense layers inside its backward, within rounding
+            np.testing.assert_allclose(hb.history["loss"], ha.history["loss"], rtol=1e-6)
+            for u, v in zip(a.weights, b.weights):
+                np.testing.assert_allclose(v.data, u.data, rtol=1e-5, atol=1e-7)
+            continue
         assert ha.history == hb.history
         for u, v in zip(a.weights, b.weights):
             np.testing.assert_array_equal(u.data, v.data)
