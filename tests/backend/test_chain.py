@@ -58,7 +58,7 @@ def chains(draw):
     dilation = (1, 1) if pointwise else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     padding = ((0, 0), (0, 0)) if pointwise else tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2)))
                                                          for _ in range(2))
-    n, h, w = draw(st.integers(1, 3)), draw(st.integers(6, 12)), draw(st.integers(6, 12))
+    n, h, w = draw(st.integers(1, 3)), draw(st.integers(7, 12)), draw(st.integers(7, 12))  # a window spans <= 7
     x = array(n, h, w, c)
     if draw(st.booleans()):  # small integers: ties, and exact zeros for the ReLU
         x = rng.integers(-2, 3, x.shape).astype(dtype)
