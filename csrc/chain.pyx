@@ -22,7 +22,7 @@ from cython cimport floating
 from libc.stdlib cimport free, malloc
 
 from bias_relu cimport bias_relu_flat
-from blas cimport gemm
+from blas cimport gemm, use_blas
 from conv_chunk cimport forward_chunk
 from conv_geometry cimport ConvGeometry, conv_geometry
 from pool_geometry cimport Geometry, _window
@@ -261,3 +261,9 @@ cdef class Chain:
             _run[double](self.steps, self.count, <double**>self.buffer_data, <double**>self.weight_data,
                          <double*>cnp.PyArray_DATA(self.workspace))
         return out
+
+
+def _use_blas(size_t sgemm_address, size_t dgemm_address):
+    """This module's GEMMs call the Fortran sgemm_/dgemm_ at these addresses (0, 0: scipy's); see
+    nnkit.backend.cython.blas, the one caller: the chains must call the BLAS the kernels call, for the same bits."""
+    use_blas(sgemm_address, dgemm_address)
