@@ -23,7 +23,7 @@ from libc.stdlib cimport free, malloc
 
 from bias_relu cimport bias_relu_flat
 from blas cimport gemm, use_blas
-from conv_chunk cimport forward_chunk
+from conv_chunk cimport ALGO_POINTWISE, forward_chunk
 from conv_geometry cimport ConvGeometry, conv_geometry
 from pool_geometry cimport Geometry, _window
 
@@ -150,6 +150,8 @@ cdef class Chain:
 
     cdef Step* _add(self, int kind, tuple out_shape) except NULL:
         cdef Step* grown
+        if self.buffer_data != NULL:  # finish() fixed the buffer table for the steps it saw
+            raise ValueError("inference chain: finished; no more steps")
         if self.count == self.capacity:
             grown = <Step*>malloc((2 * self.capacity + 4) * sizeof(Step))
             if grown == NULL:
@@ -166,15 +168,15 @@ cdef class Chain:
         self.out_shape = out_shape
         return s
 
-    cdef int _slot(self, array):
+    cdef int _slot(self, cnp.ndarray array):
         if array is None:
             return -1
         self.weights.append(array)
         return len(self.weights) - 1
 
-    def add_conv2d(self, w, b_gemm, b_after, bint relu, tuple out_shape, Py_ssize_t sh, Py_ssize_t sw,
-                   Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dil_h, Py_ssize_t dil_w, Py_ssize_t groups,
-                   int algorithm, Py_ssize_t chunk_rows):
+    def add_conv2d(self, cnp.ndarray w not None, cnp.ndarray b_gemm, cnp.ndarray b_after, bint relu,
+                   tuple out_shape, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dil_h,
+                   Py_ssize_t dil_w, Py_ssize_t groups, int algorithm, Py_ssize_t chunk_rows):
         """A convolution of the current output (IM2COL, IM2COL_T or POINTWISE) into ``out_shape``."""
         cdef Py_ssize_t x_shape[4]
         for i in range(4):
@@ -184,7 +186,7 @@ cdef class Chain:
         cdef Step* s = self._add(CONV, out_shape)
         s.conv, s.algorithm, s.chunk_rows, s.relu = g, algorithm, chunk_rows, relu
         s.w, s.b_gemm, s.b_after = self._slot(w), self._slot(b_gemm), self._slot(b_after)
-        if algorithm != 1:  # every algorithm but POINTWISE unfolds into the workspace
+        if algorithm != ALGO_POINTWISE:  # the others unfold into the workspace
             self.workspace = np.empty(max(self.workspace.size, chunk_rows * g.ow * g.k), self.workspace.dtype)
 
     def add_max_pool2d(self, tuple out_shape, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw,
@@ -196,7 +198,7 @@ cdef class Chain:
         g.ph, g.pw, g.sh, g.sw, g.top, g.left, g.right = ph, pw, sh, sw, top, left, 0
         self._add(MAX_POOL, out_shape).pool = g
 
-    def add_dense(self, w, b, bint relu):
+    def add_dense(self, cnp.ndarray w not None, cnp.ndarray b, bint relu):
         """The current output, taken as (rows, K), times ``w`` (K, N), then the bias and ReLU epilogue."""
         cdef Py_ssize_t k = w.shape[0], n = w.shape[1], m = int(np.prod(self.out_shape)) // k
         cdef Step* s = self._add(DENSE, (m, n))
@@ -208,19 +210,18 @@ cdef class Chain:
         self.out_shape = shape
 
     def finish(self):
-        """Make the chain callable: fix the buffers' and weights' addresses."""
-        if self.count == 0:
-            raise ValueError("inference chain: no steps")
-        free(self.weight_data)
-        free(self.buffer_data)
+        """Make the chain callable: fix the buffers' and weights' addresses (once: no steps after)."""
+        if self.count == 0 or self.buffer_data != NULL:
+            raise ValueError("inference chain: finish() once, after at least one step")
+        free(self.weight_data)  # (a finish() that ran out of memory before)
         self.weight_data = <void**>malloc((len(self.weights) + 1) * sizeof(void*))
         self.buffer_data = <void**>malloc((self.count + 1) * sizeof(void*))
         if self.weight_data == NULL or self.buffer_data == NULL:
             raise MemoryError("inference chain: out of memory for its tables")
         for i, a in enumerate(self.weights):
-            self.weight_data[i] = cnp.PyArray_DATA(a)
+            self.weight_data[i] = cnp.PyArray_DATA(<cnp.ndarray>a)
         for i, a in enumerate(self.buffers):
-            self.buffer_data[i + 1] = cnp.PyArray_DATA(a)
+            self.buffer_data[i + 1] = cnp.PyArray_DATA(<cnp.ndarray>a)
         if len(self.in_shape) > 8 or len(self.out_shape) > 8:
             raise ValueError("inference chain: shapes of at most 8 axes")
         self.in_ndim, self.out_ndim = len(self.in_shape), len(self.out_shape)

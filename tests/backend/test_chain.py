@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nnkit import threads
 from nnkit.backend import cython as cy
 from nnkit.backend import reference as ref
 from nnkit.backend.cython.chain import ChainBuilder
@@ -137,9 +138,14 @@ def test_steps_it_cannot_chain_are_refused():
                         (1, 1), 1, False)  # Winograd
     assert not b.conv2d(rng.standard_normal((3, 3, 1, 32)).astype(np.float32), None, (1, 1), ((1, 1), (1, 1)),
                         (1, 1), 32, False)  # depthwise
-    big = ChainBuilder((64, 32, 32, 16), np.float32)  # the kernels would start a team
+    big = ChainBuilder((64, 32, 32, 16), np.float32)  # the kernels would start a team...
     assert not big.max_pool2d((2, 2), (2, 2), ((0, 0), (0, 0)))
-    assert not big.conv2d(np.ones((3, 3, 16, 8), np.float32), None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True)
+    before = threads.get_num_threads()
+    threads.set_num_threads(1)  # ... even if the team is 1 now (it may grow, and the chunks with it)
+    try:
+        assert not big.conv2d(np.ones((3, 3, 16, 8), np.float32), None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, True)
+    finally:
+        threads.set_num_threads(before)
     dense = ChainBuilder((1, 4), np.float32)
     assert not dense.dense(np.ones((4, 3), np.float32).T.copy().T, None, False)  # not C-contiguous: not in place
     assert dense.build() is None  # no step
@@ -164,3 +170,18 @@ def test_bad_layers_raise_errors_that_name_the_op():
         b.dense(np.ones((100, 2), np.float32), None, False)
     with pytest.raises(ValueError, match=r"dense: expected a bias of shape \(2,\), got \(3,\)"):
         b.dense(np.ones((192, 2), np.float32), np.ones(3, np.float32), False)
+
+
+def test_the_compiled_chain_refuses_misuse_without_crashing():
+    from nnkit._ext.chain import Chain
+    chain = Chain((1, 4), np.float32)
+    with pytest.raises(ValueError, match="finish"):
+        chain.finish()  # no step
+    with pytest.raises(TypeError):
+        chain.add_dense([[1.0]], None, False)  # not an array
+    chain.add_dense(np.ones((4, 2), np.float32), None, False)
+    chain.finish()
+    with pytest.raises(ValueError, match="finished; no more steps"):
+        chain.add_dense(np.ones((2, 2), np.float32), None, False)
+    with pytest.raises(ValueError, match="finish"):
+        chain.finish()

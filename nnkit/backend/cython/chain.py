@@ -59,10 +59,10 @@ class ChainBuilder:
         y_shape = (self.shape[0],) + out + (w_.shape[3],)
         if algorithm not in (conv._k.IM2COL, conv._k.IM2COL_T, conv._k.POINTWISE) or not np.prod(y_shape):
             return False
-        chunk, nthreads = conv._plan(probe, w_.shape, out, strides, dilation, backward=False)
-        if (nthreads != 1 or (relu and np.prod(y_shape) >= activation._MIN_PARALLEL_ELEMENTS)
-                or not self._readable(w, b)):
+        if (conv._flop(self.shape[0], w_.shape, out) >= conv._MIN_PARALLEL_FLOP
+                or (relu and np.prod(y_shape) >= activation._MIN_PARALLEL_ELEMENTS) or not self._readable(w, b)):
             return False
+        chunk, _ = conv._plan(probe, w_.shape, out, strides, dilation, backward=False)  # one thread's chunks
         self._chain.add_conv2d(w, None if relu else b, b if relu else None, bool(relu), y_shape,
                                *conv._geometry(strides, padding, dilation), groups, algorithm, chunk)
         return self._added((w, b), y_shape)
