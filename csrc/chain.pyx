@@ -78,22 +78,50 @@ cdef void _max_pool(const Geometry* g, const floating* x, floating* y) noexcept 
     cdef const floating* xp
     cdef floating* yp
     cdef floating v, m
+    cdef bint whole = g.top == 0 and g.left == 0 and (g.OH - 1) * g.sh + g.ph <= g.H and \
+        (g.OW - 1) * g.sw + g.pw <= g.W
     for n in range(g.N):
         image = x + n * g.H * g.W * C
         for oh in range(g.OH):
+            yp = y + (n * g.OH + oh) * g.OW * C
+            if whole:
+                _max_pool_whole_row(g, image + oh * g.sh * g.W * C, yp)
+                continue
             for ow in range(g.OW):
                 _window(g, oh, ow, &h0, &h1, &w0, &w1)
-                yp = y + ((n * g.OH + oh) * g.OW + ow) * C
                 xp = image + (h0 * g.W + w0) * C
                 for c in range(C):
-                    yp[c] = xp[c]
+                    yp[ow * C + c] = xp[c]
                 for h in range(h0, h1):
                     for w in range(w0, w1):
                         xp = image + (h * g.W + w) * C
                         for c in range(C):
                             v = xp[c]
-                            m = yp[c]
-                            yp[c] = v if v > m else m
+                            m = yp[ow * C + c]
+                            yp[ow * C + c] = v if v > m else m
+
+
+cdef void _max_pool_whole_row(const Geometry* g, const floating* top, floating* y) noexcept nogil:
+    """One output row of windows that lie wholly inside the image (``top``: their first input row): tap by
+    tap in row-major order, each a pass along the row, so no window bounds are worked out."""
+    cdef Py_ssize_t ow, i, j, c, C = g.C, step = g.sw * C
+    cdef const floating* src
+    cdef floating* d
+    cdef floating v, m
+    for ow in range(g.OW):
+        for c in range(C):
+            y[ow * C + c] = top[ow * step + c]
+    for i in range(g.ph):
+        for j in range(g.pw):
+            if i == 0 and j == 0:
+                continue
+            src = top + (i * g.W + j) * C
+            for ow in range(g.OW):
+                d = y + ow * C
+                for c in range(C):
+                    v = src[ow * step + c]
+                    m = d[c]
+                    d[c] = v if v > m else m
 
 
 cdef void _dense(const Step* s, const floating* x, floating* y, floating** weights) noexcept nogil:

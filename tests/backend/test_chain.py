@@ -105,6 +105,13 @@ def test_nan_and_signed_zeros_pool_as_the_kernel_has_them():
     np.testing.assert_array_equal(got, want)
     assert np.array_equal(np.signbit(got), np.signbit(want))
     assert np.isnan(got[0, 0, 0, 0]) and got[0, 0, 1, 0] == 1 and np.signbit(got[0, 0, 2, 0])
+    # padded windows (cut at the image's edge): [5] -> 5; [-0, 0] -> -0; [1, nan] -> 1
+    x = np.array([5, -0.0, 0.0, 1, np.nan, 2], np.float64).reshape(1, 1, 6, 1)
+    layers = [("max_pool2d", ((2, 2), (2, 2), ((1, 0), (1, 0))))]
+    chain, weights = build(x.shape, x.dtype, layers)
+    got = chain(x, weights)
+    np.testing.assert_array_equal(got, run_kernels(cy, x, layers))
+    assert got.ravel().tolist() == [5, 0, 1] and np.signbit(got[0, 0, 1, 0])
 
 
 def lenet_layers(dtype):
