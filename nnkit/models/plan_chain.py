@@ -1,12 +1,13 @@
-"""An inference plan's fast path: a model that is one chain of small conv, max-pool and dense layers.
+"""An inference plan's fast path: its leading small conv, max-pool and dense layers as one call.
 
 A plan still calls one Python function per layer, and each kernel call still
 pays a few microseconds of Python and argument handling: at batch 1 that is
-as much as the kernels' own work.  When every layer of a single-input,
-single-output model is one the backend can chain (``Conv2D``, ``Dense`` with
-a ReLU or no activation, ``MaxPooling2D``, ``Flatten``, ``Dropout``) and
-every kernel would run on one thread, ``chain_of`` builds the backend's
-``Chain``: all the layers in one call, the same bits as the plan's steps.
+as much as the kernels' own work.  ``chain_of`` hands the backend's
+``ChainBuilder`` the plan's leading layers (``Conv2D`` and ``Dense`` with a
+ReLU or no activation, ``MaxPooling2D``, ``Flatten``, ``Dropout``) until one
+it cannot chain (another layer, an activation it lacks, a kernel that would
+run on more than one thread): those layers then run in one call, with the
+same bits as the plan's steps, and the plan's steps take over from there.
 """
 import numpy as np
 
