@@ -23,7 +23,8 @@ from libc.stdlib cimport free, malloc
 
 from bias_relu cimport bias_relu_flat
 from blas cimport gemm, use_blas
-from conv_chunk cimport ALGO_POINTWISE, forward_chunk
+from conv_chunk cimport ALGO_DIRECT, ALGO_POINTWISE, forward_chunk
+from conv_direct cimport DIRECT_ROWS, direct_filters_row, direct_row_width, direct_rows
 from conv_geometry cimport ConvGeometry, conv_geometry
 from pool_geometry cimport Geometry, _window
 
@@ -56,12 +57,35 @@ cdef void _epilogue(floating* y, const floating* b, Py_ssize_t cols, Py_ssize_t 
         bias_relu_flat(y, b, cols, y, n, relu)
 
 
+cdef enum:
+    MAX_DIRECT_TAPS = 16  # kernel rows a chained DIRECT convolution may have (its row table is on the stack)
+
+
+cdef void _direct(const floating* x, const floating* w, const floating* b, floating* y, floating* buf,
+                  const ConvGeometry* g) noexcept nogil:
+    """``direct_forward`` on one thread: its tasks (rows over filters, or DIRECT_ROWS rows over pixels)
+    in order, with the same row kernels."""
+    cdef Py_ssize_t t, per_image = (g.oh + DIRECT_ROWS - 1) // DIRECT_ROWS
+    cdef const floating* rows[MAX_DIRECT_TAPS]
+    if g.f % 8 == 0:
+        for t in range(g.n * g.oh):
+            direct_filters_row(x, w, b, y, g, t // g.oh, t % g.oh)
+        return
+    for t in range(g.n * per_image):
+        direct_rows(x, w, b, y, buf, rows, g, t // per_image, (t % per_image) * DIRECT_ROWS,
+                    min((t % per_image + 1) * DIRECT_ROWS, g.oh))
+
+
 cdef void _conv(const Step* s, const floating* x, floating* y, floating** weights, floating* workspace) noexcept nogil:
     """``conv.conv2d_forward`` on one thread: its chunks in order, then the epilogue of each."""
     cdef const ConvGeometry* g = &s.conv
     cdef Py_ssize_t r0, r1, rows = g.n * g.oh
     cdef floating* b_gemm = NULL if s.b_gemm < 0 else weights[s.b_gemm]
     cdef floating* b_after = NULL if s.b_after < 0 else weights[s.b_after]
+    if s.algorithm == ALGO_DIRECT:
+        _direct(x, weights[s.w], b_gemm, y, workspace, g)
+        _epilogue(y, b_after, g.f, rows * g.ow * g.f, s.relu)
+        return
     r0 = 0
     while r0 < rows:
         r1 = min(r0 + s.chunk_rows, rows)
@@ -205,17 +229,23 @@ cdef class Chain:
     def add_conv2d(self, cnp.ndarray w not None, cnp.ndarray b_gemm, cnp.ndarray b_after, bint relu,
                    tuple out_shape, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dil_h,
                    Py_ssize_t dil_w, Py_ssize_t groups, int algorithm, Py_ssize_t chunk_rows):
-        """A convolution of the current output (IM2COL, IM2COL_T or POINTWISE) into ``out_shape``."""
+        """A convolution of the current output (IM2COL, IM2COL_T, POINTWISE or DIRECT) into ``out_shape``."""
         cdef Py_ssize_t x_shape[4]
         for i in range(4):
             x_shape[i] = self.out_shape[i]
         cdef ConvGeometry g = conv_geometry(x_shape, w.shape[0], w.shape[1], w.shape[3], out_shape[1],
                                             out_shape[2], sh, sw, pt, pl, dil_h, dil_w, groups, 1)
+        cdef Py_ssize_t size = chunk_rows * g.ow * g.k  # im2col's columns
+        if algorithm == ALGO_DIRECT:
+            if g.kh > MAX_DIRECT_TAPS:
+                raise ValueError(f"inference chain: a DIRECT convolution of at most {MAX_DIRECT_TAPS} kernel rows, "
+                                 f"got {g.kh}")
+            size = (DIRECT_ROWS + g.kh) * g.c * direct_row_width(&g)  # its laid-out input rows
+        if algorithm != ALGO_POINTWISE:
+            self.workspace = np.empty(max(self.workspace.size, size), self.workspace.dtype)
         cdef Step* s = self._add(CONV, out_shape)
         s.conv, s.algorithm, s.chunk_rows, s.relu = g, algorithm, chunk_rows, relu
         s.w, s.b_gemm, s.b_after = self._slot(w), self._slot(b_gemm), self._slot(b_after)
-        if algorithm != ALGO_POINTWISE:  # the others unfold into the workspace
-            self.workspace = np.empty(max(self.workspace.size, chunk_rows * g.ow * g.k), self.workspace.dtype)
 
     def add_max_pool2d(self, tuple out_shape, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw,
                        Py_ssize_t top, Py_ssize_t left):
@@ -296,3 +326,6 @@ def _use_blas(size_t sgemm_address, size_t dgemm_address):
     """This module's GEMMs call the Fortran sgemm_/dgemm_ at these addresses (0, 0: scipy's); see
     nnkit.backend.cython.blas, the one caller: the chains must call the BLAS the kernels call, for the same bits."""
     use_blas(sgemm_address, dgemm_address)
+
+
+MAX_DIRECT_KERNEL_ROWS = MAX_DIRECT_TAPS

@@ -42,7 +42,7 @@ def build(x_shape, dtype, layers):
 
 @st.composite
 def chains(draw):
-    """conv2d (IM2COL, IM2COL_T or POINTWISE; strides, padding, dilation, groups, bias, ReLU), an optional
+    """conv2d (IM2COL, IM2COL_T, POINTWISE or DIRECT; strides, padding, dilation, groups, bias, ReLU), an optional
     max pool (overlapping, padded), then flatten and one or two dense layers."""
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -52,7 +52,7 @@ def chains(draw):
 
     groups = draw(st.sampled_from([1, 1, 2]))
     c = groups * draw(st.integers(1 if groups == 1 else 2, 4))  # groups == C would be depthwise
-    f = groups * draw(st.integers(1, 4))
+    f = groups * draw(st.sampled_from([1, 2, 3, 4, 6, 8, 16]))  # DIRECT goes over filters for F % 8 == 0
     pointwise = draw(st.booleans())
     kh, kw = (1, 1) if pointwise else (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     strides = (1, 1) if pointwise else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))

@@ -4,7 +4,7 @@
 method checks its arguments as the kernel's wrapper does (errors name the
 op) and returns False where the step cannot be chained: a kernel that
 would run on more than one thread, or an algorithm the chain lacks
-(Winograd, depthwise).  ``build()`` returns the ``Chain``, whose call
+(Winograd, depthwise; DIRECT with more than 16 kernel rows).  ``build()`` returns the ``Chain``, whose call
 ``chain(x, weights)`` returns the output as a fresh array, or None when
 ``x`` or the weight arrays are not those it was built for (the caller then
 takes the checked path).
@@ -57,7 +57,9 @@ class ChainBuilder:
                                                                           padding, dilation, groups)
         algorithm = conv._algorithm(self.shape, w_.shape, strides, padding, dilation, groups)
         y_shape = (self.shape[0],) + out + (w_.shape[3],)
-        if algorithm not in (conv._k.IM2COL, conv._k.IM2COL_T, conv._k.POINTWISE) or not np.prod(y_shape):
+        if (algorithm not in (conv._k.IM2COL, conv._k.IM2COL_T, conv._k.POINTWISE, conv._k.DIRECT)
+                or (algorithm == conv._k.DIRECT and w_.shape[0] > _chain.MAX_DIRECT_KERNEL_ROWS)
+                or not np.prod(y_shape)):
             return False
         if (conv._flop(self.shape[0], w_.shape, out) >= conv._MIN_PARALLEL_FLOP
                 or (relu and np.prod(y_shape) >= activation._MIN_PARALLEL_ELEMENTS) or not self._readable(w, b)):
