@@ -11,46 +11,8 @@ false for NaN), and its gradient is ``g`` where ``y > 0``, else exactly 0.
 """
 from cython cimport floating
 from cython.parallel cimport parallel
+from bias_relu cimport bias_relu_flat
 from team cimport share_start, share_stop
-
-
-# The loops work on raw pointers with unconditional loads, so gcc turns the
-# branches into vector selects.  The bias is first tiled over a whole number
-# of rows (up to TILE values), so a block of rows is one flat loop however few
-# channels there are: per-row loops over 6 channels ran 6x slower.
-cdef enum:
-    TILE = 512
-
-
-cdef void _bias_relu_flat(const floating* x, const floating* bias, Py_ssize_t cols, floating* out,
-                          Py_ssize_t n, bint relu) noexcept nogil:
-    """out[:n] = relu(x[:n] + bias repeated every ``cols``); n is a multiple of cols."""
-    cdef floating tile[TILE]
-    cdef const floating* block = bias
-    cdef Py_ssize_t i = 0, k, stop, period = n if bias == NULL else cols
-    cdef floating v
-    if bias != NULL and cols <= TILE // 2:
-        period = (TILE // cols) * cols
-        for k in range(period):
-            tile[k] = bias[k % cols]
-        block = tile
-    while i < n:
-        stop = min(period, n - i)
-        if block != NULL and relu:
-            for k in range(stop):
-                v = x[i + k] + block[k]
-                out[i + k] = 0 if v < 0 else v
-        elif block != NULL:
-            for k in range(stop):
-                out[i + k] = x[i + k] + block[k]
-        elif relu:
-            for k in range(stop):
-                v = x[i + k]
-                out[i + k] = 0 if v < 0 else v
-        elif out != x:
-            for k in range(stop):
-                out[i + k] = x[i + k]
-        i += period
 
 
 cdef void _relu_backward(const floating* g, const floating* y, floating* out, Py_ssize_t n) noexcept nogil:
@@ -81,7 +43,7 @@ def bias_relu(const floating[:, ::1] x, const floating[::1] bias, floating[:, ::
         start = share_start(rows)
         stop = share_stop(rows)
         if stop > start:
-            _bias_relu_flat(&x[start, 0], b, cols, &out[start, 0], (stop - start) * cols, relu)
+            bias_relu_flat(&x[start, 0], b, cols, &out[start, 0], (stop - start) * cols, relu)
 
 
 def relu_backward(const floating[::1] g, const floating[::1] y, floating[::1] out, int nthreads):

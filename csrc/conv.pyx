@@ -34,46 +34,21 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc
 
 from blas cimport set_blas_int_max, use_blas
+from conv_chunk cimport ALGO_DEPTHWISE, ALGO_DIRECT, ALGO_IM2COL, ALGO_IM2COL_T, ALGO_POINTWISE, forward_chunk
 from conv_depthwise cimport depthwise_backward, depthwise_forward
 from conv_direct cimport direct_forward
 from conv_geometry cimport ConvGeometry, conv_geometry
-from conv_im2col cimport col2im_row, im2col_backward_chunk, im2col_forward_chunk, im2col_row, phase_count
-from conv_im2col_t cimport im2col_t_backward_chunk, im2col_t_forward_chunk
-from conv_pointwise cimport pointwise_backward_chunk, pointwise_forward_chunk
+from conv_im2col cimport col2im_row, im2col_backward_chunk, im2col_row, phase_count
+from conv_im2col_t cimport im2col_t_backward_chunk
+from conv_pointwise cimport pointwise_backward_chunk
 from denormal cimport nnkit_flush_denormals
-from runs cimport add_run, copy_run, sum_slots, zero_run
-
-cdef enum Algorithm:
-    ALGO_IM2COL = 0
-    ALGO_POINTWISE = 1
-    ALGO_DEPTHWISE = 2
-    ALGO_IM2COL_T = 3
-    ALGO_DIRECT = 4
+from runs cimport add_run, sum_slots, zero_run
 
 IM2COL, POINTWISE, DEPTHWISE, IM2COL_T, DIRECT = (ALGO_IM2COL, ALGO_POINTWISE, ALGO_DEPTHWISE, ALGO_IM2COL_T,
                                                   ALGO_DIRECT)
 
 
 # ------------------------------------------------------------------------- im2col + GEMM, a chunk per task
-
-cdef void forward_chunk(const floating* x, const floating* w, const floating* b, floating* y,
-                        floating* buf, const ConvGeometry* g, Py_ssize_t r0, Py_ssize_t r1,
-                        int algorithm) noexcept nogil:
-    """y rows r0..r1 = columns @ w (+ b)."""
-    cdef Py_ssize_t p, m = (r1 - r0) * g.ow
-    cdef floating* yc = y + r0 * g.ow * g.f
-    cdef floating beta = 0
-    if b != NULL:
-        for p in range(m):
-            copy_run(yc + p * g.f, b, g.f)
-        beta = 1
-    if algorithm == ALGO_IM2COL_T:
-        im2col_t_forward_chunk(x, w, beta, yc, buf, g, r0, r1)
-    elif algorithm == ALGO_IM2COL:
-        im2col_forward_chunk(x, w, beta, yc, buf, g, r0, r1)
-    else:
-        pointwise_forward_chunk(x, w, beta, yc, g, r0, r1)
-
 
 cdef void backward_chunk(const floating* dy, const floating* x, const floating* w, floating* dx,
                          floating* dw, floating* db, floating* buf, const ConvGeometry* g, Py_ssize_t r0,

@@ -33,6 +33,10 @@ rnn         simple_rnn_forward/_backward, lstm_forward/_backward, gru_forward/_b
             sequence per call, Keras 3's weight layout, masks, go_backwards, recurrent dropout)
 optim       sgd_update, adam_update, rmsprop_update, adagrad_update, nadam_update, adamax_update,
             adadelta_update, lion_update, ftrl_update (in place, one pass)
+
+The Cython backend alone has two more, for the inference plans: ``prepared`` (kernel calls
+checked once per signature) and ``chain`` (a run of small conv, max-pool and dense layers as
+one call); both compute what the kernels above compute, bit for bit.
 """
 import importlib
 import os

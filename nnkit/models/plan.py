@@ -20,6 +20,10 @@ and cannot be planned, nor can a model with a layer that makes masks
 (``Embedding(mask_zero=True)``, ``Masking``): a plan carries bare arrays, so
 ``predict`` runs such a model eagerly.
 
+Where the plan starts with a run of small conv, max-pool, dense and flatten
+layers, the backend may run that run as one call (``nnkit.models.plan_chain``):
+no Python between those layers at all, the same bits.
+
 ``model.compile_for_inference(batch_size)`` returns a plan; ``predict`` and
 ``predict_on_batch`` use a cached plan per input signature (``NNKIT_EAGER=1``
 or ``compile(jit_compile=False)`` turn that off).
@@ -34,6 +38,7 @@ from nnkit.layers import (Activation, Add, AveragePooling2D, BatchNormalization,
                           Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D, ReLU,
                           Softmax, ZeroPadding2D)
 from nnkit.layers.input import InputLayer
+from nnkit.models.plan_chain import chain_of
 from nnkit.models.walk import creates_masks, traced_graph
 from nnkit.tensor import Tensor, no_grad
 
@@ -57,7 +62,7 @@ class InferencePlan:
             raise TypeError(f"{model.describe()}: a layer of this model makes masks (Embedding(mask_zero=True), "
                             f"Masking, ...), which a plan of arrays cannot carry; predict runs it eagerly")
         slot = {id(t): i for i, t in enumerate(model.inputs)}  # value key -> its index in the plan's slots
-        self.steps, self.eager_layers = [], []
+        self.steps, self.eager_layers, chained = [], [], []  # chained: each step's layer where it continues a chain
         with no_grad():
             shapes = {i: s for i, (s, _) in enumerate(self.signature)}
             for call in calls:
@@ -69,11 +74,28 @@ class InferencePlan:
                     slot[key] = len(slot)
                     outs.append(slot[key])
                 self.steps.append((fn, ins, outs))
+                chained.append(call.layer if len(outs) == 1 and ins == [outs[0] - 1] else None)
                 for o, t in zip(outs, call.outputs):
                     shapes[o] = (in_shapes[0][0],) + tuple(t.shape[1:])
         self.outputs = [slot[key] for key in output_keys]
         self.slots = len(slot)
         self._many_outputs = isinstance(model.output, list)
+        self._chain, self._chain_weights, self.chained = None, [], 0
+        if len(self.signature) == 1 and not self._many_outputs:
+            self._chain, self._chain_weights, self.chained = chain_of(self.kernels, self._chainable(chained),
+                                                                      *self.signature[0])
+
+    def _chainable(self, chained):
+        """The layers of the longest run of steps from the input whose inner values nothing else reads: step i
+        reads slot i and writes slot i + 1, and neither later steps nor the outputs read slots 1..i."""
+        run = chained[:chained.index(None)] if None in chained else chained
+        while run:
+            inner = range(1, len(run))
+            if not any(i in inner for _, ins, _ in self.steps[len(run):] for i in ins) and \
+                    not any(o in inner for o in self.outputs):
+                break
+            run = run[:-1]
+        return run
 
     def _step(self, layer, in_shapes, dtype, single):
         """One layer as a function of arrays: a planned kernel sequence, or the layer's own call."""
@@ -85,10 +107,15 @@ class InferencePlan:
         return fn
 
     def __call__(self, *inputs):
+        values = [None] * self.slots
+        if self._chain is not None and len(inputs) == 1:  # the fast path: the chained steps in one call
+            values[self.chained] = self._chain(inputs[0], [w.data for w in self._chain_weights])
+            if values[self.chained] is not None:  # (then inputs[0] is an array of the signature's shape and dtype)
+                values[0] = inputs[0]
+                return self._run(values, self.chained)
         if len(inputs) != len(self.signature):
             raise ValueError(f"inference plan of {self.model.describe()}: expected {len(self.signature)} input(s), "
                              f"got {len(inputs)}")
-        values = [None] * self.slots
         for i, (x, (shape, dtype)) in enumerate(zip(inputs, self.signature)):
             x = x.data if isinstance(x, Tensor) else x
             if not isinstance(x, np.ndarray) or x.shape != shape or x.dtype != dtype:
@@ -98,8 +125,14 @@ class InferencePlan:
                                      f"{shape}, got {x.shape}; make a plan for that shape")
                 x = x.astype(dtype, copy=False)
             values[i] = x
+        return self._run(values, 0)
+
+    def _run(self, values, start):
+        """Run the steps from ``start`` on, their inputs in ``values``; the plan's outputs."""
+        if start == len(self.steps) and not self._many_outputs:
+            return values[self.outputs[0]]
         with no_grad():
-            for fn, ins, outs in self.steps:
+            for fn, ins, outs in self.steps[start:]:
                 result = fn(*[values[i] for i in ins])
                 if len(outs) == 1:
                     values[outs[0]] = result
@@ -110,8 +143,8 @@ class InferencePlan:
         return results if self._many_outputs else results[0]
 
     def __repr__(self):
-        return (f"<InferencePlan of {self.model.describe()} for {self.signature}: {len(self.steps)} steps, "
-                f"eager: {self.eager_layers or 'none'}>")
+        return (f"<InferencePlan of {self.model.describe()} for {self.signature}: {len(self.steps)} steps"
+                f"{f' ({self.chained} in one chain)' if self.chained else ''}, eager: {self.eager_layers or 'none'}>")
 
 
 def _eager_step(layer, single):

@@ -86,3 +86,54 @@ def test_bad_plan_input_and_unplannable_models():
             return self.d(x)
     with pytest.raises(TypeError, match="subclassed model has no static graph"):
         Sub().compile_for_inference()
+
+
+def lenet(dtype="float32", last_activation=None):
+    return Sequential([Input(shape=(28, 28, 1), dtype=dtype),
+                       layers.Conv2D(6, 5, padding="same", activation="relu"), layers.MaxPooling2D(2),
+                       layers.Conv2D(16, 5, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
+                       layers.Dropout(0.5), layers.Dense(120, activation="relu"), layers.Dense(84, activation="relu"),
+                       layers.Dense(10, activation=last_activation)])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_lenet_runs_as_one_chain_bitwise_equal_to_eager(dtype):
+    model = lenet(dtype)
+    for batch in (1, 2):
+        plan = model.compile_for_inference(batch)
+        assert plan.chained == len(plan.steps), plan  # every layer in the one call
+        x = rng.standard_normal((batch, 28, 28, 1)).astype(dtype)
+        first = plan(x)
+        np.testing.assert_array_equal(first, eager(model, x))
+        assert plan(x) is not first  # a fresh array each call
+    np.testing.assert_array_equal(model.predict_on_batch(x), eager(model, x))
+
+
+def test_a_chain_sees_weight_updates_and_falls_back_when_arrays_are_replaced():
+    model = lenet(last_activation="softmax")
+    plan = model.compile_for_inference(1)
+    assert plan.chained == len(plan.steps) - 1  # the softmax layer runs as the plan's step after the chain
+    x = rng.standard_normal((1, 28, 28, 1)).astype(np.float32)
+    before = plan(x)
+    model.layers[0].kernel.data[...] *= 2  # in place (training, set_weights): the chain reads it
+    np.testing.assert_array_equal(plan(x), eager(model, x))
+    assert not np.array_equal(before, plan(x))
+    dense = model.layers[-2]
+    dense.kernel.data = dense.kernel.data * 0.5  # a new array: the chain steps aside, the plan's steps run
+    np.testing.assert_array_equal(plan(x), eager(model, x))
+    for other in (nnkit.Tensor(x), x.astype(np.float64), np.asfortranarray(x)):  # not for the chain: the steps
+        np.testing.assert_array_equal(plan(other), eager(model, x))
+    with pytest.raises(ValueError, match=r"input 0 must have shape \(1, 28, 28, 1\), got \(2, 28, 28, 1\)"):
+        plan(np.zeros((2, 28, 28, 1), np.float32))
+
+
+def test_a_chain_stops_where_a_later_layer_reads_a_value_inside_it():
+    inputs = Input(shape=(6,))
+    a = layers.Dense(5, activation="relu")(inputs)
+    b = layers.Dense(5)(a)
+    c = layers.Dense(5, activation="relu")(layers.Add()([a, b]))
+    model = Model(inputs, layers.Dense(3)(c))
+    plan = model.compile_for_inference(1)
+    assert plan.chained == 1  # `a` is read by the Add: the chain ends with it
+    x = rng.standard_normal((1, 6)).astype(np.float32)
+    np.testing.assert_array_equal(plan(x), eager(model, x))

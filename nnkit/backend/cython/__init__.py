@@ -13,7 +13,7 @@ from .optim import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .softmax_xent import *  # noqa: F401,F403
-from . import prepared  # noqa: F401  (kernel calls checked once, for the inference plans)
+from . import chain, prepared  # noqa: F401  (kernel calls checked once, for the inference plans)
 from .blas import blas_info  # noqa: F401  (chooses MKL or OpenBLAS at import, before any kernel runs)
 
 from nnkit import threads as _threads

@@ -17,11 +17,11 @@ import glob
 import os
 import sys
 
-from nnkit._ext import conv, gemm, rnn, winograd
+from nnkit._ext import chain, conv, gemm, rnn, winograd
 
 __all__ = ["blas_info"]
 
-_MODULES = (conv, gemm, rnn, winograd)  # every kernel module that calls sgemm/dgemm
+_MODULES = (chain, conv, gemm, rnn, winograd)  # every kernel module that calls sgemm/dgemm
 _MKL_SEQUENTIAL = 1  # MKL_THREADING_SEQUENTIAL in mkl_service.h
 _CHOICES = ("auto", "mkl", "openblas")
 

@@ -133,8 +133,7 @@ def _plan(x, w_shape, out_size, strides, dilation, backward):
     chunks that share dx rows in two or more phases: balance each phase).
     """
     n, oh = x.shape[0], out_size[0]
-    flop = 2 * n * oh * out_size[1] * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3]
-    nthreads = _threads.team_above(flop, _MIN_PARALLEL_FLOP)
+    nthreads = _threads.team_above(_flop(n, w_shape, out_size), _MIN_PARALLEL_FLOP)
     row_bytes = out_size[1] * w_shape[0] * w_shape[1] * x.shape[3] * x.itemsize
     cap = max(1, min(min(_workspace_limit // nthreads, _CACHE_CHUNK_BYTES) // row_bytes,
                      _CHUNK_PIXELS // out_size[1]))
@@ -154,6 +153,11 @@ def _plan(x, w_shape, out_size, strides, dilation, backward):
         return balanced(n, cap // oh, nthreads) * oh, nthreads
     overlap = (w_shape[0] - 1) * dilation[0] >= strides[0]
     return balanced(n * oh, cap, nthreads * (2 if backward and overlap else 1)), nthreads
+
+
+def _flop(n, w_shape, out_size):
+    """Multiply-adds x 2 of a GEMM convolution of ``n`` images into ``out_size`` (OH, OW)."""
+    return 2 * n * out_size[0] * out_size[1] * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3]
 
 
 def _copy_threads(nbytes):
