@@ -24,6 +24,10 @@ __all__ = ["run", "run_case", "run_scaling", "table", "torch_available", "HEADER
 # Seconds of pause after each sample: GNU OpenMP's idle workers spin for up to a few milliseconds
 # (GOMP_SPINCOUNT, 300,000 spins by default) before they sleep.
 COOLDOWN_S = 0.02
+# ... and after a NumPy reference sample on more than one thread: OpenBLAS's idle workers spin 2**28 cycles
+# (about 0.1 s) before they sleep.  With 0.02 s they took a core from the sample after (PyTorch's), which then
+# ran 2-8x slower at 2 threads than on its own.
+OPENBLAS_COOLDOWN_S = 0.25
 
 
 def _nnkit_step(case, backend):
@@ -58,7 +62,10 @@ def run_case(case, rounds, workers=None, with_numpy=True):
         if step is not None:
             fns[name] = step
     try:
-        return compare(fns, rounds=rounds, setup=setup, cooldown_s=COOLDOWN_S)
+        cooldown = {name: COOLDOWN_S for name in fns}
+        if with_numpy and n > 1:
+            cooldown["numpy"] = OPENBLAS_COOLDOWN_S
+        return compare(fns, rounds=rounds, setup=setup, cooldown_s=cooldown)
     finally:
         threadpool_limits(limits=1, user_api="blas")
         nnkit.set_backend("cython")

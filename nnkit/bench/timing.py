@@ -26,7 +26,8 @@ def compare(fns, rounds=7, warmup=2, target_s=0.05, setup=None, cooldown_s=0.0):
     processes, frequency changes) evenly over the implementations, so their
     ratios hold even where absolute times do not.  ``setup[name]``, when
     given, runs untimed before each of that function's samples (to switch a
-    thread count, say); ``cooldown_s`` of sleep follows each sample, untimed.
+    thread count, say); ``cooldown_s`` of sleep follows each sample, untimed (one number for every
+    function, or a dict by name).
     """
     setup = setup or {}
 
@@ -47,6 +48,7 @@ def compare(fns, rounds=7, warmup=2, target_s=0.05, setup=None, cooldown_s=0.0):
         for name, fn in fns.items():
             prepare(name)
             samples[name].append(timed(fn, inner[name]) / inner[name])
-            if cooldown_s:
-                time.sleep(cooldown_s)
+            pause = cooldown_s.get(name, 0.0) if isinstance(cooldown_s, dict) else cooldown_s
+            if pause:
+                time.sleep(pause)
     return {name: statistics.median(s) for name, s in samples.items()}

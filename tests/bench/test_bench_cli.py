@@ -66,6 +66,32 @@ def test_compare_alternates_and_reports_medians(monkeypatch):
     assert result == {"a": 3.0, "b": 4.0}  # medians of each one's samples
 
 
+def test_compare_pauses_after_each_sample_as_long_as_its_function_needs(monkeypatch):
+    import nnkit.bench.timing as timing
+    order, pauses = [], []
+    monkeypatch.setattr(timing.time, "sleep", lambda s: pauses.append((order[-1], s)))
+    monkeypatch.setattr(timing, "calibrate", lambda fn, target_s: 1)
+    fns = {name: (lambda name=name: order.append(name)) for name in ("nnkit", "numpy", "torch")}
+    compare(fns, rounds=2, warmup=0, target_s=0.0, cooldown_s={"nnkit": 0.02, "numpy": 0.25})
+    assert pauses == [("nnkit", 0.02), ("numpy", 0.25)] * 2  # none after torch: not in the dict
+
+
+def test_the_numpy_reference_pauses_for_openblas_only_on_more_than_one_thread(monkeypatch):
+    seen = []
+    monkeypatch.setattr(runner, "compare", lambda fns, **kw: seen.append(kw["cooldown_s"]) or {k: 1.0 for k in fns})
+    from nnkit.bench.kernel_cases import kernel_cases
+    case = next(c for c in kernel_cases() if c.group == "pool")
+    previous = nnkit.get_num_threads()
+    try:
+        for n in (1, 2):
+            nnkit.set_num_threads(n)
+            runner.run_case(case, rounds=1)
+    finally:
+        nnkit.set_num_threads(previous)
+    assert seen[0]["numpy"] == runner.COOLDOWN_S and seen[1]["numpy"] == runner.OPENBLAS_COOLDOWN_S
+    assert seen[1]["nnkit"] == runner.COOLDOWN_S
+
+
 def test_format_row_handles_missing_values():
     row = {"case": "x", "threads": 1, "ms": 1.0, "items_per_s": 10.0, "gflops": None,
            "vs_numpy": 2.0, "vs_torch": None, "roofline": None}
