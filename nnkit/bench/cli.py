@@ -33,6 +33,8 @@ def build_parser(parser=None):
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per case; the median is reported")
     parser.add_argument("--quick", action="store_true", help="one round, first case of each group (a smoke test)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even when installed")
+    parser.add_argument("--no-numpy", action="store_true",
+                        help="skip the NumPy reference (on a shared VM its BLAS threads disturb the 2-thread rows)")
     parser.add_argument("--scaling", action="store_true",
                         help="also time nnkit alone at every thread count, alternating them, for the speed-ups")
     parser.add_argument("--manners", action="store_true",
@@ -78,9 +80,9 @@ def main(argv=None):
           f"BLAS {blas['name']}; PyTorch {'on' if with_torch else 'not installed / off'} (in worker processes)")
     print(runner.HEADER)
     rounds = 1 if args.quick else args.rounds
-    rows = runner.run(cases, threads=threads, rounds=rounds, with_torch=with_torch)
+    rows = runner.run(cases, threads=threads, rounds=rounds, with_torch=with_torch, with_numpy=not args.no_numpy)
     meta = {"machine": platform.machine(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "threads": threads, "torch": with_torch, "blas": blas}
+            "threads": threads, "torch": with_torch, "numpy": not args.no_numpy, "blas": blas}
     result = {"meta": meta, "rows": rows}
     if args.scaling:
         result["scaling"] = runner.run_scaling(cases, threads, rounds=rounds)

@@ -98,6 +98,13 @@ def test_format_row_handles_missing_values():
     assert "2.00x" in runner.format_row(row)
 
 
+def test_no_numpy_leaves_the_reference_column_out(tmp_path):
+    out = tmp_path / "b.json"
+    assert cli.main(["--quick", "--only", "pool", "--threads", "1", "--no-torch", "--no-numpy", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["meta"]["numpy"] is False and all(r["vs_numpy"] is None for r in data["rows"])
+
+
 def test_dense_step_flops_counts_the_gemms_of_a_training_step():
     from nnkit.bench.model_cases import dense_step_flops
     # 3 -> 4 -> 5, batch 2: forward 2*2*(12+20), weight gradients the same, input gradient of the second layer only
