@@ -3,7 +3,7 @@
 scipy's OpenBLAS is always there.  MKL (``pip install nnkit[mkl]``) runs the
 small-batch GEMMs of dense layers, im2col convolutions and recurrent steps
 about 1.4x faster on Intel CPUs (measured at one thread: 143-162 vs 97-118
-GFLOP/s on an MLP's shapes), which is why PyTorch's CPU build ships it.
+GFLOP/s on an MLP's shapes); PyTorch's CPU build ships it too.
 ``NNKIT_BLAS=openblas`` (or ``mkl``) chooses; the default ``auto`` takes MKL
 when found.  Either way the kernels call the BLAS from inside their own
 OpenMP workers, one call per block, so MKL runs its sequential layer: no
