@@ -9,6 +9,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -41,7 +42,9 @@ json.dump(out, sys.stdout)
 
 def run_with(setting, code=PRODUCTS):
     env = dict(os.environ, NNKIT_BLAS=setting)  # the rest kept: an ASan run's LD_PRELOAD, say
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    # not from the checkout: there ``import nnkit`` would take the source tree, not the nnkit this run tests
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=tempfile.gettempdir())
 
 
 def products(setting):
