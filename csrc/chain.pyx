@@ -24,7 +24,7 @@ from libc.stdlib cimport free, malloc
 from bias_relu cimport bias_relu_flat
 from blas cimport gemm, use_blas
 from conv_chunk cimport ALGO_DIRECT, ALGO_POINTWISE, forward_chunk
-from conv_direct cimport DIRECT_ROWS, direct_filters_row, direct_row_width, direct_rows
+from conv_direct cimport direct_buffer_size, direct_task, direct_tasks
 from conv_geometry cimport ConvGeometry, conv_geometry
 from pool_geometry cimport Geometry, _window
 
@@ -63,17 +63,11 @@ cdef enum:
 
 cdef void _direct(const floating* x, const floating* w, const floating* b, floating* y, floating* buf,
                   const ConvGeometry* g) noexcept nogil:
-    """``direct_forward`` on one thread: its tasks (rows over filters, or DIRECT_ROWS rows over pixels)
-    in order, with the same row kernels."""
-    cdef Py_ssize_t t, per_image = (g.oh + DIRECT_ROWS - 1) // DIRECT_ROWS
+    """``direct_forward`` on one thread: its tasks in order."""
+    cdef Py_ssize_t t
     cdef const floating* rows[MAX_DIRECT_TAPS]
-    if g.f % 8 == 0:
-        for t in range(g.n * g.oh):
-            direct_filters_row(x, w, b, y, g, t // g.oh, t % g.oh)
-        return
-    for t in range(g.n * per_image):
-        direct_rows(x, w, b, y, buf, rows, g, t // per_image, (t % per_image) * DIRECT_ROWS,
-                    min((t % per_image + 1) * DIRECT_ROWS, g.oh))
+    for t in range(direct_tasks(g)):
+        direct_task(x, w, b, y, buf, rows, g, t)
 
 
 cdef void _conv(const Step* s, const floating* x, floating* y, floating** weights, floating* workspace) noexcept nogil:
@@ -240,7 +234,7 @@ cdef class Chain:
             if g.kh > MAX_DIRECT_TAPS:
                 raise ValueError(f"inference chain: a DIRECT convolution of at most {MAX_DIRECT_TAPS} kernel rows, "
                                  f"got {g.kh}")
-            size = (DIRECT_ROWS + g.kh) * g.c * direct_row_width(&g)  # its laid-out input rows
+            size = direct_buffer_size(&g)  # its laid-out input rows
         if algorithm != ALGO_POINTWISE:
             self.workspace = np.empty(max(self.workspace.size, size), self.workspace.dtype)
         cdef Step* s = self._add(CONV, out_shape)

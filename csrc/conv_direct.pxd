@@ -91,32 +91,48 @@ cdef inline void direct_filters_row(const floating* x, const floating* w, const 
             nnkit_direct_filters8_f64(image, g.h, g.w, g.c, w, b, g.kh, g.kw, g.f, oh, g.pt, g.pl, y_row, g.ow)
 
 
+cdef inline Py_ssize_t direct_tasks(const ConvGeometry* g) noexcept nogil:
+    """The direct forward's tasks: an output row each over filters (F a multiple of 8), else DIRECT_ROWS output
+    rows of one image over pixels."""
+    if g.f % 8 == 0:
+        return g.n * g.oh
+    return g.n * ((g.oh + DIRECT_ROWS - 1) // DIRECT_ROWS)
+
+
+cdef inline Py_ssize_t direct_buffer_size(const ConvGeometry* g) noexcept nogil:
+    """Values of one thread's laid-out input rows (none over filters, which read x in place)."""
+    return 0 if g.f % 8 == 0 else (DIRECT_ROWS + g.kh) * g.c * direct_row_width(g)
+
+
+cdef inline void direct_task(const floating* x, const floating* w, const floating* b, floating* y, floating* buf,
+                             const floating** rows, const ConvGeometry* g, Py_ssize_t t) noexcept nogil:
+    """Task t of ``direct_tasks``; buf holds ``direct_buffer_size`` values, rows g.kh pointers."""
+    cdef Py_ssize_t per_image = (g.oh + DIRECT_ROWS - 1) // DIRECT_ROWS
+    if g.f % 8 == 0:
+        direct_filters_row(x, w, b, y, g, t // g.oh, t % g.oh)
+    else:
+        direct_rows(x, w, b, y, buf, rows, g, t // per_image, (t % per_image) * DIRECT_ROWS,
+                    min((t % per_image + 1) * DIRECT_ROWS, g.oh))
+
+
 cdef inline int direct_forward(const floating* x, const floating* w, const floating* b, floating* y,
                                const ConvGeometry* g) noexcept nogil:
-    """y = conv(x, w) + b: over filters when F is a multiple of 8 (a task per output row), else over
-    pixels (a task per DIRECT_ROWS output rows of one image); -1 when a thread's buffers cannot be
-    allocated."""
-    cdef Py_ssize_t t, per_image = (g.oh + DIRECT_ROWS - 1) // DIRECT_ROWS
-    if g.f % 8 == 0:
-        with parallel(num_threads=g.nthreads):
-            nnkit_flush_denormals()
-            for t in prange(g.n * g.oh, schedule='static'):
-                direct_filters_row(x, w, b, y, g, t // g.oh, t % g.oh)
-        return 0
+    """y = conv(x, w) + b, ``direct_tasks`` shared out by OpenMP (each output row's values do not depend on
+    which thread computes it); -1 when a thread's buffers cannot be allocated."""
+    cdef Py_ssize_t t
     cdef int failed = 0
     cdef int* failed_p = &failed
     cdef floating* buf = NULL
     cdef const floating** rows = NULL
     with parallel(num_threads=g.nthreads):
         nnkit_flush_denormals()
-        buf = <floating*>malloc((DIRECT_ROWS + g.kh) * g.c * direct_row_width(g) * sizeof(floating))
+        buf = <floating*>malloc((direct_buffer_size(g) + 1) * sizeof(floating))
         rows = <const floating**>malloc(g.kh * sizeof(floating*))
         if buf == NULL or rows == NULL:
             failed_p[0] = 1
-        for t in prange(g.n * per_image, schedule='static'):
+        for t in prange(direct_tasks(g), schedule='static'):
             if buf != NULL and rows != NULL:
-                direct_rows(x, w, b, y, buf, rows, g, t // per_image, (t % per_image) * DIRECT_ROWS,
-                            min((t % per_image + 1) * DIRECT_ROWS, g.oh))
+                direct_task(x, w, b, y, buf, rows, g, t)
         free(buf)
         free(<void*>rows)
     return -failed
