@@ -377,8 +377,7 @@ class Trainer:
 
     def zero_grad(self):
         """Clear the ``.grad`` of every trainable weight."""
-        for w in self.trainable_weights:
-            w.grad = None
+        _clear_grads(self.trainable_weights)
 
     def _accept_update(self, value):
         """Whether a step whose loss is ``value`` may update the weights.
